@@ -1,0 +1,85 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// One module per piece of ../shared/DESIGN.md ("The pieces and their single jobs").
+// The three C library targets hold module maps only; CCofferShims holds the few
+// prefixed C wrappers Swift cannot import directly (struct ucred, macros, variadics).
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "coffer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cofferd", targets: ["cofferd"]),
+        .executable(name: "cofferctl", targets: ["cofferctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // System libraries from Debian: module maps only.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLibSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "CCofferShims",
+            dependencies: ["CLibCrypto"],
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        .target(name: "Syscalls", dependencies: ["CCofferShims"], swiftSettings: strict),
+        .target(name: "LockedMemory", dependencies: ["CLibCrypto", "CCofferShims", "Syscalls"], swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibCrypto", "LockedMemory", "Syscalls"], swiftSettings: strict),
+        .target(name: "Seal", dependencies: ["CLibCrypto", "CCofferShims", "LockedMemory", "Keyring"], swiftSettings: strict),
+        .target(name: "Model", dependencies: ["Seal", "Keyring"], swiftSettings: strict),
+        .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls"], swiftSettings: strict),
+        .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
+        .target(
+            name: "Server",
+            dependencies: [
+                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "cofferd",
+            dependencies: [
+                "CLibSystemd", "Server", "Keyring", "LockedMemory", "FileStore", "Audit", "Model", "Seal", "Syscalls",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "cofferctl",
+            dependencies: [
+                "Syscalls",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "SystemLibrariesTests", dependencies: ["CLibCrypto", "CLibPQ", "CLibSystemd", "CCofferShims"]),
+        .testTarget(name: "SyscallsTests", dependencies: ["Syscalls"]),
+        .testTarget(name: "LockedMemoryTests", dependencies: ["LockedMemory"]),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory"]),
+        .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
+        .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit"]),
+        .testTarget(name: "EndToEndTests", dependencies: []),
+    ]
+)

@@ -1,0 +1,13 @@
+/// Where audit events go. `record` throws when the event could not be
+/// delivered, so a caller can refuse to reveal (fail closed).
+public protocol AuditSink: Sendable {
+    func record(_ event: AuditEvent) throws(AuditError)
+    /// A short name for status output: "journal" or "stderr".
+    var name: String { get }
+}
+
+public struct AuditError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,63 @@
+import CLibSystemd
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends events to the systemd journal with sd_journal_sendv(3) (the
+/// variadic sd_journal_send cannot be called from Swift).
+///
+/// sd_journal_sendv returns 0 even when no journald listens (the socket
+/// is missing; see ../shared/DESIGN.md, "Audit events in the journal"), so
+/// `isReachable` checks for ourselves before cofferd relies on it.
+public struct JournalAuditSink: AuditSink {
+    public static let socketPath = "/run/systemd/journal/socket"
+    public var name: String { "journal" }
+
+    public init() {}
+
+    public func record(_ event: AuditEvent) throws(AuditError) {
+        let encoded = event.fields.map { key, value in Array("\(key)=\(value)".utf8) }
+        let rc = sendv(encoded)
+        if rc < 0 {
+            throw AuditError("the journal refused an audit event: \(String(cString: strerror(-rc)))")
+        }
+    }
+
+    private func sendv(_ fields: [[UInt8]]) -> Int32 {
+        var iovecs: [iovec] = []
+        iovecs.reserveCapacity(fields.count)
+        return withPinned(fields, index: 0, into: &iovecs)
+    }
+
+    // Keeps every field's storage pinned while sd_journal_sendv reads it.
+    private func withPinned(_ fields: [[UInt8]], index: Int, into iovecs: inout [iovec]) -> Int32 {
+        if index == fields.count {
+            return sd_journal_sendv(iovecs, Int32(iovecs.count))
+        }
+        return fields[index].withUnsafeBytes { bytes in
+            iovecs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+            return withPinned(fields, index: index + 1, into: &iovecs)
+        }
+    }
+
+    /// Whether a journald is listening: connect a datagram socket to it.
+    public static func isReachable(socketPath: String = socketPath) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        let owned = OwnedFileDescriptor(takingOwnershipOf: fd)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path)
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(owned.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return rc == 0
+    }
+}

@@ -1,0 +1,37 @@
+// Prefixed C wrappers for what Swift cannot import directly: `struct ucred`
+// (only visible with _GNU_SOURCE), function-like macros (OPENSSL_free,
+// CRYPTO_secure_malloc) and variadic functions (prctl). Nothing else lives here.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// Mirror of `struct ucred` (socket(7), SO_PEERCRED). Layout checked by
+// _Static_assert in shims.c, built with _GNU_SOURCE.
+typedef struct coffer_ucred {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+} coffer_ucred;
+
+int coffer_so_peercred(void);
+
+// prctl(2) is variadic.
+int coffer_set_dumpable(int dumpable);
+int coffer_get_dumpable(void);
+
+// OpenSSL's secure heap: CRYPTO_secure_malloc/clear_free are macros that add
+// __FILE__/__LINE__.
+void *coffer_secure_malloc(size_t size);
+void coffer_secure_clear_free(void *ptr, size_t size);
+void coffer_openssl_free(void *ptr);
+
+// HKDF-SHA256 (RFC 5869) through a reused EVP_KDF_CTX. The OSSL_PARAM array is
+// built from OSSL_KDF_PARAM_* macros, hence C. The context is reset afterwards
+// so it does not keep a copy of `key` (EVP_KDF_CTX_reset clears it).
+typedef struct evp_kdf_ctx_st coffer_kdf_ctx;
+int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
+                       const uint8_t *key, size_t key_len,
+                       const uint8_t *salt, size_t salt_len,
+                       const uint8_t *info, size_t info_len,
+                       uint8_t *out, size_t out_len);

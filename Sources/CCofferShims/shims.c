@@ -1,0 +1,46 @@
+// Built with _GNU_SOURCE (see Package.swift) so that <sys/socket.h> declares
+// struct ucred; the assertions keep the Swift-visible mirror in step with it.
+#include "CCofferShims.h"
+
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <openssl/crypto.h>
+
+_Static_assert(sizeof(struct ucred) == sizeof(coffer_ucred), "coffer_ucred size");
+_Static_assert(offsetof(struct ucred, pid) == offsetof(coffer_ucred, pid), "coffer_ucred.pid");
+_Static_assert(offsetof(struct ucred, uid) == offsetof(coffer_ucred, uid), "coffer_ucred.uid");
+_Static_assert(offsetof(struct ucred, gid) == offsetof(coffer_ucred, gid), "coffer_ucred.gid");
+_Static_assert(sizeof(((struct ucred *)0)->pid) == sizeof(int32_t), "pid_t width");
+_Static_assert(sizeof(((struct ucred *)0)->uid) == sizeof(uint32_t), "uid_t width");
+_Static_assert(sizeof(((struct ucred *)0)->gid) == sizeof(uint32_t), "gid_t width");
+
+int coffer_so_peercred(void) { return SO_PEERCRED; }
+
+int coffer_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL); }
+int coffer_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL); }
+
+void *coffer_secure_malloc(size_t size) { return OPENSSL_secure_malloc(size); }
+void coffer_secure_clear_free(void *ptr, size_t size) { OPENSSL_secure_clear_free(ptr, size); }
+void coffer_openssl_free(void *ptr) { OPENSSL_free(ptr); }
+
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
+                       const uint8_t *key, size_t key_len,
+                       const uint8_t *salt, size_t salt_len,
+                       const uint8_t *info, size_t info_len,
+                       uint8_t *out, size_t out_len) {
+    char digest[] = "SHA256";
+    OSSL_PARAM params[5];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+    params[4] = OSSL_PARAM_construct_end();
+    int rc = EVP_KDF_derive(ctx, out, out_len, params);
+    EVP_KDF_CTX_reset(ctx);
+    return rc;
+}

@@ -1,0 +1,48 @@
+import Seal
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Replaces a file so that after a crash or power loss either the old or the
+/// new contents are there, never a mix, and once `replace` returns the new
+/// contents are on disk:
+///
+/// 1. write a temp file in the same directory (O_EXCL, 0600), fsync it;
+/// 2. rename(2) it over the target (atomic within a filesystem);
+/// 3. fsync the directory, which makes the rename itself durable
+///    (fsync(2): "calling fsync() on the file does not ensure that the entry
+///    in the directory containing the file has also reached disk").
+enum DurableFile {
+    static let tempMarker = ".tmp-"
+
+    static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws {
+        let temp = path + tempMarker + (try SecureRandom.hex(6))
+        do {
+            let fd = try OwnedFileDescriptor.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            try fd.writeAll(bytes)
+            try fd.fsync()
+            try fd.close()
+            try syscall("rename") { rename(temp, path) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
+        try dir.fsync()
+    }
+
+    /// Removes temp files a crash left between steps 1 and 2. They are never
+    /// loaded: the target still holds the last committed state.
+    static func removeLeftovers(of fileName: String, in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        let prefix = fileName + tempMarker
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix(prefix) { unlink(directory + "/" + name) }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+/// Failures of the file store. Messages name files and secrets, never values.
+public struct StoreError: Error, CustomStringConvertible, CustomDebugStringConvertible {
+    public enum Code: Sendable, Equatable {
+        case corrupt
+        case permissions
+        case io
+        case notFound
+    }
+
+    public let code: Code
+    public let message: String
+    let underlying: String?
+
+    init(_ code: Code, _ message: String, underlying: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
+    public var debugDescription: String { "StoreError(\(code)): \(message)" + (underlying.map { " [\($0)]" } ?? "") }
+}

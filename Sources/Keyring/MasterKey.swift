@@ -1,0 +1,30 @@
+import CLibCrypto
+import LockedMemory
+
+/// A 256-bit master key in locked memory, with its public `KeyID`.
+public final class MasterKey: Sendable, CustomStringConvertible {
+    public static let byteCount = 32
+
+    public let bytes: LockedBytes
+    public let id: KeyID
+
+    public init(bytes: LockedBytes) throws(KeyringError) {
+        guard bytes.count == MasterKey.byteCount else {
+            throw KeyringError(.malformedKey, "a master key is \(MasterKey.byteCount) bytes, got \(bytes.count)")
+        }
+        self.bytes = bytes
+        self.id = KeyID(of: bytes)
+    }
+
+    /// A fresh key from OpenSSL's private DRBG (RAND_priv_bytes(3)).
+    public static func generate() throws -> MasterKey {
+        let bytes = try LockedBytes(count: byteCount) { buffer in
+            guard RAND_priv_bytes(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(buffer.count)) == 1 else {
+                throw KeyringError(.randomFailed, "RAND_priv_bytes failed")
+            }
+        }
+        return try MasterKey(bytes: bytes)
+    }
+
+    public var description: String { "MasterKey(\(id))" }
+}

@@ -1,0 +1,99 @@
+import Keyring
+import Seal
+
+/// How a secret may be used. `sealed` values can be revealed with get;
+/// `hashed` ones only checked with verify.
+public enum Protection: String, Sendable, Codable, CaseIterable {
+    case sealed
+    case hashed
+}
+
+/// Whether the value was given as text (`value`) or bytes (`value_base64`),
+/// so that get answers in the same form.
+public enum ValueEncoding: String, Sendable, Codable {
+    case text
+    case binary
+}
+
+/// An operator's label for what a secret is (password, api-key, …): short,
+/// lowercase, `[a-z0-9_-]{1,32}`. Not interpreted by cofferd.
+public struct SecretKind: Hashable, Sendable, Codable, CustomStringConvertible {
+    public static let generic = SecretKind(unchecked: "generic")
+    public let rawValue: String
+
+    public init(_ text: String) throws(CofferError) {
+        let ok = (1...32).contains(text.utf8.count) && text.utf8.allSatisfy {
+            (97...122).contains($0) || (48...57).contains($0) || $0 == 95 || $0 == 45
+        }
+        guard ok else { throw CofferError(.badRequest, "invalid kind: use 1 to 32 of a-z 0-9 _ -") }
+        rawValue = text
+    }
+
+    private init(unchecked: String) { rawValue = unchecked }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        self = try SecretKind(text)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+}
+
+/// One version of a secret: its ciphertext and who made it, when.
+public struct SecretVersion: Sendable, Equatable, Codable {
+    public var version: UInt64
+    public var sealed: SealedRecord
+    public var encoding: ValueEncoding
+    /// Seconds since the Unix epoch.
+    public var createdAt: Int64
+    /// The kernel-reported principal that wrote it, e.g. "uid:1000".
+    public var createdBy: String
+
+    public init(version: UInt64, sealed: SealedRecord, encoding: ValueEncoding, createdAt: Int64, createdBy: String) {
+        self.version = version
+        self.sealed = sealed
+        self.encoding = encoding
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, sealed, encoding
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+    }
+}
+
+/// A secret: its name, kind, protection and versions (oldest first). The
+/// current version is the last one. Values are only ever held sealed.
+public struct Secret: Sendable, Equatable {
+    public var name: SecretName
+    public var kind: SecretKind
+    public var protection: Protection
+    public var versions: [SecretVersion]
+
+    public init(name: SecretName, kind: SecretKind, protection: Protection, versions: [SecretVersion]) {
+        self.name = name
+        self.kind = kind
+        self.protection = protection
+        self.versions = versions
+    }
+
+    public var current: SecretVersion? { versions.last }
+
+    public func version(_ number: UInt64) -> SecretVersion? {
+        versions.first { $0.version == number }
+    }
+
+    public var nextVersion: UInt64 { (versions.last?.version ?? 0) + 1 }
+
+    /// What a record of this secret is bound to (the AAD, docs/crypto.md).
+    public func identity(storeID: String, version: UInt64) -> RecordIdentity {
+        RecordIdentity(storeID: storeID, name: name.rawValue, version: version, protection: protection.rawValue)
+    }
+}

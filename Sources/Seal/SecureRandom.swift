@@ -1,0 +1,17 @@
+import CLibCrypto
+
+/// Random bytes from OpenSSL's DRBG, for salts, nonces and ids.
+public enum SecureRandom {
+    public static func bytes(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count == 0 || RAND_bytes(&bytes, Int32(count)) == 1 else {
+            throw SealError(.cryptoFailure, "RAND_bytes failed")
+        }
+        return bytes
+    }
+
+    /// `count` random bytes as lowercase hex (ids such as the store id).
+    public static func hex(_ count: Int) throws -> String {
+        try bytes(count).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+    }
+}

@@ -1,0 +1,145 @@
+import Audit
+import CCofferShims
+import Logging
+import Model
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The listeners: binds the three sockets, identifies every peer from the
+/// kernel right after accept (SO_PEERCRED; no credentials, no connection),
+/// and on graceful shutdown stops accepting, lets connections finish what
+/// they have queued, and removes the socket files.
+public final class CofferServer: Service {
+    private let configuration: ServerConfiguration
+    private let dispatcher: RequestDispatcher
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onReady: @Sendable ([String]) -> Void
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    public init(
+        configuration: ServerConfiguration, dispatcher: RequestDispatcher, group: any EventLoopGroup,
+        logger: Logger, onReady: @escaping @Sendable ([String]) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.dispatcher = dispatcher
+        self.group = group
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        var bound: [(SocketListener, any Channel)] = []
+        do {
+            for listener in SocketListener.allCases {
+                bound.append((listener, try await bind(listener)))
+            }
+        } catch {
+            for (_, channel) in bound { try? await channel.close() }
+            throw error
+        }
+        onReady(bound.map { configuration.socketPath($0.0.fileName) })
+
+        // Returns when graceful shutdown starts (or the task is cancelled).
+        try? await gracefulShutdown()
+
+        logger.info("shutting down: no new connections; draining open ones")
+        for (listener, channel) in bound {
+            try? await channel.close()
+            unlink(configuration.socketPath(listener.fileName))
+        }
+        await drainConnections()
+    }
+
+    private func bind(_ listener: SocketListener) async throws -> any Channel {
+        let path = configuration.socketPath(listener.fileName)
+        if socketIsServed(path) {
+            throw ServerStartupError("another process is serving \(path); is cofferd already running?")
+        }
+        let dispatcher = self.dispatcher
+        let limits = configuration.limits
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelInitializer { [self] channel in
+                self.admit(channel, on: listener, dispatcher: dispatcher, limits: limits)
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .get()
+        // The socket was created under cofferd's umask (077): owner-only.
+        // Loosen only the sockets meant for everyone, after they exist.
+        try syscall("chmod(\(listener.fileName))") { chmod(path, listener.mode) }
+        logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(listener.mode, radix: 8))"])
+        return channel
+    }
+
+    /// Runs on the accepted channel's event loop before any byte is read.
+    private func admit(
+        _ channel: any Channel, on listener: SocketListener, dispatcher: RequestDispatcher, limits: ServerLimits
+    ) -> EventLoopFuture<Void> {
+        let id = ObjectIdentifier(channel)
+        let admitted = connections.withLock { open -> Bool in
+            guard open.count < limits.maxConnections else { return false }
+            open[id] = channel
+            return true
+        }
+        guard admitted else {
+            logger.warning("connection refused: \(limits.maxConnections) connections already open")
+            return channel.eventLoop.makeFailedFuture(ServerStartupError("too many connections"))
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = self.connections.withLock { $0.removeValue(forKey: id) }
+        }
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(ServerStartupError("no socket options on accepted channel"))
+        }
+        let credentials: EventLoopFuture<coffer_ucred> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: coffer_so_peercred())
+        )
+        return credentials.flatMapThrowing { (ucred: coffer_ucred) in
+            let peer = PeerIdentity(uid: ucred.uid, gid: ucred.gid, pid: ucred.pid)
+            switch listener {
+            case .credentials:
+                // systemd's LoadCredential= protocol needs per-unit grants,
+                // which the foundation policy has none of: default deny,
+                // close without data, audited.
+                try? dispatcher.services.audit.record(AuditEvent(
+                    kind: .denied, result: .denied, peer: peer, listener: .credentials, reason: "no_unit_grant"))
+                channel.close(promise: nil)
+            case .service, .admin:
+                try channel.pipeline.syncOperations.addHandler(
+                    ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits))
+            }
+        }
+    }
+
+    private func drainConnections() async {
+        let open = connections.withLock { Array($0.values) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainRequest()) }
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        for channel in open {
+            let remaining = deadline - .now
+            if remaining <= .zero { break }
+            _ = try? await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await channel.closeFuture.get() }
+                group.addTask { try await Task.sleep(for: remaining) }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+        for channel in connections.withLock({ Array($0.values) }) { try? await channel.close() }
+    }
+}
+
+public struct ServerStartupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension coffer_ucred: @retroactive @unchecked Sendable {}

@@ -1,0 +1,24 @@
+import Model
+
+/// `delete`: removes one secret (`name`) or several (`names`) with every
+/// version. All or none: if any name is missing, nothing is deleted.
+struct DeleteHandler: OperationHandler {
+    let operation = Operation.delete
+    let members: Set<String> = ["name", "names"]
+
+    func targets(of request: Request) throws(CofferError) -> [SecretName] {
+        try request.names()
+    }
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        let names = try request.names()
+        try await services.commit { _, secrets in
+            let missing = names.filter { secrets[$0] == nil }
+            guard missing.isEmpty else {
+                throw CofferError(.notFound, "no secret named \(missing.map(\.rawValue).joined(separator: ", ")); nothing was deleted")
+            }
+            for name in names { secrets[name] = nil }
+        }
+        return HandlerOutcome([("deleted", .array(names.map { .string($0.rawValue) }))])
+    }
+}

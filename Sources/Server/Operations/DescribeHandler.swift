@@ -1,0 +1,18 @@
+import Model
+
+/// `describe`: one secret's metadata and its versions, never a value.
+struct DescribeHandler: OperationHandler {
+    let operation = Operation.describe
+    let members: Set<String> = ["name"]
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        let lookup = try SecretLookup.find(try request.name(), version: nil, in: services.store.snapshot)
+        let versions: [ResponseValue] = lookup.secret.versions.map { v in
+            .object([
+                ("version", .unsigned(v.version)), ("created_at", .integer(v.createdAt)),
+                ("created_by", .string(v.createdBy)), ("key_id", .string(v.sealed.keyID.hex)),
+            ])
+        }
+        return HandlerOutcome(lookup.metadata + [("history", .array(versions))], version: lookup.version.version)
+    }
+}

@@ -1,0 +1,32 @@
+import Model
+
+/// `get`: reveals a sealed secret's current (or given) version. With
+/// `default`, a missing secret answers the default instead of NOT_FOUND.
+struct GetHandler: OperationHandler {
+    let operation = Operation.get
+    let members: Set<String> = ["name", "version", "default"]
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        let name = try request.name()
+        let version = try request.unsigned("version")
+        let fallback = try request.string("default")
+        let snapshot = services.store.snapshot
+        if let fallback, snapshot[name] == nil {
+            return HandlerOutcome(
+                [("name", .string(name.rawValue)), ("value", .string(fallback)), ("default", .bool(true))],
+                result: .notFound
+            )
+        }
+        let lookup = try SecretLookup.find(name, version: version, in: snapshot)
+        guard lookup.secret.protection == .sealed else {
+            throw CofferError(.conflict, "\(name) is verify-only (protection hashed): use verify")
+        }
+        let value = try lookup.open(with: services)
+        let key = lookup.version.encoding == .text ? "value" : "value_base64"
+        return HandlerOutcome(
+            [("name", .string(name.rawValue)), ("version", .unsigned(lookup.version.version)),
+             ("kind", .string(lookup.secret.kind.rawValue)), (key, .secret(value, lookup.version.encoding))],
+            version: lookup.version.version
+        )
+    }
+}

@@ -1,0 +1,33 @@
+import Audit
+import Model
+
+/// One operation of the protocol. The dispatcher has already parsed the
+/// request, checked its members and asked the policy; a handler does the
+/// work and says what happened.
+protocol OperationHandler: Sendable {
+    var operation: Operation { get }
+    /// Request members this operation takes, besides `id` and `op`.
+    var members: Set<String> { get }
+    /// The names the policy must allow (empty: the operation as a whole).
+    func targets(of request: Request) throws(CofferError) -> [SecretName]
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome
+}
+
+extension OperationHandler {
+    func targets(of request: Request) throws(CofferError) -> [SecretName] {
+        operation.actsOnSecret ? [try request.name()] : []
+    }
+}
+
+/// A handler's answer: the response members and what the audit records.
+struct HandlerOutcome: Sendable {
+    var fields: [(String, ResponseValue)]
+    var version: UInt64?
+    var result: AuditResult
+
+    init(_ fields: [(String, ResponseValue)], version: UInt64? = nil, result: AuditResult = .ok) {
+        self.fields = fields
+        self.version = version
+        self.result = result
+    }
+}

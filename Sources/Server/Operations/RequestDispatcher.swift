@@ -1,0 +1,131 @@
+import Audit
+import LockedMemory
+import Logging
+import Model
+
+/// Parses a request line, asks the policy, runs the operation's handler and
+/// records one audit event for the decision. The only place requests are
+/// routed; the network layer hands it lines and writes what it returns.
+public struct RequestDispatcher: Sendable {
+    let services: CofferServices
+    let logger: Logger
+    private let handlers: [Operation: any OperationHandler]
+
+    public init(services: CofferServices, logger: Logger) {
+        self.services = services
+        self.logger = logger
+        let all: [any OperationHandler] = [
+            PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
+            PutHandler(), DeleteHandler(), StatusHandler(),
+        ]
+        handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
+    }
+
+    func handle(line: TransientBytes, peer: PeerIdentity, listener: Listener) async -> Response {
+        switch Request.parse(line) {
+        case .failure(let failure):
+            return .failure(failure.id, failure.error)
+        case .success(let request):
+            return await handle(request, context: RequestContext(peer: peer, listener: listener, requestID: request.id))
+        }
+    }
+
+    private func handle(_ request: Request, context: RequestContext) async -> Response {
+        guard let handler = handlers[request.operation] else {
+            return .failure(request.id, CofferError(.unknownOperation, "\(request.operation.rawValue) is not served by this version of cofferd"))
+        }
+        let targets: [SecretName]
+        do {
+            try request.checkMembers(allowed: handler.members)
+            targets = try handler.targets(of: request)
+        } catch {
+            return .failure(request.id, error)
+        }
+
+        let policy = services.policy
+        let decisions = targets.isEmpty
+            ? [(nil, policy.decide(context.peer, request.operation, name: nil, on: context.listener))]
+            : targets.map { ($0, policy.decide(context.peer, request.operation, name: $0, on: context.listener)) }
+        if let (name, decision) = decisions.first(where: { !$0.1.isAllowed }), case .deny(let reason) = decision {
+            // A caller without rights learns only DENIED, whether or not the
+            // secret exists (so it cannot probe for names).
+            record(AuditEvent(kind: .denied, result: .denied, operation: request.operation, secret: name?.rawValue,
+                              peer: context.peer, listener: context.listener, requestID: context.requestID.text,
+                              reason: reason.rawValue))
+            return .failure(request.id, CofferError(.denied, "permission denied"))
+        }
+
+        let outcome: Result<HandlerOutcome, CofferError>
+        do {
+            outcome = .success(try await handler.handle(request, context: context, services: services))
+        } catch {
+            let mapped = CofferError.from(error)
+            if mapped.code == .internal || mapped.underlying != nil {
+                logger.error("\(request.operation.rawValue) failed", metadata: ["error": "\(mapped.debugDescription)"])
+            }
+            outcome = .failure(mapped)
+        }
+
+        guard let kind = request.operation.auditKind else {
+            return response(request.id, outcome)
+        }
+        let event = AuditEvent(
+            kind: kind,
+            result: (try? outcome.get().result) ?? outcome.failureCode?.auditResult ?? .error,
+            operation: request.operation,
+            secret: targets.count == 1 ? targets[0].rawValue : nil,
+            version: try? outcome.get().version,
+            peer: context.peer, listener: context.listener, requestID: context.requestID.text,
+            reason: outcome.failureCode.map { $0.wireName }
+        )
+        do {
+            try services.audit.record(event)
+        } catch {
+            logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(kind.rawValue)"])
+            // Fail closed: nothing is revealed or confirmed without its audit.
+            if request.operation == .get || request.operation == .verify {
+                return .failure(request.id, CofferError.from(error))
+            }
+        }
+        return response(request.id, outcome)
+    }
+
+    private func response(_ id: RequestID, _ outcome: Result<HandlerOutcome, CofferError>) -> Response {
+        switch outcome {
+        case .success(let o): return .success(id, o.fields)
+        case .failure(let e): return .failure(id, e)
+        }
+    }
+
+    private func record(_ event: AuditEvent) {
+        do {
+            try services.audit.record(event)
+        } catch {
+            logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(event.kind.rawValue)"])
+        }
+    }
+}
+
+extension Result where Failure == CofferError {
+    var failureCode: CofferError.Code? {
+        if case .failure(let e) = self { return e.code }
+        return nil
+    }
+}
+
+extension Operation {
+    /// The audit event for an allowed operation; nil for ping (no decision).
+    var auditKind: AuditEventKind? {
+        switch self {
+        case .ping: return nil
+        case .get: return .get
+        case .verify: return .verify
+        case .list: return .list
+        case .describe: return .describe
+        case .put: return .put
+        case .delete: return .delete
+        case .status: return .status
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import LockedMemory
+import Model
+
+/// `status`: the daemon's state for operators: mode, uptime, store, keys,
+/// memory protection, audit sink. Never a value or key bytes.
+struct StatusHandler: OperationHandler {
+    let operation = Operation.status
+    let members: Set<String> = []
+    static let version = "0.1.0"
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        let snapshot = services.store.snapshot
+        let keys = services.keyring.keyIDs
+        let uptime = services.startedAt.duration(to: .now).components.seconds
+        return HandlerOutcome([
+            ("version", .string(Self.version)),
+            ("mode", .string(services.mode.rawValue)),
+            ("uptime_seconds", .integer(uptime)),
+            ("sealed", .bool(keys.current == nil)),
+            ("store", .object([
+                ("path", .string(services.store.path)),
+                ("store_id", .string(snapshot.storeID)),
+                ("generation", .unsigned(snapshot.generation)),
+                ("secrets", .integer(Int64(snapshot.secrets.count))),
+            ])),
+            ("keys", .object([
+                ("current", keys.current.map { .string($0.hex) } ?? .null),
+                ("retired", .array(keys.retired.map { .string($0.hex) })),
+            ])),
+            ("memory", .object([
+                ("secure_heap_bytes", .integer(Int64(SecureHeap.size))),
+                ("secure_heap_used_bytes", .integer(Int64(SecureHeap.usedBytes))),
+                ("locked_bytes", ProcessHardening.lockedBytesReportedByKernel().map { .integer(Int64($0)) } ?? .null),
+                ("dumpable", .bool(ProcessHardening.isDumpable)),
+            ])),
+            ("audit", .string(services.audit.name)),
+        ])
+    }
+}

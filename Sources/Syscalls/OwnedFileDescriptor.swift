@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file descriptor closed exactly once: by `close()` or, failing that, on
+/// deinit. Non-copyable, so no second owner can close it again.
+public struct OwnedFileDescriptor: ~Copyable {
+    public let rawValue: Int32
+
+    public init(takingOwnershipOf rawValue: Int32) {
+        precondition(rawValue >= 0, "invalid file descriptor")
+        self.rawValue = rawValue
+    }
+
+    /// open(2) with O_CLOEXEC always added.
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0) throws -> OwnedFileDescriptor {
+        let fd = try syscall("open") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        return OwnedFileDescriptor(takingOwnershipOf: fd)
+    }
+
+    /// Closes now and reports a failure (a failed close can mean lost data on
+    /// some filesystems). EINTR is not retried: on Linux the descriptor is gone
+    /// either way (close(2), "Dealing with error returns from close()").
+    public consuming func close() throws {
+        let fd = rawValue
+        discard self
+        if Glibc.close(fd) == -1, errno != EINTR {
+            throw SyscallError(function: "close", errno: errno)
+        }
+    }
+
+    deinit {
+        _ = Glibc.close(rawValue)
+    }
+
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try syscall("write") {
+                Glibc.write(rawValue, bytes.baseAddress! + offset, bytes.count - offset)
+            }
+            offset += written
+        }
+    }
+
+    public func writeAll(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try writeAll($0) }
+    }
+
+    /// Reads to end of file.
+    public func readAll(limit: Int = 1 << 30) throws -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                try syscall("read") { Glibc.read(rawValue, buffer.baseAddress!, buffer.count) }
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+            if result.count > limit { throw SyscallError(function: "read", errno: EFBIG) }
+        }
+        return result
+    }
+
+    public func fsync() throws {
+        try syscall("fsync") { Glibc.fsync(rawValue) }
+    }
+
+    public func status() throws -> stat {
+        var info = stat()
+        try syscall("fstat") { Glibc.fstat(rawValue, &info) }
+        return info
+    }
+}

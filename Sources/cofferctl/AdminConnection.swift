@@ -1,0 +1,81 @@
+import Foundation
+import Syscalls
+
+/// One connection to a cofferd socket: send a request line, read the answer.
+struct AdminConnection: ~Copyable {
+    private let fd: OwnedFileDescriptor
+    private var pending: [UInt8] = []
+
+    init(path: String) throws(ClientFailure) {
+        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard raw >= 0 else { throw ClientFailure(.unreachable, "cannot create a socket: errno \(errno)") }
+        let fd = OwnedFileDescriptor(takingOwnershipOf: raw)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ClientFailure(.usage, "socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        do {
+            try syscall("connect") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
+            }
+        } catch let error as SyscallError {
+            switch error.errno {
+            case ENOENT: throw ClientFailure(.unreachable, "cofferd is not running: no socket at \(path)")
+            case ECONNREFUSED: throw ClientFailure(.unreachable, "cofferd is not running: nothing accepts on \(path)")
+            case EACCES, EPERM:
+                throw ClientFailure(.denied, "permission denied on \(path): the admin socket serves the daemon's user and root")
+            default: throw ClientFailure(.unreachable, "cannot connect to \(path): \(error)")
+            }
+        } catch {
+            throw ClientFailure(.unreachable, "cannot connect to \(path)")
+        }
+        self.fd = fd
+    }
+
+    /// Sends one request object and returns the response object.
+    mutating func call(_ request: [String: Any]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
+        var line: [UInt8]
+        do {
+            line = Array(try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]))
+        } catch {
+            throw ClientFailure(.usage, "cannot encode the request")
+        }
+        line.append(UInt8(ascii: "\n"))
+        defer { line.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        do {
+            try fd.writeAll(line)
+        } catch {
+            throw ClientFailure(.unreachable, "cofferd closed the connection")
+        }
+        let answer = try readLine()
+        guard let decoded = try? JSONDecoder().decode(JSONAnswer.self, from: Data(answer)),
+              case .object = decoded
+        else {
+            throw ClientFailure(.failed, "cofferd sent an answer that is not a JSON object")
+        }
+        return (decoded, answer)
+    }
+
+    private mutating func readLine() throws(ClientFailure) -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(pending[..<newline])
+                pending.removeSubrange(...newline)
+                return line
+            }
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                (try? syscall("read") { read(fd.rawValue, buffer.baseAddress, buffer.count) }) ?? -1
+            }
+            guard count > 0 else { throw ClientFailure(.unreachable, "cofferd closed the connection without answering") }
+            pending.append(contentsOf: chunk[0..<count])
+        }
+    }
+}

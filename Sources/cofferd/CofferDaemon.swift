@@ -1,0 +1,72 @@
+import ArgumentParser
+import Audit
+import FileStore
+import Keyring
+import LockedMemory
+import Logging
+import Model
+import NIOPosix
+import Seal
+import Server
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct CofferDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cofferd",
+        abstract: "The Coffer secrets daemon.",
+        discussion: """
+            Production: cofferd [--config PATH] (systemd provides $STATE_DIRECTORY, \
+            $RUNTIME_DIRECTORY and $CREDENTIALS_DIRECTORY; see docs/operator-guide.md).
+            Development: cofferd --dev DIR runs a self-contained instance under DIR.
+            Exit status: 0 after a clean shutdown, 1 when startup is refused (the reason is printed).
+            """
+    )
+
+    @Option(name: .long, help: "A JSON configuration file (docs/operator-guide.md).")
+    var config: String?
+
+    @Option(name: .long, help: "Run a self-contained development instance under this directory.")
+    var dev: String?
+
+    @Option(name: .long, help: "Where audit events go: journal, stderr, or auto (journal when reachable).")
+    var audit: AuditChoice?
+
+    mutating func run() async throws {
+        // Harden first, before any key material exists: no core dumps, no
+        // ptrace by same-user processes, files private by default.
+        umask(0o077)
+        do {
+            try ProcessHardening.apply()
+            let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit)
+            try SecureHeap.initialize(size: settings.secureHeapBytes)
+            try await Daemon(settings: settings).run()
+        } catch let error as StartupRefusal {
+            FileHandleStderr.write("cofferd: \(error.message)\n")
+            throw ExitCode(1)
+        } catch {
+            FileHandleStderr.write("cofferd: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum AuditChoice: String, ExpressibleByArgument, Sendable {
+    case journal, stderr, auto
+}
+
+/// A reason cofferd will not start, worded for the operator.
+struct StartupRefusal: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,105 @@
+import Audit
+import CLibSystemd
+import FileStore
+import Keyring
+import LockedMemory
+import Logging
+import Model
+import NIOPosix
+import Seal
+import Server
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wires the pieces together in dependency order: key, store, audit,
+/// dispatcher, listeners; then runs until SIGTERM/SIGINT and shuts down
+/// gracefully (connections drain; socket files are removed).
+struct Daemon {
+    let settings: DaemonSettings
+
+    func run() async throws {
+        var logger = Logger(label: "cofferd")
+        logger.logLevel = .info
+
+        let generatedKey: Bool
+        switch settings.mode {
+        case .development(let directory):
+            generatedKey = try DevInstance.prepare(directory: directory, keyFile: settings.keySource.path)
+        case .production:
+            generatedKey = false
+            try DevInstance.ensureDirectory(settings.stateDirectory, mode: 0o700)
+            try DevInstance.ensureDirectory(settings.runtimeDirectory, mode: 0o755)
+        }
+
+        let key: MasterKey
+        do {
+            key = try settings.keySource.load()
+        } catch let error as KeyringError {
+            throw StartupRefusal(error.message)
+        }
+        if generatedKey {
+            FileHandleStderr.write("""
+                cofferd: WARNING: generated a new master key at \(settings.keySource.path) (key id \(key.id)).
+                cofferd: WARNING: development only: anyone who can read that file can open every secret under \(settings.stateDirectory).\n
+                """)
+        }
+        let keyring = Keyring(current: key)
+        let store: SecretStore
+        do {
+            store = try SecretStore.open(directory: settings.stateDirectory)
+        } catch let error as StoreError {
+            throw StartupRefusal(error.message)
+        }
+        let audit = try chooseAuditSink()
+        let services = CofferServices(
+            store: store, keyring: keyring, sealer: RecordSealer(), policy: settings.policy, audit: audit,
+            mode: settings.mode == .production ? .production : .development
+        )
+        let dispatcher = RequestDispatcher(services: services, logger: logger)
+        var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)
+        serverConfiguration.limits = settings.limits
+        let mode = settings.mode
+        let server = CofferServer(
+            configuration: serverConfiguration, dispatcher: dispatcher,
+            group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            onReady: { sockets in
+                _ = sd_notify(0, "READY=1\nSTATUS=serving \(store.snapshot.secrets.count) secrets")
+                if case .development(let directory) = mode { DevInstance.announce(directory: directory, sockets: sockets) }
+            }
+        )
+
+        try? audit.record(AuditEvent(kind: .started, result: .ok))
+        logger.info("cofferd starting", metadata: [
+            "store": "\(store.path)", "key_id": "\(key.id)", "audit": "\(audit.name)",
+            "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
+        ])
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        _ = sd_notify(0, "STOPPING=1")
+        try? audit.record(AuditEvent(kind: .stopped, result: .ok))
+        logger.info("cofferd stopped")
+    }
+
+    private func chooseAuditSink() throws -> any AuditSink {
+        let reachable = JournalAuditSink.isReachable()
+        switch settings.audit {
+        case .journal:
+            guard reachable else {
+                throw StartupRefusal("""
+                    the systemd journal is not reachable at \(JournalAuditSink.socketPath), and every decision \
+                    must be audited. Start journald, or for development only pass --audit stderr.
+                    """)
+            }
+            return JournalAuditSink()
+        case .stderr:
+            return StderrAuditSink()
+        case .auto:
+            if reachable { return JournalAuditSink() }
+            FileHandleStderr.write("cofferd: WARNING: no systemd journal is running; audit events go to stderr.\n")
+            return StderrAuditSink()
+        }
+    }
+}
