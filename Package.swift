@@ -71,15 +71,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Shared by the test targets only: temp directories, fixed keys, waits.
+        .target(
+            name: "CofferTestSupport",
+            dependencies: ["LockedMemory", "Keyring", "Syscalls"],
+            path: "Tests/CofferTestSupport"
+        ),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CLibCrypto", "CLibPQ", "CLibSystemd", "CCofferShims"]),
-        .testTarget(name: "SyscallsTests", dependencies: ["Syscalls"]),
-        .testTarget(name: "LockedMemoryTests", dependencies: ["LockedMemory"]),
-        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory"]),
-        .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory"]),
+        .testTarget(name: "SyscallsTests", dependencies: ["Syscalls", "CofferTestSupport"]),
+        .testTarget(name: "LockedMemoryTests", dependencies: ["LockedMemory", "CLibCrypto", "CofferTestSupport"]),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory", "CofferTestSupport"]),
+        .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
-        .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory"]),
+        .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit"]),
-        .testTarget(name: "EndToEndTests", dependencies: []),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport"]),
     ]
 )

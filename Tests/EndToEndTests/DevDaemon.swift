@@ -1,0 +1,105 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// A real `cofferd --dev DIR` process for one test.
+final class DevDaemon {
+    let directory: TemporaryDirectory
+    let process = Process()
+    let outputPath: String
+    var devPath: String { directory.path + "/dev" }
+    var adminSocket: String { devPath + "/run/admin.sock" }
+    var serviceSocket: String { devPath + "/run/coffer.sock" }
+
+    /// Starts cofferd and waits (bounded) for its READY=1.
+    init(directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = []) throws {
+        self.directory = try directory ?? TemporaryDirectory("e2e")
+        outputPath = self.directory.file("cofferd-\(UUID().uuidString.prefix(8)).log")
+        try start(arguments: arguments, launcher: launcher)
+    }
+
+    private func start(arguments: [String], launcher: [String]) throws {
+        let notify = try NotifySocket(path: directory.file("notify-\(UUID().uuidString.prefix(8)).sock"))
+        let cofferd = binaryPath("cofferd")
+        let command = launcher + [cofferd, "--dev", devPath, "--audit", "stderr"] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path]
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let ready = notify.waitForReady(timeout: .seconds(60)) { process.isRunning }
+        guard ready else {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            throw DaemonDidNotStart(status: process.terminationStatus, output: output)
+        }
+    }
+
+    struct DaemonDidNotStart: Error, CustomStringConvertible {
+        let status: Int32
+        let output: String
+        var description: String { "cofferd did not become ready (status \(status)):\n\(output)" }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits for the process to end; returns its status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(pid, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Runs cofferctl against this instance.
+    func ctl(_ arguments: [String], stdin: String? = nil) throws -> ProgramResult {
+        let subcommand = arguments.first.map { [$0] } ?? []
+        return try runProgram(binaryPath("cofferctl"), subcommand + ["--dev", devPath] + arguments.dropFirst(),
+                              stdin: stdin.map { Data($0.utf8) })
+    }
+}
+
+/// Runs cofferd to completion when it is expected to refuse to start.
+func runCofferdExpectingRefusal(_ arguments: [String], launcher: [String] = []) throws -> ProgramResult {
+    let command = launcher + [binaryPath("cofferd")] + arguments
+    return try runProgram(command[0], Array(command.dropFirst()), environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+}
+
+/// A secret value no test file or log could contain by accident.
+func uniqueValue(_ label: String) -> String {
+    "\(label)-\(UUID().uuidString)"
+}
+
+/// Every byte of every regular file under `path` (for plaintext searches).
+func allFileContents(under path: String) -> [(String, Data)] {
+    guard let walker = FileManager.default.enumerator(atPath: path) else { return [] }
+    var found: [(String, Data)] = []
+    for case let relative as String in walker {
+        let full = path + "/" + relative
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let data = FileManager.default.contents(atPath: full)
+        else { continue }
+        found.append((relative, data))
+    }
+    return found
+}
+
+/// Requires root for tests that act as another user; under scripts/test a
+/// missing prerequisite fails instead of skipping.
+func requireRoot() throws -> Bool {
+    if geteuid() == 0 { return true }
+    try #require(!requireAllPrerequisites, "this test needs root (setpriv, chown)")
+    return false
+}

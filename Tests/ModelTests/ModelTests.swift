@@ -1,0 +1,97 @@
+import Model
+import Testing
+
+@Suite struct SecretNameTests {
+    @Test(arguments: ["db", "db/password", "a.b_c-d/E9", "x/y/z", String(repeating: "a", count: 255), "..a", "a..b", ".hidden"])
+    func acceptsTheGrammar(_ text: String) throws {
+        #expect(try SecretName(text).rawValue == text)
+    }
+
+    @Test(arguments: ["", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "sp ace", "a\u{0}b", "é", "a:b",
+                      String(repeating: "a", count: 256)])
+    func refusesEverythingElse(_ text: String) {
+        let error = #expect(throws: CofferError.self) { try SecretName(text) }
+        #expect(error?.code == .badRequest)
+    }
+
+    @Test func theReasonNeverEchoesTheText() {
+        let error = #expect(throws: CofferError.self) { try SecretName("hunter2 is my password") }
+        #expect(error?.message.contains("hunter2") == false)
+    }
+}
+
+@Suite struct SecretKindTests {
+    @Test func acceptsShortLowercaseLabels() throws {
+        #expect(try SecretKind("api-key").rawValue == "api-key")
+        #expect(throws: CofferError.self) { try SecretKind("API") }
+        #expect(throws: CofferError.self) { try SecretKind("") }
+        #expect(throws: CofferError.self) { try SecretKind(String(repeating: "a", count: 33)) }
+    }
+}
+
+@Suite struct NamePatternTests {
+    func matches(_ pattern: String, _ name: String) throws -> Bool {
+        NamePattern(pattern).matches(try SecretName(name))
+    }
+
+    @Test func starStaysWithinASegment() throws {
+        #expect(try matches("db/*", "db/password"))
+        #expect(try !matches("db/*", "db/x/password"))
+        #expect(try matches("db/*-key", "db/api-key"))
+        #expect(try !matches("db/*", "dbx/password"))
+    }
+
+    @Test func doubleStarCrossesSegments() throws {
+        #expect(try matches("**", "a/b/c"))
+        #expect(try matches("db/**", "db/x/y"))
+        #expect(try matches("exact", "exact"))
+        #expect(try !matches("exact", "exactly"))
+    }
+}
+
+@Suite struct AccessPolicyTests {
+    let alice = PeerIdentity(uid: 1000, gid: 1000, pid: 1)
+    let mallory = PeerIdentity(uid: 1001, gid: 1001, pid: 2)
+    let name = try! SecretName("db/password")
+
+    @Test func ownerMayDoEverything() {
+        let policy = AccessPolicy.owner(uid: 1000)
+        #expect(policy.decide(alice, .get, name: name, on: .service) == .allow)
+        #expect(policy.decide(alice, .put, name: name, on: .admin) == .allow)
+        #expect(policy.decide(alice, .status, name: nil, on: .admin) == .allow)
+    }
+
+    @Test func everyoneElseIsDeniedByDefault() {
+        let policy = AccessPolicy.owner(uid: 1000)
+        #expect(policy.decide(mallory, .get, name: name, on: .service) == .deny(.noGrant))
+        #expect(policy.decide(mallory, .list, name: nil, on: .service) == .deny(.noGrant))
+        #expect(!policy.mayList(mallory, name, on: .service))
+    }
+
+    @Test func pingIsAnswered() {
+        #expect(AccessPolicy(grants: []).decide(mallory, .ping, name: nil, on: .service) == .allow)
+    }
+
+    @Test func administrativeOperationsNeedTheAdminSocket() {
+        let policy = AccessPolicy.owner(uid: 1000)
+        #expect(policy.decide(alice, .put, name: name, on: .service) == .deny(.administrativeOperationOnServiceSocket))
+        #expect(policy.decide(alice, .delete, name: name, on: .service) == .deny(.administrativeOperationOnServiceSocket))
+    }
+
+    @Test func grantsAreLimitedToTheirNamesAndOperations() throws {
+        let policy = AccessPolicy(grants: [.init(uid: 1001, operations: [.get, .list], names: NamePattern("app/*"))])
+        #expect(policy.decide(mallory, .get, name: try SecretName("app/token"), on: .service) == .allow)
+        #expect(policy.decide(mallory, .get, name: name, on: .service) == .deny(.noGrant))
+        #expect(policy.decide(mallory, .verify, name: try SecretName("app/token"), on: .service) == .deny(.noGrant))
+        #expect(policy.mayList(mallory, try SecretName("app/token"), on: .service))
+        #expect(!policy.mayList(mallory, name, on: .service))
+    }
+}
+
+@Suite struct CofferErrorTests {
+    @Test func descriptionIsTheRedactedMessageOnly() {
+        let error = CofferError(.internal, "internal error", underlying: "detail for the log")
+        #expect(error.description == "internal error")
+        #expect(error.debugDescription.contains("detail for the log"))
+    }
+}
