@@ -14,6 +14,10 @@ struct CofferCtl: ParsableCommand {
             """,
         subcommands: [Put.self, Get.self, Verify.self, List.self, Describe.self, Delete.self, Status.self, Ping.self]
     )
+
+    // Given before or after the subcommand: `cofferctl --dev DIR get x` and
+    // `cofferctl get --dev DIR x` both work.
+    @OptionGroup var connection: ConnectionOptions
 }
 
 /// Where cofferd listens, and how to print answers.

@@ -4,7 +4,8 @@ import Foundation
 struct Put: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Store a new version of a secret (value from stdin or --from-file).")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @OptionGroup var value: ValueOptions
     @Argument(help: "The secret's name, e.g. db/password.") var name: String
     @Option(help: "A label for what the secret is (password, api-key, …).") var kind: String?
@@ -26,7 +27,8 @@ struct Put: ParsableCommand {
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a secret's value to standard output.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @Argument var name: String
     @Option(help: "A specific version instead of the current one.") var version: UInt64?
     @Option(help: "Printed instead when the secret does not exist (not for secrets: it is on the command line).")
@@ -60,7 +62,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a value (from stdin or --from-file) against a secret without revealing it. Exit 0 on match, 1 on no match.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @OptionGroup var value: ValueOptions
     @Argument var name: String
 
@@ -79,7 +82,8 @@ struct Verify: ParsableCommand {
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List secret names and metadata (never values).")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @Option(help: "Only names starting with this.") var prefix: String?
 
     func run() throws {
@@ -100,7 +104,8 @@ struct List: ParsableCommand {
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show one secret's metadata and versions (never values).")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @Argument var name: String
 
     func run() throws {
@@ -121,7 +126,8 @@ struct Describe: ParsableCommand {
 struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete secrets with all their versions: all named, or none.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
     @Argument(help: "One or more names.") var names: [String]
 
     func validate() throws {
@@ -141,7 +147,8 @@ struct Delete: ParsableCommand {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's state: store, keys, memory protection, audit.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in
@@ -157,7 +164,8 @@ struct Status: ParsableCommand {
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check that cofferd answers.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in

@@ -41,7 +41,7 @@ enum DevInstance {
         var text = "cofferd: development instance ready\n"
         for path in sockets { text += "  socket: \(path)\n" }
         text += "  try:    printf %s 'example-value' | \(ctl) put db/password && \(ctl) get db/password\n"
-        text += "  or:     python3 -c \"import socket;s=socket.socket(socket.AF_UNIX);s.connect('\(directory)/run/coffer.sock');s.sendall(b'{\\\"id\\\":1,\\\"op\\\":\\\"get\\\",\\\"name\\\":\\\"db/password\\\"}\\\\n');print(s.makefile().readline(),end='')\"\n"
+        text += "  or:     echo '{\"id\":1,\"op\":\"get\",\"name\":\"db/password\"}' | socat - UNIX-CONNECT:\(directory)/run/coffer.sock\n"
         FileHandleStderr.write(text)
     }
 }

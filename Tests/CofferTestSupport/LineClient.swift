@@ -35,6 +35,11 @@ public final class LineClient {
         }
     }
 
+    /// Half-closes: no more requests, but answers still arrive.
+    public func shutdownWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// The next line, or nil when the daemon closed the connection.
     public func readLine() throws -> String? {
         var chunk = [UInt8](repeating: 0, count: 65536)

@@ -18,6 +18,17 @@ import Testing
         }
     }
 
+    @Test func aClientThatHalfClosesStillGetsEveryAnswer() throws {
+        // As `echo '{…}' | socat - UNIX-CONNECT:…` does.
+        let daemon = try DevDaemon()
+        let client = try LineClient(socketPath: daemon.serviceSocket)
+        try client.send(#"{"id":1,"op":"ping"}"# + "\n" + #"{"id":2,"op":"ping"}"# + "\n")
+        client.shutdownWrite()
+        #expect(try client.readLine()?.contains(#""id":1"#) == true)
+        #expect(try client.readLine()?.contains(#""id":2"#) == true)
+        #expect(try client.readLine() == nil)
+    }
+
     @Test func badLinesAreAnsweredAndTheConnectionStaysUsable() throws {
         let daemon = try DevDaemon()
         let client = try LineClient(socketPath: daemon.serviceSocket)

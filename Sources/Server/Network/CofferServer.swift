@@ -67,6 +67,9 @@ public final class CofferServer: Service {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.autoRead, value: true)
+            // A client may send its requests and shut down its write side;
+            // it still gets every answer (ConnectionHandler drains on inputClosed).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
                 self.admit(channel, on: listener, dispatcher: dispatcher, limits: limits)
             }

@@ -60,8 +60,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Graceful shutdown, and a client that shuts down its write side after
+    /// sending (`echo … | socat`, `nc -N`): answer what is queued, then close.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is DrainRequest else { return context.fireUserInboundEventTriggered(event) }
+        let inputClosed = (event as? ChannelEvent) == .inputClosed
+        guard event is DrainRequest || inputClosed else { return context.fireUserInboundEventTriggered(event) }
         draining = true
         if !busy && queue.isEmpty { context.close(promise: nil) }
     }
