@@ -43,21 +43,6 @@ public struct JournalAuditSink: AuditSink {
 
     /// Whether a journald is listening: connect a datagram socket to it.
     public static func isReachable(socketPath: String = socketPath) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        let owned = OwnedFileDescriptor(takingOwnershipOf: fd)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path)
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(owned.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return rc == 0
+        UnixSocket.isServed(socketPath, type: SOCK_DGRAM)
     }
 }

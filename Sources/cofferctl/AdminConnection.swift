@@ -7,24 +7,8 @@ struct AdminConnection: ~Copyable {
     private var pending: [UInt8] = []
 
     init(path: String) throws(ClientFailure) {
-        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard raw >= 0 else { throw ClientFailure(.unreachable, "cannot create a socket: errno \(errno)") }
-        let fd = OwnedFileDescriptor(takingOwnershipOf: raw)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ClientFailure(.usage, "socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         do {
-            try syscall("connect") {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                    }
-                }
-            }
+            fd = try UnixSocket.connect(to: path)
         } catch let error as SyscallError {
             switch error.errno {
             case ENOENT: throw ClientFailure(.unreachable, "cofferd is not running: no socket at \(path)")
@@ -36,7 +20,6 @@ struct AdminConnection: ~Copyable {
         } catch {
             throw ClientFailure(.unreachable, "cannot connect to \(path)")
         }
-        self.fd = fd
     }
 
     /// Sends one request object and returns the response object.

@@ -59,7 +59,9 @@ public final class CofferServer: Service {
 
     private func bind(_ listener: SocketListener) async throws -> any Channel {
         let path = configuration.socketPath(listener.fileName)
-        if socketIsServed(path) {
+        // A socket file nobody accepts on was left by a crash and is replaced
+        // below; one that answers belongs to a running cofferd.
+        if UnixSocket.isServed(path) {
             throw ServerStartupError("another process is serving \(path); is cofferd already running?")
         }
         let dispatcher = self.dispatcher
