@@ -2,7 +2,9 @@ import Model
 
 /// What kind of decision an event records (COFFER_EVENT).
 public enum AuditEventKind: String, Sendable, CaseIterable {
-    case get, verify, list, describe, put, delete, status
+    case get, verify, list, describe, put, rotate, delete, status, watch
+    case reload
+    case reloadFailed = "reload_failed"
     case denied
     case started, stopped
 
@@ -17,6 +19,10 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .put: return "248bc9ef09c64c43baffaae7ebbb5419"
         case .delete: return "5a1a307d8c0b47718834b302258230f4"
         case .status: return "705b3423131a4a69b3f8a56236e6cbf5"
+        case .rotate: return "808bfbdcca5c446d841ab0dacfc290da"
+        case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
+        case .reload: return "2dc2f8002dbd4f15b68b17ff4cb23183"
+        case .reloadFailed: return "e9be9d0eaa9e4f5986a78953dd08c0de"
         case .denied: return "45d63f0aa9364f6f84dce37051b6a49b"
         case .started: return "5609d4fdfb7945d6afbfc6eb0dfdb7be"
         case .stopped: return "e47ceb0fba424a92ac614f7101b1277c"
@@ -100,6 +106,7 @@ public struct AuditEvent: Sendable, Equatable {
             f.append(("COFFER_PEER_UID", String(peer.uid)))
             f.append(("COFFER_PEER_GID", String(peer.gid)))
             f.append(("COFFER_PEER_PID", String(peer.pid)))
+            if let unit = peer.unit { f.append(("COFFER_PEER_UNIT", unit)) }
         }
         if let listener { f.append(("COFFER_LISTENER", listener.rawValue)) }
         if let requestID { f.append(("COFFER_REQUEST_ID", requestID)) }

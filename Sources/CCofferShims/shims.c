@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 _Static_assert(sizeof(struct ucred) == sizeof(coffer_ucred), "coffer_ucred size");
@@ -16,6 +18,16 @@ _Static_assert(sizeof(((struct ucred *)0)->uid) == sizeof(uint32_t), "uid_t widt
 _Static_assert(sizeof(((struct ucred *)0)->gid) == sizeof(uint32_t), "gid_t width");
 
 int coffer_so_peercred(void) { return SO_PEERCRED; }
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 // include/uapi/asm-generic/socket.h
+#endif
+int coffer_so_peerpidfd(void) { return SO_PEERPIDFD; }
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+int coffer_pidfd_is_alive(int pidfd) { return (int)syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0); }
 
 int coffer_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL); }
 int coffer_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL); }

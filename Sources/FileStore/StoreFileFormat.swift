@@ -14,6 +14,8 @@ struct StoreFileFormat: Codable {
         var kind: SecretKind
         var protection: Protection
         var versions: [SecretVersion]
+        /// Absent when unrestricted (files written before it existed read the same).
+        var access: SecretAccess?
     }
 
     var format: String
@@ -37,7 +39,8 @@ struct StoreFileFormat: Codable {
         generation = snapshot.generation
         secrets = snapshot.sortedNames.map { name in
             let s = snapshot.secrets[name]!
-            return Entry(name: name.rawValue, kind: s.kind, protection: s.protection, versions: s.versions)
+            return Entry(name: name.rawValue, kind: s.kind, protection: s.protection, versions: s.versions,
+                         access: s.access.isUnrestricted ? nil : s.access)
         }
     }
 
@@ -70,7 +73,8 @@ struct StoreFileFormat: Codable {
             guard !entry.versions.isEmpty,
                   zip(entry.versions, entry.versions.dropFirst()).allSatisfy({ $0.version < $1.version })
             else { throw StoreError(.corrupt, "the versions of \(name) are missing or out of order") }
-            secrets[name] = Secret(name: name, kind: entry.kind, protection: entry.protection, versions: entry.versions)
+            secrets[name] = Secret(name: name, kind: entry.kind, protection: entry.protection, versions: entry.versions,
+                                   access: entry.access ?? .unrestricted)
         }
         return StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets)
     }

@@ -1,50 +1,128 @@
-/// Who may do what: a list of grants, default deny. Decides only; the server
-/// acts on the decision and the audit records it.
+/// Who may do what. Default deny: a request is allowed only when something
+/// below grants it. Decides only; the server acts on the decision and the
+/// audit records it, with the reason for a denial.
 ///
-/// This is the foundation's policy: dev mode grants its invoking user
-/// everything; production grants the admin socket to root and the daemon's
-/// own user. The policy file (principals, groups, units, globs) builds on it.
+/// Grants, in the order they are checked:
+/// - superusers (root, the daemon's own user, dev mode's invoking user) may
+///   do everything on the service and admin sockets;
+/// - operators (the policy file's `operator` lines) may do everything on the
+///   admin socket;
+/// - a secret that names its own principals (the omni_credentials model) is
+///   read only by them, and only through the sockets its scope allows;
+/// - rules (`allow OPS on GLOBS to PRINCIPALS`) grant the rest.
 public struct AccessPolicy: Sendable, Equatable {
-    public struct Grant: Sendable, Equatable {
-        public var uid: UInt32
+    public struct Rule: Sendable, Equatable {
         public var operations: Set<Operation>
-        public var names: NamePattern
+        public var names: [NamePattern]
+        public var principals: [Principal]
 
-        public init(uid: UInt32, operations: Set<Operation>, names: NamePattern) {
-            self.uid = uid
+        public init(operations: Set<Operation>, names: [NamePattern], principals: [Principal]) {
             self.operations = operations
             self.names = names
+            self.principals = principals
+        }
+
+        func grants(_ peer: PeerIdentity, _ operation: Operation, name: SecretName?) -> Bool {
+            guard operations.contains(operation), principals.contains(where: { $0.matches(peer) }) else { return false }
+            guard let name else { return true }
+            return names.contains { $0.matches(name) }
         }
     }
 
-    public var grants: [Grant]
+    /// A `credential` line: for units matching `unit`, the credential `id`
+    /// of LoadCredential= is the secret `name`, and that unit may have it.
+    public struct CredentialMapping: Sendable, Equatable {
+        public var unit: NamePattern
+        public var id: String
+        public var name: SecretName
 
-    public init(grants: [Grant]) {
-        self.grants = grants
+        public init(unit: NamePattern, id: String, name: SecretName) {
+            self.unit = unit
+            self.id = id
+            self.name = name
+        }
     }
 
-    /// Everything, for `uid` (dev mode's invoking user).
+    public var superusers: Set<UInt32>
+    public var operators: [Principal]
+    public var rules: [Rule]
+    public var credentials: [CredentialMapping]
+
+    public init(superusers: Set<UInt32>, operators: [Principal] = [], rules: [Rule] = [], credentials: [CredentialMapping] = []) {
+        self.superusers = superusers
+        self.operators = operators
+        self.rules = rules
+        self.credentials = credentials
+    }
+
+    /// Everything, for `uid` only (dev mode's invoking user).
     public static func owner(uid: UInt32) -> AccessPolicy {
-        AccessPolicy(grants: [Grant(uid: uid, operations: Set(Operation.allCases), names: .any)])
+        AccessPolicy(superusers: [uid])
+    }
+
+    /// The same superusers, with the operators, rules and mappings of a
+    /// policy file.
+    public func with(_ file: PolicyFile) -> AccessPolicy {
+        AccessPolicy(superusers: superusers, operators: file.operators, rules: file.rules, credentials: file.credentials)
+    }
+
+    /// Whether `peer` may use the admin socket at all: superusers, operators,
+    /// and principals that some rule grants an administrative operation.
+    /// Checked right after accept; everyone else is turned away.
+    public func admitsToAdminSocket(_ peer: PeerIdentity) -> Bool {
+        superusers.contains(peer.uid)
+            || operators.contains { $0.matches(peer) }
+            || rules.contains { rule in
+                rule.operations.contains(where: \.isAdministrative) && rule.principals.contains { $0.matches(peer) }
+            }
     }
 
     /// The decision for `peer` doing `operation` on `name` (nil for
-    /// operations without a name) through `listener`.
-    public func decide(_ peer: PeerIdentity, _ operation: Operation, name: SecretName?, on listener: Listener) -> PolicyDecision {
+    /// operations without a name) through `listener`. `secret` is the
+    /// secret's own access settings when it exists.
+    public func decide(
+        _ peer: PeerIdentity, _ operation: Operation, name: SecretName?, on listener: Listener,
+        secret: SecretAccess? = nil
+    ) -> PolicyDecision {
         if operation == .ping { return .allow }
-        if operation.isAdministrative, listener != .admin {
-            return .deny(.administrativeOperationOnServiceSocket)
+        if listener == .admin, !admitsToAdminSocket(peer) { return .deny(.notAnOperator) }
+        if operation.isAdministrative, listener != .admin { return .deny(.administrativeOperationOnServiceSocket) }
+        if superusers.contains(peer.uid) { return .allow }
+        if listener == .admin, operators.contains(where: { $0.matches(peer) }) { return .allow }
+        if name != nil, operation.reads, let secret {
+            guard secret.scope.allows(listener) else { return .deny(.outsideSecretScope) }
+            if !secret.principals.isEmpty {
+                return secret.principals.contains { $0.matches(peer) } ? .allow : .deny(.notASecretPrincipal)
+            }
         }
-        for grant in grants where grant.uid == peer.uid && grant.operations.contains(operation) {
-            if let name, !grant.names.matches(name) { continue }
-            return .allow
-        }
-        return .deny(.noGrant)
+        return rules.contains { $0.grants(peer, operation, name: name) } ? .allow : .deny(.noGrant)
     }
 
     /// Whether `peer` may see `name` in a list.
-    public func mayList(_ peer: PeerIdentity, _ name: SecretName, on listener: Listener) -> Bool {
-        grants.contains { $0.uid == peer.uid && $0.operations.contains(.list) && $0.names.matches(name) }
+    public func mayList(_ peer: PeerIdentity, _ name: SecretName, on listener: Listener, secret: SecretAccess? = nil) -> Bool {
+        decide(peer, .list, name: name, on: listener, secret: secret).isAllowed
+    }
+
+    /// systemd's LoadCredential=: which secret the credential `id` of `unit`
+    /// is, and whether the unit may have it. A `credential` line maps and
+    /// grants; otherwise the id is taken as the secret's name and a rule must
+    /// grant the unit `get` on it. nil when the id is not a secret name.
+    public func credential(unit: String, id: String, secret: (SecretName) -> SecretAccess?) -> (SecretName, PolicyDecision)? {
+        let asUnit = PeerIdentity(uid: UInt32.max, gid: UInt32.max, pid: 0, unit: unit)
+        if let mapping = credentials.first(where: { $0.id == id && $0.unit.matches(text: unit) }) {
+            let access = secret(mapping.name)
+            if let access, !access.scope.allows(.credentials) { return (mapping.name, .deny(.outsideSecretScope)) }
+            return (mapping.name, .allow)
+        }
+        guard let name = try? SecretName(id) else { return nil }
+        let access = secret(name)
+        if let access {
+            guard access.scope.allows(.credentials) else { return (name, .deny(.outsideSecretScope)) }
+            if !access.principals.isEmpty {
+                return (name, access.principals.contains { $0.matches(asUnit) } ? .allow : .deny(.notASecretPrincipal))
+            }
+        }
+        return (name, rules.contains { $0.grants(asUnit, .get, name: name) } ? .allow : .deny(.noGrant))
     }
 }
 
@@ -60,12 +138,29 @@ public enum PolicyDecision: Sendable, Equatable {
 public enum DenialReason: String, Sendable, Equatable {
     case noGrant = "no_grant"
     case administrativeOperationOnServiceSocket = "admin_op_on_service_socket"
+    case notAnOperator = "not_an_operator"
+    case notASecretPrincipal = "not_a_secret_principal"
+    case outsideSecretScope = "outside_secret_scope"
+    case unitNotTrusted = "unit_not_trusted"
+    case unknownCredential = "unknown_credential"
 }
 
-/// A glob over secret names: `*` matches within one segment, `**` across
-/// segments; every other character matches itself.
-public struct NamePattern: Sendable, Equatable, CustomStringConvertible {
+extension Operation {
+    /// Operations that read a secret or its metadata: the ones a secret's own
+    /// principals and scope govern.
+    public var reads: Bool {
+        switch self {
+        case .get, .verify, .describe, .list, .watch: return true
+        default: return false
+        }
+    }
+}
+
+/// A glob over secret names (or unit names): `*` matches within one
+/// segment, `**` across segments; every other character matches itself.
+public struct NamePattern: Sendable, Equatable, Hashable, CustomStringConvertible {
     public static let any = NamePattern("**")
+    public static let maxWildcards = 4
     public let pattern: String
 
     public init(_ pattern: String) {
@@ -73,7 +168,31 @@ public struct NamePattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func matches(_ name: SecretName) -> Bool {
-        Self.match(Array(pattern.utf8)[...], Array(name.rawValue.utf8)[...])
+        matches(text: name.rawValue)
+    }
+
+    public func matches(text: String) -> Bool {
+        Self.match(Array(pattern.utf8)[...], Array(text.utf8)[...])
+    }
+
+    /// Whether the pattern has no wildcard (it names one secret).
+    public var isLiteral: Bool { !pattern.contains("*") }
+
+    /// Checks a pattern written by a client or an operator: the name grammar
+    /// with `*` allowed inside segments.
+    public static func validated(_ text: String) throws(CofferError) -> NamePattern {
+        let stand = String(text.map { $0 == "*" ? "x" : $0 })
+        if let problem = SecretName.problem(stand) {
+            throw CofferError(.badRequest, "invalid name pattern: \(problem)")
+        }
+        // Matching backtracks once per wildcard: a bound keeps a hostile
+        // pattern from costing more than a few passes over a name.
+        let wildcards = text.split(separator: "*", omittingEmptySubsequences: true).count - 1
+            + (text.hasPrefix("*") ? 1 : 0) + (text.hasSuffix("*") ? 1 : 0)
+        guard wildcards <= maxWildcards else {
+            throw CofferError(.badRequest, "a name pattern may hold at most \(maxWildcards) wildcards")
+        }
+        return NamePattern(text)
     }
 
     private static func match(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {

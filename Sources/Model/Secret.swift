@@ -76,12 +76,18 @@ public struct Secret: Sendable, Equatable {
     public var kind: SecretKind
     public var protection: Protection
     public var versions: [SecretVersion]
+    /// The secret's own principals and scope (unrestricted by default).
+    public var access: SecretAccess
 
-    public init(name: SecretName, kind: SecretKind, protection: Protection, versions: [SecretVersion]) {
+    public init(
+        name: SecretName, kind: SecretKind, protection: Protection, versions: [SecretVersion],
+        access: SecretAccess = .unrestricted
+    ) {
         self.name = name
         self.kind = kind
         self.protection = protection
         self.versions = versions
+        self.access = access
     }
 
     public var current: SecretVersion? { versions.last }

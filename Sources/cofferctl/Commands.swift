@@ -10,12 +10,18 @@ struct Put: ParsableCommand {
     @Argument(help: "The secret's name, e.g. db/password.") var name: String
     @Option(help: "A label for what the secret is (password, api-key, …).") var kind: String?
     @Option(help: "sealed (can be revealed; the default) or hashed (verify-only).") var protection: String?
+    @Option(name: .customLong("principal"), help: "Only this principal reads it (repeatable): user:NAME, uid:N, group:NAME, gid:N, unit:GLOB.")
+    var principals: [String] = []
+    @Option(name: .customLong("socket-scope"), help: "Serve it only through these sockets (repeatable): service, credentials.")
+    var sockets: [String] = []
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in
             var request: [String: Any] = ["op": "put", "name": name]
             if let kind { request["kind"] = kind }
             if let protection { request["protection"] = protection }
+            if !principals.isEmpty { request["principals"] = principals }
+            if !sockets.isEmpty { request["scope"] = ["sockets": sockets] }
             request.merge(try value.read()) { $1 }
             let answer = try connection.perform(request)
             if connection.json { return }
@@ -140,6 +146,40 @@ struct Delete: ParsableCommand {
             let answer = try connection.perform(request)
             if connection.json { return }
             print("deleted \(text(answer["deleted"]))")
+        }
+    }
+}
+
+struct Rotate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make a new value (from stdin or --from-file) the current version of an existing secret.")
+
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
+    @OptionGroup var value: ValueOptions
+    @Argument(help: "The secret's name.") var name: String
+
+    func run() throws {
+        try cofferctl.run { () throws(ClientFailure) in
+            var request: [String: Any] = ["op": "rotate", "name": name]
+            request.merge(try value.read()) { $1 }
+            let answer = try connection.perform(request)
+            if connection.json { return }
+            print("rotated \(name) to version \(answer["version"]?.description ?? "?")")
+        }
+    }
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Read the policy file again (a broken file is refused and the old policy stays).")
+
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
+
+    func run() throws {
+        try cofferctl.run { () throws(ClientFailure) in
+            let answer = try connection.perform(["op": "reload"])
+            if connection.json { return }
+            print("policy reloaded: \(answer["rules"]?.description ?? "?") rules, \(answer["operators"]?.description ?? "?") operators")
         }
     }
 }

@@ -53,8 +53,15 @@ struct Daemon {
             throw StartupRefusal(error.message)
         }
         let audit = try chooseAuditSink()
+        let policySource = settings.policySource
+        let policy: AccessPolicy
+        do {
+            policy = try policySource.load()
+        } catch {
+            throw StartupRefusal(error.message)
+        }
         let services = CofferServices(
-            store: store, keyring: keyring, sealer: RecordSealer(), policy: settings.policy, audit: audit,
+            store: store, keyring: keyring, sealer: RecordSealer(), policy: policy, policySource: policySource, audit: audit,
             mode: settings.mode == .production ? .production : .development
         )
         let dispatcher = RequestDispatcher(services: services, logger: logger)
@@ -73,10 +80,11 @@ struct Daemon {
         try? audit.record(AuditEvent(kind: .started, result: .ok))
         logger.info("cofferd starting", metadata: [
             "store": "\(store.path)", "key_id": "\(key.id)", "audit": "\(audit.name)",
+            "policy": "\(settings.policyFile) (\(policy.rules.count) rules, \(policy.operators.count) operators)",
             "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [server, PolicyReloadOnHangup(services: services, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         _ = sd_notify(0, "STOPPING=1")
         try? audit.record(AuditEvent(kind: .stopped, result: .ok))

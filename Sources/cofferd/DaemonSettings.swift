@@ -2,6 +2,7 @@ import Configuration
 import Keyring
 import LockedMemory
 import Model
+import NIOCore
 import Server
 import SystemPackage
 #if canImport(Glibc)
@@ -18,6 +19,8 @@ struct DaemonSettings: Sendable {
     var audit: AuditChoice
     var limits: ServerLimits
     var secureHeapBytes: Int
+    /// The policy file (docs/policy.md); a missing file grants nothing.
+    var policyFile: String
 
     enum Mode: Sendable, Equatable {
         case production
@@ -28,6 +31,7 @@ struct DaemonSettings: Sendable {
     static let defaultStateDirectory = "/var/lib/coffer"
     static let defaultRuntimeDirectory = "/run/coffer"
     static let defaultKeyFile = "/etc/coffer/master.key"
+    static let defaultPolicyFile = "/etc/coffer/policy"
 
     static func resolve(config path: String?, dev: String?, audit: AuditChoice?) async throws -> DaemonSettings {
         var providers: [any ConfigProvider] = []
@@ -48,11 +52,17 @@ struct DaemonSettings: Sendable {
         limits.maxLineBytes = reader.int(forKey: "limits.max_line_bytes", default: limits.maxLineBytes)
         limits.maxPipelinedRequests = reader.int(forKey: "limits.max_pipelined_requests", default: limits.maxPipelinedRequests)
         limits.maxConnections = reader.int(forKey: "limits.max_connections", default: limits.maxConnections)
+        limits.maxQueuedEvents = reader.int(forKey: "limits.max_queued_events", default: limits.maxQueuedEvents)
+        limits.idleTimeout = try timeout(reader, "limits.idle_timeout_ms", default: limits.idleTimeout)
+        limits.requestTimeout = try timeout(reader, "limits.request_timeout_ms", default: limits.requestTimeout)
+        limits.writeTimeout = try timeout(reader, "limits.write_timeout_ms", default: limits.writeTimeout)
+        let policyFile = reader.string(forKey: "policy_file")
         let heap = reader.int(forKey: "memory.secure_heap_bytes", default: SecureHeap.defaultSize)
         guard heap >= 64 * 1024, heap & (heap - 1) == 0 else {
             throw StartupRefusal("memory.secure_heap_bytes must be a power of two of at least 65536")
         }
-        guard limits.maxLineBytes >= 1024, limits.maxPipelinedRequests >= 1, limits.maxConnections >= 1 else {
+        guard limits.maxLineBytes >= 1024, limits.maxPipelinedRequests >= 1, limits.maxConnections >= 1,
+              limits.maxQueuedEvents >= 1 else {
             throw StartupRefusal("limits must be positive (max_line_bytes at least 1024)")
         }
         let credentials = ProcessInfoEnvironment.value("CREDENTIALS_DIRECTORY")
@@ -66,7 +76,8 @@ struct DaemonSettings: Sendable {
                 keySource: .keyFile(path: directory + "/master.key"),
                 audit: audit ?? .auto,
                 limits: limits,
-                secureHeapBytes: heap
+                secureHeapBytes: heap,
+                policyFile: policyFile ?? directory + "/policy"
             )
         }
         let auditSetting = reader.string(forKey: "audit").flatMap(AuditChoice.init(rawValue:))
@@ -78,8 +89,15 @@ struct DaemonSettings: Sendable {
                                 keyFile: reader.string(forKey: "key_file") ?? defaultKeyFile),
             audit: audit ?? auditSetting ?? .journal,
             limits: limits,
-            secureHeapBytes: heap
+            secureHeapBytes: heap,
+            policyFile: policyFile ?? defaultPolicyFile
         )
+    }
+
+    private static func timeout(_ reader: ConfigReader, _ key: String, default value: TimeAmount) throws -> TimeAmount {
+        let milliseconds = reader.int(forKey: ConfigKey(key), default: Int(value.nanoseconds / 1_000_000))
+        guard milliseconds >= 10 else { throw StartupRefusal("\(key) must be at least 10") }
+        return .milliseconds(Int64(milliseconds))
     }
 
     /// systemd joins several directories with ':'; cofferd uses the first.
@@ -96,16 +114,14 @@ struct DaemonSettings: Sendable {
     }
 
     /// Dev mode: the invoking user may do everything. Production: root and
-    /// the daemon's own user may administer; services get nothing until a
-    /// policy grants it (default deny).
-    var policy: AccessPolicy {
+    /// the daemon's own user. Everyone else gets what the policy file grants
+    /// (default deny).
+    var policySource: PolicySource {
         switch mode {
         case .development:
-            return .owner(uid: getuid())
+            return PolicySource(base: .owner(uid: getuid()), path: policyFile)
         case .production:
-            var grants = AccessPolicy.owner(uid: 0).grants
-            if geteuid() != 0 { grants += AccessPolicy.owner(uid: geteuid()).grants }
-            return AccessPolicy(grants: grants)
+            return PolicySource(base: AccessPolicy(superusers: [0, geteuid()]), path: policyFile)
         }
     }
 }

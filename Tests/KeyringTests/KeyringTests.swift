@@ -95,6 +95,8 @@ import Testing
 }
 
 @Suite struct KeyringStateTests {
+    init() throws { try TestKeys.prepareSecureHeap() }
+
     @Test func findsCurrentAndRetiredKeysById() throws {
         let current = try TestKeys.master(first: 1)
         let retired = try TestKeys.master(first: 2)

@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func pingIsAnswered() {
-        #expect(AccessPolicy(grants: []).decide(mallory, .ping, name: nil, on: .service) == .allow)
+        #expect(AccessPolicy(superusers: []).decide(mallory, .ping, name: nil, on: .service) == .allow)
     }
 
     @Test func administrativeOperationsNeedTheAdminSocket() {
@@ -79,7 +79,9 @@ import Testing
     }
 
     @Test func grantsAreLimitedToTheirNamesAndOperations() throws {
-        let policy = AccessPolicy(grants: [.init(uid: 1001, operations: [.get, .list], names: NamePattern("app/*"))])
+        let policy = AccessPolicy(superusers: [], rules: [
+            .init(operations: [.get, .list], names: [NamePattern("app/*")], principals: [.uid(1001)]),
+        ])
         #expect(policy.decide(mallory, .get, name: try SecretName("app/token"), on: .service) == .allow)
         #expect(policy.decide(mallory, .get, name: name, on: .service) == .deny(.noGrant))
         #expect(policy.decide(mallory, .verify, name: try SecretName("app/token"), on: .service) == .deny(.noGrant))

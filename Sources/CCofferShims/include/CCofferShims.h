@@ -16,6 +16,15 @@ typedef struct coffer_ucred {
 
 int coffer_so_peercred(void);
 
+// SO_PEERPIDFD (Linux 6.5+; Debian 12's headers predate it): a pidfd for
+// the process that connected.
+int coffer_so_peerpidfd(void);
+
+// 0 when the process behind `pidfd` is still running, else -1 with errno
+// (ESRCH once it has exited): pidfd_send_signal(2) with signal 0. glibc
+// 2.36 has no wrapper.
+int coffer_pidfd_is_alive(int pidfd);
+
 // prctl(2) is variadic.
 int coffer_set_dumpable(int dumpable);
 int coffer_get_dumpable(void);

@@ -84,7 +84,9 @@ public final class CofferServer: Service {
         return channel
     }
 
-    /// Runs on the accepted channel's event loop before any byte is read.
+    /// Runs on the accepted channel's event loop before any byte is read:
+    /// the peer is identified from the kernel and checked before the
+    /// connection gets a handler (ssh-agent's order; fail closed).
     private func admit(
         _ channel: any Channel, on listener: SocketListener, dispatcher: RequestDispatcher, limits: ServerLimits
     ) -> EventLoopFuture<Void> {
@@ -96,32 +98,31 @@ public final class CofferServer: Service {
         }
         guard admitted else {
             logger.warning("connection refused: \(limits.maxConnections) connections already open")
-            return channel.eventLoop.makeFailedFuture(ServerStartupError("too many connections"))
+            return refuse(channel, CofferError(.unavailable, "too many connections (\(limits.maxConnections)); try again later"))
         }
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.connections.withLock { $0.removeValue(forKey: id) }
         }
-        guard let provider = channel as? any SocketOptionProvider else {
-            return channel.eventLoop.makeFailedFuture(ServerStartupError("no socket options on accepted channel"))
-        }
-        let credentials: EventLoopFuture<coffer_ucred> = provider.unsafeGetSocketOption(
-            level: .socket, name: NIOBSDSocket.Option(rawValue: coffer_so_peercred())
-        )
-        return credentials.flatMapThrowing { (ucred: coffer_ucred) in
-            let peer = PeerIdentity(uid: ucred.uid, gid: ucred.gid, pid: ucred.pid)
+        let services = dispatcher.services
+        return PeerResolution.identify(channel).flatMapThrowing { peer in
+            let handler: any ChannelHandler
             switch listener {
             case .credentials:
-                // systemd's LoadCredential= protocol needs per-unit grants,
-                // which the foundation policy has none of: default deny,
-                // close without data, audited.
-                try? dispatcher.services.audit.record(AuditEvent(
-                    kind: .denied, result: .denied, peer: peer, listener: .credentials, reason: "no_unit_grant"))
-                channel.close(promise: nil)
+                handler = CredentialSocketHandler(peer: peer, services: services)
+            case .admin where !services.policy.admitsToAdminSocket(peer):
+                try? services.audit.record(AuditEvent(
+                    kind: .denied, result: .denied, peer: peer, listener: .admin,
+                    reason: DenialReason.notAnOperator.rawValue))
+                handler = RefusalHandler(CofferError(.denied, "permission denied: the admin socket serves operators only"))
             case .service, .admin:
-                try channel.pipeline.syncOperations.addHandler(
-                    ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits))
+                handler = ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits)
             }
+            try channel.pipeline.syncOperations.addHandler(handler)
         }
+    }
+
+    private func refuse(_ channel: any Channel, _ error: CofferError) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RefusalHandler(error)) }
     }
 
     private func drainConnections() async {
@@ -140,6 +141,25 @@ public final class CofferServer: Service {
         }
         for channel in connections.withLock({ Array($0.values) }) { try? await channel.close() }
     }
+}
+
+/// Answers one error line as soon as the connection is up, then closes:
+/// how a refused client learns why instead of seeing a bare EOF.
+final class RefusalHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let error: CofferError
+
+    init(_ error: CofferError) { self.error = error }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let line = Response.failure(.null, error).encoded().bytes
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 public struct ServerStartupError: Error, CustomStringConvertible {

@@ -14,6 +14,12 @@ struct DrainRequest: Sendable {}
 /// Backpressure: while `maxPipelined` requests wait, the handler stops
 /// asking the socket for more (it holds back `read`), so a client that
 /// floods requests is slowed down instead of growing our memory.
+///
+/// Timeouts (docs/protocol.md, "Limits"): a connection with nothing to do
+/// and no watch is closed after `idleTimeout`; a request line must arrive
+/// whole within `requestTimeout` of its first byte; an answer the client
+/// does not read within `writeTimeout` closes the connection. None of them
+/// holds up another connection: each lives on its own channel.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -22,7 +28,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let peer: PeerIdentity
     private let listener: Listener
     private let dispatcher: RequestDispatcher
-    private let maxPipelined: Int
+    private let limits: ServerLimits
 
     private var framer: LineFramer
     private var queue: [LineFramer.Frame] = []
@@ -31,12 +37,42 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var closed = false
     private var readHeld = false
 
+    private var context: ChannelHandlerContext?
+    private var outlet: WatchOutlet?
+    private var subscriptions: [ChangeFeed.Token] = []
+    /// Watch events that arrived while an answer was being prepared: written
+    /// right after it, so a watch's own answer always comes first.
+    private var heldEvents: [[UInt8]] = []
+    /// Event lines written but not yet taken by the client.
+    private var unsentEvents = 0
+
+    private var lastActivity = NIODeadline.now()
+    private var partialSince: NIODeadline?
+    private var writeSince: NIODeadline?
+    private var timer: RepeatedTask?
+
     init(peer: PeerIdentity, listener: Listener, dispatcher: RequestDispatcher, limits: ServerLimits) {
         self.peer = peer
         self.listener = listener
         self.dispatcher = dispatcher
-        self.maxPipelined = limits.maxPipelinedRequests
+        self.limits = limits
         self.framer = LineFramer(maxLineBytes: limits.maxLineBytes)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        outlet = WatchOutlet(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let period = TimeAmount.nanoseconds(max(limits.shortestTimeout.nanoseconds / 4, TimeAmount.milliseconds(50).nanoseconds))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // Cancelled in stop(), which every way out of the pipeline goes through.
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            bound.value.checkTimeouts()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -45,15 +81,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         bytes.withUnsafeReadableBytes { framer.append($0) }
         // The received buffer may hold a secret; zero it before NIO reuses it.
         bytes.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        lastActivity = .now()
         while let frame = framer.next() {
             queue.append(frame)
             if case .tooLarge = frame { break }
         }
+        partialSince = framer.bufferedBytes > 0 ? (partialSince ?? .now()) : nil
         processNext(context: context)
     }
 
     func read(context: ChannelHandlerContext) {
-        if queue.count >= maxPipelined || queueEndsInError || draining {
+        if queue.count >= limits.maxPipelinedRequests || queueEndsInError || draining {
             readHeld = true
         } else {
             context.read()
@@ -62,17 +100,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Graceful shutdown, and a client that shuts down its write side after
     /// sending (`echo … | socat`, `nc -N`): answer what is queued, then close.
+    /// A watcher that half-closes keeps watching until it closes for good.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         let inputClosed = (event as? ChannelEvent) == .inputClosed
         guard event is DrainRequest || inputClosed else { return context.fireUserInboundEventTriggered(event) }
+        if inputClosed, !subscriptions.isEmpty { return }
         draining = true
         if !busy && queue.isEmpty { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closed = true
-        queue.removeAll()
-        framer.reset()
+        stop()
         context.fireChannelInactive()
     }
 
@@ -80,9 +118,36 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    private func stop() {
+        guard !closed else { return }
+        closed = true
+        timer?.cancel()
+        timer = nil
+        queue.removeAll()
+        heldEvents.removeAll()
+        framer.reset()
+        for token in subscriptions { dispatcher.services.changes.unsubscribe(token) }
+        subscriptions.removeAll()
+    }
+
     private var queueEndsInError: Bool {
         if case .tooLarge? = queue.last { return true }
         return false
+    }
+
+    private func checkTimeouts() {
+        guard !closed, let context else { return }
+        let now = NIODeadline.now()
+        if let since = writeSince, now - since > limits.writeTimeout {
+            return context.close(promise: nil)
+        }
+        if let since = partialSince, now - since > limits.requestTimeout {
+            return context.close(promise: nil)
+        }
+        let idle = !busy && queue.isEmpty && partialSince == nil && subscriptions.isEmpty
+        if idle, now - lastActivity > limits.idleTimeout {
+            context.close(promise: nil)
+        }
     }
 
     private func processNext(context: ChannelHandlerContext) {
@@ -95,8 +160,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             send(.failure(.null, error), closeAfter: true, context: context)
         case .line(let line):
             let promise = context.eventLoop.makePromise(of: Response.self)
-            let (dispatcher, peer, listener) = (self.dispatcher, self.peer, self.listener)
-            promise.completeWithTask { await dispatcher.handle(line: line, peer: peer, listener: listener) }
+            let (dispatcher, peer, listener, outlet) = (self.dispatcher, self.peer, self.listener, self.outlet)
+            promise.completeWithTask {
+                await dispatcher.handle(line: line, peer: peer, listener: listener, watchOutlet: outlet)
+            }
             promise.futureResult.assumeIsolated().whenSuccess { response in
                 self.send(response, closeAfter: false, context: context)
             }
@@ -109,20 +176,74 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
         let wipeAfterWrite = response.holdsSecret
         if wipeAfterWrite { encoded.wipe() }
+        writeSince = writeSince ?? .now()
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
             if wipeAfterWrite {
                 buffer.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
             }
+            self.writeSince = nil
+            self.lastActivity = .now()
             self.busy = false
             if closeAfter || (self.draining && self.queue.isEmpty) {
                 context.close(promise: nil)
                 return
             }
-            if self.readHeld, self.queue.count < self.maxPipelined {
+            if self.readHeld, self.queue.count < self.limits.maxPipelinedRequests {
                 self.readHeld = false
                 context.read()
             }
             self.processNext(context: context)
         }
+        for event in heldEvents { writeEvent(event, context: context) }
+        heldEvents.removeAll()
+    }
+
+    // MARK: watch
+
+    fileprivate func adopt(_ token: ChangeFeed.Token, from feed: ChangeFeed) {
+        guard !closed else { return feed.unsubscribe(token) }
+        subscriptions.append(token)
+    }
+
+    fileprivate func deliver(_ line: [UInt8]) {
+        guard !closed, let context else { return }
+        if busy {
+            heldEvents.append(line)
+            if heldEvents.count > limits.maxQueuedEvents { context.close(promise: nil) }
+            return
+        }
+        writeEvent(line, context: context)
+    }
+
+    private func writeEvent(_ line: [UInt8], context: ChannelHandlerContext) {
+        // A watcher that stops reading is cut off rather than buffered for
+        // without bound; it reconnects and lists to catch up.
+        guard unsentEvents < limits.maxQueuedEvents else { return context.close(promise: nil) }
+        unsentEvents += 1
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line))).assumeIsolated().whenComplete { _ in
+            self.unsentEvents -= 1
+        }
+    }
+}
+
+/// A connection's end of the change feed: hands events over to the
+/// connection's event loop, where the handler writes them.
+final class WatchOutlet: Sendable {
+    private let eventLoop: any EventLoop
+    private let handler: NIOLoopBound<ConnectionHandler>
+
+    fileprivate init(eventLoop: any EventLoop, handler: NIOLoopBound<ConnectionHandler>) {
+        self.eventLoop = eventLoop
+        self.handler = handler
+    }
+
+    func deliver(_ line: [UInt8]) {
+        let handler = self.handler
+        eventLoop.execute { handler.value.deliver(line) }
+    }
+
+    func adopt(_ token: ChangeFeed.Token, from feed: ChangeFeed) {
+        let handler = self.handler
+        eventLoop.execute { handler.value.adopt(token, from: feed) }
     }
 }

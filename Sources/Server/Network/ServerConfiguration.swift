@@ -1,3 +1,4 @@
+import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,6 +12,17 @@ public struct ServerLimits: Sendable {
     public var maxPipelinedRequests = 64
     /// Open connections across all sockets; more are refused at accept.
     public var maxConnections = 1024
+    /// A connection with nothing queued and no watch is closed after this.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// A request line must arrive whole within this of its first byte.
+    public var requestTimeout: TimeAmount = .seconds(10)
+    /// An answer the client does not read within this closes the connection.
+    public var writeTimeout: TimeAmount = .seconds(10)
+    /// Watch events waiting for a client that does not read; past it the
+    /// watcher is disconnected.
+    public var maxQueuedEvents = 1024
+
+    var shortestTimeout: TimeAmount { min(idleTimeout, requestTimeout, writeTimeout) }
 
     public init() {}
 }

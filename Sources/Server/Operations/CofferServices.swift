@@ -17,6 +17,10 @@ public final class CofferServices: Sendable {
     /// Blocking work (fsync) runs here, never on an event loop.
     let blockingPool: NIOThreadPool
     private let currentPolicy: Mutex<AccessPolicy>
+    /// Where `reloadPolicy` reads the policy from; nil: it cannot change.
+    let policySource: PolicySource?
+    /// Watchers of secret changes.
+    public let changes = ChangeFeed()
 
     public enum Mode: String, Sendable {
         case development
@@ -25,8 +29,9 @@ public final class CofferServices: Sendable {
 
     public init(
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
-        audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton
+        policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton
     ) {
+        self.policySource = policySource
         self.store = store
         self.keyring = keyring
         self.sealer = sealer
@@ -38,6 +43,34 @@ public final class CofferServices: Sendable {
     }
 
     public var policy: AccessPolicy { currentPolicy.withLock { $0 } }
+
+    /// Reads the policy file again and puts it in force, or leaves the old
+    /// policy in force and says why (the file's line when it is a line).
+    /// Open connections are kept: every request asks the policy in force at
+    /// that moment. Audited either way.
+    @discardableResult
+    public func reloadPolicy(requestedBy peer: PeerIdentity? = nil) -> Result<AccessPolicy, CofferError> {
+        let result: Result<AccessPolicy, CofferError>
+        if let policySource {
+            result = Result { () throws(CofferError) in try policySource.load() }
+        } else {
+            result = .success(policy)
+        }
+        switch result {
+        case .success(let fresh):
+            currentPolicy.withLock { $0 = fresh }
+            try? audit.record(AuditEvent(kind: .reload, result: .ok, operation: .reload, peer: peer))
+        case .failure(let error):
+            try? audit.record(AuditEvent(kind: .reloadFailed, result: .error, operation: .reload, peer: peer,
+                                         reason: error.message))
+        }
+        return result
+    }
+
+    /// Tells watchers what a committed change did.
+    func publish(_ changes: [(SecretChange, SecretAccess?)]) {
+        self.changes.publish(changes, policy: policy)
+    }
 
     /// Runs a store commit on the blocking pool.
     func commit<Result: Sendable>(
@@ -53,4 +86,6 @@ struct RequestContext: Sendable {
     let peer: PeerIdentity
     let listener: Listener
     let requestID: RequestID
+    /// Where watch events for this connection go (nil outside a connection).
+    var watchOutlet: WatchOutlet? = nil
 }

@@ -12,13 +12,17 @@ struct DeleteHandler: OperationHandler {
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let names = try request.names()
-        try await services.commit { _, secrets in
+        let removed = try await services.commit { _, secrets in
             let missing = names.filter { secrets[$0] == nil }
             guard missing.isEmpty else {
                 throw CofferError(.notFound, "no secret named \(missing.map(\.rawValue).joined(separator: ", ")); nothing was deleted")
             }
-            for name in names { secrets[name] = nil }
+            return names.map { name in
+                defer { secrets[name] = nil }
+                return (SecretChange(event: .delete, name: name, version: nil, stage: nil), secrets[name]?.access)
+            }
         }
+        services.publish(removed)
         return HandlerOutcome([("deleted", .array(names.map { .string($0.rawValue) }))])
     }
 }

@@ -12,7 +12,7 @@ struct ListHandler: OperationHandler {
         let policy = services.policy
         var items: [ResponseValue] = []
         for name in snapshot.sortedNames where name.rawValue.hasPrefix(prefix) {
-            guard policy.mayList(context.peer, name, on: context.listener) else { continue }
+            guard policy.mayList(context.peer, name, on: context.listener, secret: snapshot[name]?.access) else { continue }
             let lookup = try SecretLookup.find(name, version: nil, in: snapshot)
             items.append(.object(lookup.metadata))
         }

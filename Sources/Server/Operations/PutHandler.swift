@@ -1,62 +1,63 @@
-import Keyring
-import LockedMemory
 import Model
-import Seal
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `put`: stores a new version of a secret (the first, or the next) and
-/// answers once it is durable on disk.
+/// answers once it is durable on disk. `principals` and `scope` set the
+/// secret's own access (docs/policy.md, "Per-secret principals").
 struct PutHandler: OperationHandler {
     let operation = Operation.put
-    let members: Set<String> = ["name", "value", "value_base64", "kind", "protection"]
-    static let maxValueBytes = 48 * 1024
+    let members = NewVersion.members.union(["principals", "scope"])
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let name = try request.name()
-        let kind = try request.string("kind").map { (k: String) throws(CofferError) in try SecretKind(k) }
-        let protection = try request.string("protection").map { (p: String) throws(CofferError) -> Protection in
-            guard let value = Protection(rawValue: p) else {
-                throw CofferError(.badRequest, "'protection' must be sealed or hashed")
-            }
-            return value
-        }
-        guard let input = try request.secretInput() else {
-            throw CofferError(.badRequest, "missing 'value' or 'value_base64' (cofferctl reads it from stdin or --from-file)")
-        }
-        guard input.bytes.count <= Self.maxValueBytes else {
-            throw CofferError(.badRequest, "the value is larger than \(Self.maxValueBytes) bytes")
-        }
-        let key = try services.keyring.current()
-        let sealer = services.sealer
-        let author = context.peer.principal
-        let now = Int64(time(nil))
+        let access = try SecretAccessRequest.parse(request)
+        return try await NewVersion(existing: .optional, event: .put)
+            .commit(request, access: access, context: context, services: services)
+    }
+}
 
-        let version = try await services.commit { storeID, secrets in
-            let existing = secrets[name]
-            let chosen = protection ?? existing?.protection ?? .sealed
-            if let existing, existing.protection != chosen {
-                throw CofferError(.conflict, "\(name) is \(existing.protection.rawValue); delete it to change its protection")
-            }
-            var secret = existing ?? Secret(name: name, kind: kind ?? .generic, protection: chosen, versions: [])
-            if let kind { secret.kind = kind }
-            let number = secret.nextVersion
-            let identity = secret.identity(storeID: storeID, version: number)
-            let sealed: SealedRecord
-            switch chosen {
-            case .sealed:
-                sealed = try input.bytes.withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
-            case .hashed:
-                let digest = try input.bytes.withUnsafeBytes { try sealer.verificationDigest(of: $0, with: key) }
-                sealed = try digest.withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
-            }
-            secret.versions.append(SecretVersion(version: number, sealed: sealed, encoding: input.encoding,
-                                                 createdAt: now, createdBy: author))
-            secrets[name] = secret
-            return number
+/// `rotate`: a new version of an existing secret becomes current; the one
+/// before stays readable by number.
+struct RotateHandler: OperationHandler {
+    let operation = Operation.rotate
+    let members = NewVersion.members
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        try await NewVersion(existing: .required, event: .rotate)
+            .commit(request, access: nil, context: context, services: services)
+    }
+}
+
+/// put's `principals` (`["unit:web.service", "user:alice"]`) and `scope`
+/// (`{"all": true}` or `{"sockets": ["credentials"]}`). nil when neither is
+/// given (a put keeps what the secret had).
+enum SecretAccessRequest {
+    static let maxPrincipals = 32
+
+    static func parse(_ request: Request) throws(CofferError) -> SecretAccess? {
+        let texts = try request.strings("principals", max: maxPrincipals)
+        let scopeMembers = try request.object("scope")
+        guard texts != nil || scopeMembers != nil else { return nil }
+        var principals: [Principal] = []
+        for text in texts ?? [] {
+            principals.append(try Principal.parse(text, directory: SystemAccounts()))
         }
-        return HandlerOutcome([("name", .string(name.rawValue)), ("version", .unsigned(version))], version: version)
+        var scope = SecretScope.all
+        if let scopeMembers {
+            switch (scopeMembers["all"], scopeMembers["sockets"]) {
+            case (.bool(true)?, nil) where scopeMembers.count == 1:
+                scope = .all
+            case (nil, .array(let items)?) where scopeMembers.count == 1 && !items.isEmpty:
+                var sockets: Set<Listener> = []
+                for item in items {
+                    guard case .string(let s) = item, let listener = Listener(rawValue: request.text(s)), listener != .admin else {
+                        throw CofferError(.badRequest, "'scope.sockets' may hold \"service\" and \"credentials\"")
+                    }
+                    sockets.insert(listener)
+                }
+                scope = .sockets(sockets)
+            default:
+                throw CofferError(.badRequest, "'scope' must be {\"all\": true} or {\"sockets\": [\"service\", \"credentials\"]}")
+            }
+        }
+        return SecretAccess(principals: principals, scope: scope)
     }
 }

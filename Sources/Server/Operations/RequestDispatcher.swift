@@ -16,17 +16,18 @@ public struct RequestDispatcher: Sendable {
         self.logger = logger
         let all: [any OperationHandler] = [
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
-            PutHandler(), DeleteHandler(), StatusHandler(),
+            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(),
         ]
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
 
-    func handle(line: TransientBytes, peer: PeerIdentity, listener: Listener) async -> Response {
+    func handle(line: TransientBytes, peer: PeerIdentity, listener: Listener, watchOutlet: WatchOutlet? = nil) async -> Response {
         switch Request.parse(line) {
         case .failure(let failure):
             return .failure(failure.id, failure.error)
         case .success(let request):
-            return await handle(request, context: RequestContext(peer: peer, listener: listener, requestID: request.id))
+            let context = RequestContext(peer: peer, listener: listener, requestID: request.id, watchOutlet: watchOutlet)
+            return await handle(request, context: context)
         }
     }
 
@@ -43,9 +44,12 @@ public struct RequestDispatcher: Sendable {
         }
 
         let policy = services.policy
+        let snapshot = services.store.snapshot
         let decisions = targets.isEmpty
             ? [(nil, policy.decide(context.peer, request.operation, name: nil, on: context.listener))]
-            : targets.map { ($0, policy.decide(context.peer, request.operation, name: $0, on: context.listener)) }
+            : targets.map {
+                ($0, policy.decide(context.peer, request.operation, name: $0, on: context.listener, secret: snapshot[$0]?.access))
+            }
         if let (name, decision) = decisions.first(where: { !$0.1.isAllowed }), case .deny(let reason) = decision {
             // A caller without rights learns only DENIED, whether or not the
             // secret exists (so it cannot probe for names).
@@ -114,7 +118,8 @@ extension Result where Failure == CofferError {
 }
 
 extension Operation {
-    /// The audit event for an allowed operation; nil for ping (no decision).
+    /// The audit event for an allowed operation; nil for ping (no decision)
+    /// and reload (CofferServices.reloadPolicy records its own).
     var auditKind: AuditEventKind? {
         switch self {
         case .ping: return nil
@@ -122,7 +127,9 @@ extension Operation {
         case .verify: return .verify
         case .list: return .list
         case .describe: return .describe
+        case .watch: return .watch
         case .put: return .put
+        case .rotate: return .rotate
         case .delete: return .delete
         case .status: return .status
         default: return nil

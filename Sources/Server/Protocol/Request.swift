@@ -100,6 +100,36 @@ struct Request: Sendable {
         }
     }
 
+    /// An array of strings; nil when absent.
+    func strings(_ key: String, max: Int) throws(CofferError) -> [String]? {
+        switch members[key] {
+        case nil: return nil
+        case .array(let items)?:
+            guard items.count <= max else { throw CofferError(.badRequest, "'\(key)' holds more than \(max) items") }
+            var result: [String] = []
+            for item in items {
+                guard case .string(let s) = item else { throw CofferError(.badRequest, "'\(key)' must hold strings only") }
+                result.append(line.withUnsafeBytes { JSONStringDecoding.string(s, in: $0) })
+            }
+            return result
+        case let other?: throw CofferError(.badRequest, "'\(key)' must be an array, not \(other.typeName)")
+        }
+    }
+
+    /// The object member `key`'s own members; nil when absent.
+    func object(_ key: String) throws(CofferError) -> [String: JSONValue]? {
+        switch members[key] {
+        case nil: return nil
+        case .object(let members)?: return members
+        case let other?: throw CofferError(.badRequest, "'\(key)' must be an object, not \(other.typeName)")
+        }
+    }
+
+    /// The text of a string found inside this request's line.
+    func text(_ string: JSONString) -> String {
+        line.withUnsafeBytes { JSONStringDecoding.string(string, in: $0) }
+    }
+
     func unsigned(_ key: String) throws(CofferError) -> UInt64? {
         switch members[key] {
         case nil: return nil

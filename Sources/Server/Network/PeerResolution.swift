@@ -1,0 +1,55 @@
+import CCofferShims
+import Model
+import NIOCore
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who connected, from the kernel only (docs/peer-identity.md):
+///
+/// 1. SO_PEERCRED: uid, gid and pid as they were at connect(2).
+/// 2. SO_PEERPIDFD: a pidfd for that same process, which cannot be
+///    recycled the way a pid number can.
+/// 3. /proc/PID/cgroup and /proc/PID/status: the unit and the groups.
+/// 4. The pidfd again: if the process is still alive now, the pid was not
+///    reused while we read, so what we read was that process's. If it has
+///    exited (or the kernel has no SO_PEERPIDFD), unit and groups stay
+///    empty: rules on them fail closed, uid and gid rules still apply.
+enum PeerResolution {
+    static func identify(_ channel: any Channel) -> EventLoopFuture<PeerIdentity> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(ServerStartupError("no socket options on accepted channel"))
+        }
+        let credentials: EventLoopFuture<coffer_ucred> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: coffer_so_peercred())
+        )
+        return credentials.flatMap { ucred in
+            let pidfd: EventLoopFuture<Int32> = provider.unsafeGetSocketOption(
+                level: .socket, name: NIOBSDSocket.Option(rawValue: coffer_so_peerpidfd())
+            )
+            return pidfd.map { Optional($0) }.recover { _ in nil }.map { resolve(ucred, pidfd: $0) }
+        }
+    }
+
+    private static func resolve(_ ucred: coffer_ucred, pidfd rawPidfd: Int32?) -> PeerIdentity {
+        var peer = PeerIdentity(uid: ucred.uid, gid: ucred.gid, pid: ucred.pid)
+        guard let rawPidfd, rawPidfd >= 0 else { return peer }
+        let pidfd = OwnedFileDescriptor(takingOwnershipOf: rawPidfd)
+        // pid 0: the peer is in a pid namespace we cannot see into.
+        guard ucred.pid > 0 else { return peer }
+        let cgroup = readSmallFile("/proc/\(ucred.pid)/cgroup")
+        let status = readSmallFile("/proc/\(ucred.pid)/status")
+        guard coffer_pidfd_is_alive(pidfd.rawValue) == 0 else { return peer }
+        peer.unit = cgroup.flatMap(ProcessRecords.systemUnit(fromCgroup:))
+        peer.groups = status.flatMap(ProcessRecords.supplementaryGroups(fromStatus:)) ?? []
+        return peer
+    }
+
+    private static func readSmallFile(_ path: String) -> String? {
+        guard let fd = try? OwnedFileDescriptor.open(path, O_RDONLY), let bytes = try? fd.readAll(limit: 64 * 1024) else {
+            return nil
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

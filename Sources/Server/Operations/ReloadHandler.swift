@@ -1,0 +1,17 @@
+import Model
+
+/// `reload`: reads the policy file again. A broken file is refused with the
+/// line it breaks on, and the policy in force stays in force.
+struct ReloadHandler: OperationHandler {
+    let operation = Operation.reload
+    let members: Set<String> = []
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        let policy = try services.reloadPolicy(requestedBy: context.peer).get()
+        return HandlerOutcome([
+            ("rules", .integer(Int64(policy.rules.count))),
+            ("operators", .integer(Int64(policy.operators.count))),
+            ("credentials", .integer(Int64(policy.credentials.count))),
+        ])
+    }
+}

@@ -1,0 +1,63 @@
+import Model
+
+/// `watch`: subscribes the connection to changes of the names (or globs)
+/// in `names`. The answer comes first; after it, one event line per change
+/// the caller may read: `{"id":…,"event":"put","name":…,"version":…,
+/// "stage":"current"}`, never a value.
+struct WatchHandler: OperationHandler {
+    let operation = Operation.watch
+    let members: Set<String> = ["names"]
+    static let maxPatterns = 64
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        guard let outlet = context.watchOutlet else {
+            throw CofferError(.badRequest, "watch needs a connection of its own")
+        }
+        guard let texts = try request.strings("names", max: Self.maxPatterns), !texts.isEmpty else {
+            throw CofferError(.badRequest, "missing 'names': the names or globs to watch")
+        }
+        var patterns: [NamePattern] = []
+        for text in texts {
+            patterns.append(try NamePattern.validated(text))
+        }
+        // A name given in full must be one the caller may watch; a glob only
+        // ever yields the names the policy lets it see.
+        let policy = services.policy
+        let snapshot = services.store.snapshot
+        for pattern in patterns where pattern.isLiteral {
+            let name = try SecretName(pattern.pattern)
+            let decision = policy.decide(context.peer, .watch, name: name, on: context.listener, secret: snapshot[name]?.access)
+            guard decision.isAllowed else { throw CofferError(.denied, "permission denied") }
+        }
+        let id = context.requestID
+        let token = services.changes.subscribe(ChangeFeed.Subscription(
+            patterns: patterns, peer: context.peer, listener: context.listener,
+            deliver: { change in outlet.deliver(WatchEventLine.encode(change, requestID: id)) }
+        ))
+        outlet.adopt(token, from: services.changes)
+        return HandlerOutcome([("watching", .array(patterns.map { .string($0.pattern) }))])
+    }
+}
+
+/// The line a watcher receives for a change.
+enum WatchEventLine {
+    static func encode(_ change: SecretChange, requestID: RequestID) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"id\":")
+        w.raw(requestID.json)
+        w.raw(",\"event\":")
+        w.string(change.event.rawValue)
+        w.raw(",\"name\":")
+        w.string(change.name.rawValue)
+        if let version = change.version {
+            w.raw(",\"version\":")
+            w.integer(version)
+        }
+        if let stage = change.stage {
+            w.raw(",\"stage\":")
+            w.string(stage)
+        }
+        w.raw("}\n")
+        return w.bytes
+    }
+}

@@ -1,0 +1,76 @@
+import Model
+import Synchronization
+
+/// A change to a secret as watchers are told of it: never a value.
+public struct SecretChange: Sendable, Equatable {
+    public enum Event: String, Sendable {
+        case put, rotate, delete, reload
+    }
+
+    public var event: Event
+    public var name: SecretName
+    /// The version the change made current; nil for a delete.
+    public var version: UInt64?
+    public var stage: String?
+
+    public init(event: Event, name: SecretName, version: UInt64?, stage: String?) {
+        self.event = event
+        self.name = name
+        self.version = version
+        self.stage = stage
+    }
+}
+
+/// Fans changes out to the watchers. A watcher is told of a change only
+/// when one of its patterns matches the name and the policy in force at
+/// that moment lets it watch the name (a reload can take access away).
+public final class ChangeFeed: Sendable {
+    public struct Subscription: Sendable {
+        let patterns: [NamePattern]
+        let peer: PeerIdentity
+        let listener: Listener
+        let deliver: @Sendable (SecretChange) -> Void
+    }
+
+    public struct Token: Sendable, Hashable {
+        let value: UInt64
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var subscriptions: [UInt64: Subscription] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func subscribe(_ subscription: Subscription) -> Token {
+        state.withLock { s in
+            s.next += 1
+            s.subscriptions[s.next] = subscription
+            return Token(value: s.next)
+        }
+    }
+
+    public func unsubscribe(_ token: Token) {
+        _ = state.withLock { $0.subscriptions.removeValue(forKey: token.value) }
+    }
+
+    public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
+
+    /// Tells every interested watcher. Each change comes with the secret's
+    /// own access settings (as they were before a delete); the policy is
+    /// asked per watcher. Delivery must not block (it hands off to the
+    /// watcher's event loop).
+    public func publish(_ changes: [(SecretChange, SecretAccess?)], policy: AccessPolicy) {
+        guard !changes.isEmpty else { return }
+        let subscriptions = state.withLock { Array($0.subscriptions.values) }
+        for (change, secret) in changes {
+            for subscription in subscriptions where subscription.patterns.contains(where: { $0.matches(change.name) }) {
+                let decision = policy.decide(subscription.peer, .watch, name: change.name, on: subscription.listener, secret: secret)
+                if decision.isAllowed { subscription.deliver(change) }
+            }
+        }
+    }
+}

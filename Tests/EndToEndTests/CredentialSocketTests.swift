@@ -1,0 +1,81 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// credentials.sock as systemd's LoadCredential= uses it: the client binds
+/// the abstract name `\0RANDOM/unit/UNIT/ID`, connects and reads to EOF.
+@Suite struct CredentialSocketTests {
+    static let script = """
+        import os, socket, sys
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(b'\\0' + os.urandom(8).hex().encode() + b'/unit/' + sys.argv[2].encode() + b'/' + sys.argv[3].encode())
+        s.connect(sys.argv[1])
+        data = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk: break
+            data += chunk
+        sys.stdout.buffer.write(data)
+        """
+
+    /// What a LoadCredential= for `unit` and `id` would receive; run as
+    /// `uid` (systemd is root).
+    func load(_ daemon: DevDaemon, unit: String, id: String, uid: UInt32 = 0) throws -> Data {
+        let python = ["/usr/bin/python3", "-c", Self.script, daemon.devPath + "/run/credentials.sock", unit, id]
+        let command = uid == 0 ? python : ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups"] + python
+        let result = try runProgram(command[0], Array(command.dropFirst()))
+        try #require(result.status == 0, "\(result.stderr)")
+        return result.stdout
+    }
+
+    func daemon(policy: String) throws -> DevDaemon {
+        let directory = try TemporaryDirectory("credentials")
+        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
+        try policy.write(toFile: directory.path + "/dev/policy", atomically: true, encoding: .utf8)
+        return try DevDaemon(directory: directory)
+    }
+
+    @Test func anAllowedUnitReceivesTheRawValue() throws {
+        guard try requireRoot() else { return }
+        let daemon = try daemon(policy: """
+            credential web.service db-password app/db/password
+            allow get on tls-key to unit:web.service
+            """)
+        let password = uniqueValue("db")
+        let key = uniqueValue("tls")
+        _ = try daemon.ctl(["put", "app/db/password"], stdin: password)
+        _ = try daemon.ctl(["put", "tls-key"], stdin: key)
+
+        #expect(String(decoding: try load(daemon, unit: "web.service", id: "db-password"), as: UTF8.self) == password)
+        // No mapping: the id is the secret's name, granted by a rule.
+        #expect(String(decoding: try load(daemon, unit: "web.service", id: "tls-key"), as: UTF8.self) == key)
+        #expect(daemon.output.contains("COFFER_LISTENER=credentials"))
+        #expect(daemon.output.contains("COFFER_PEER_UNIT=web.service"))
+    }
+
+    @Test func anotherUnitOrANonRootPeerGetsNothing() throws {
+        guard try requireRoot() else { return }
+        let daemon = try daemon(policy: "credential web.service db-password app/db/password\n")
+        _ = try daemon.ctl(["put", "app/db/password"], stdin: uniqueValue("db"))
+
+        #expect(try load(daemon, unit: "mail.service", id: "db-password").isEmpty)
+        #expect(try load(daemon, unit: "web.service", id: "app").isEmpty)
+        // Anyone can bind any abstract name: only root's is believed.
+        #expect(try load(daemon, unit: "web.service", id: "db-password", uid: 65534).isEmpty)
+        #expect(daemon.output.contains("COFFER_REASON=unit_not_trusted"))
+        #expect(daemon.output.contains("COFFER_REASON=no_grant"))
+    }
+
+    @Test func aSecretScopedToCredentialsIsNotServedOnTheServiceSocket() throws {
+        guard try requireRoot() else { return }
+        let daemon = try daemon(policy: """
+            credential web.service db-password app/db/password
+            allow get on app/** to uid:65534
+            """)
+        let password = uniqueValue("scoped")
+        _ = try daemon.ctl(["put", "app/db/password", "--socket-scope", "credentials"], stdin: password)
+        #expect(String(decoding: try load(daemon, unit: "web.service", id: "db-password"), as: UTF8.self) == password)
+        let answers = try OtherUserClient().call(daemon.serviceSocket, [#"{"id":1,"op":"get","name":"app/db/password"}"#])
+        #expect(errorCode(answers[0]) == "DENIED")
+    }
+}

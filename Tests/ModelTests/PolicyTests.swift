@@ -1,0 +1,165 @@
+import Model
+import Testing
+
+/// A fixed account table, so policy parsing is tested without /etc/passwd.
+struct FixtureAccounts: AccountDirectory {
+    func userID(named name: String) -> UInt32? { ["alice": 1000, "deploy": 1002][name] }
+    func groupID(named name: String) -> UInt32? { ["dbusers": 2000, "coffer-admins": 2001][name] }
+}
+
+@Suite struct PolicyFileTests {
+    let example = """
+        # services
+        allow get,verify on app/db/*,app/cache/token to unit:web.service group:dbusers
+        allow read on shared/** to anyone   # every local user
+        allow put,rotate on app/** to user:deploy
+        operator group:coffer-admins uid:0
+        credential web.service db-password app/db/password
+        """
+
+    @Test func parsesEveryStatement() throws {
+        let file = try PolicyFile.parse(example, directory: FixtureAccounts())
+        #expect(file.rules.count == 3)
+        #expect(file.rules[0].operations == [.get, .verify])
+        #expect(file.rules[0].names == [NamePattern("app/db/*"), NamePattern("app/cache/token")])
+        #expect(file.rules[0].principals == [.unit(NamePattern("web.service")), .gid(2000)])
+        #expect(file.rules[1].operations == [.get, .verify, .list, .describe, .watch])
+        #expect(file.rules[1].principals == [.anyone])
+        #expect(file.rules[2].principals == [.uid(1002)])
+        #expect(file.operators == [.gid(2001), .uid(0)])
+        #expect(file.credentials == [.init(unit: NamePattern("web.service"), id: "db-password", name: try SecretName("app/db/password"))])
+    }
+
+    @Test(arguments: [
+        ("allow gett on a to uid:1", 1, "unknown operation 'gett'"),
+        ("\n\nallow get on a uid:1", 3, "expected 'allow OPERATIONS on NAMES to PRINCIPALS'"),
+        ("allow get on ../x to uid:1", 1, "invalid name pattern"),
+        ("allow get on a to user:nosuch", 1, "no user named 'nosuch'"),
+        ("allow get on a to group:nosuch", 1, "no group named 'nosuch'"),
+        ("allow get on a to unit:web/x", 1, "is not a unit name"),
+        ("allow get on a to uid:x", 1, "is not a number"),
+        ("deny get on a to uid:1", 1, "unknown statement 'deny'"),
+        ("operator", 1, "needs at least one principal"),
+        ("credential web.service a/b", 1, "expected 'credential UNIT ID SECRET-NAME'"),
+        ("allow get on a/*/*/*/*/* to uid:1", 1, "at most 4 wildcards"),
+    ])
+    func refusesABrokenLineNamingIt(text: String, line: Int, fragment: String) {
+        #expect {
+            try PolicyFile.parse("allow get on ok to uid:1\n" + text, directory: FixtureAccounts())
+        } throws: { error in
+            guard let error = error as? PolicyFileError else { return false }
+            return error.line == line + 1 && error.message.contains(fragment)
+        }
+    }
+
+    @Test func blankAndCommentLinesAreIgnored() throws {
+        #expect(try PolicyFile.parse("\n# nothing\n   \n", directory: FixtureAccounts()) == PolicyFile())
+    }
+}
+
+@Suite struct PolicyDecisionTests {
+    let web = PeerIdentity(uid: 998, gid: 998, pid: 10, groups: [], unit: "web.service")
+    let carol = PeerIdentity(uid: 1005, gid: 1005, pid: 11, groups: [2000])
+    let deploy = PeerIdentity(uid: 1002, gid: 1002, pid: 12)
+    let admin = PeerIdentity(uid: 1003, gid: 1003, pid: 13, groups: [2001])
+    let nobody = PeerIdentity(uid: 65534, gid: 65534, pid: 14)
+    let dbPassword = try! SecretName("app/db/password")
+
+    var policy: AccessPolicy {
+        get throws {
+            AccessPolicy(superusers: [0]).with(try PolicyFile.parse(PolicyFileTests().example, directory: FixtureAccounts()))
+        }
+    }
+
+    @Test func unitAndGroupRulesGrantTheirNamesOnly() throws {
+        let policy = try policy
+        #expect(policy.decide(web, .get, name: dbPassword, on: .service) == .allow)
+        #expect(policy.decide(carol, .verify, name: dbPassword, on: .service) == .allow)
+        #expect(policy.decide(carol, .get, name: try SecretName("app/other"), on: .service) == .deny(.noGrant))
+        #expect(policy.decide(web, .list, name: dbPassword, on: .service) == .deny(.noGrant))
+    }
+
+    @Test func aUnitRuleNeedsAConfirmedUnit() throws {
+        var unconfirmed = web
+        unconfirmed.unit = nil
+        #expect(try policy.decide(unconfirmed, .get, name: dbPassword, on: .service) == .deny(.noGrant))
+    }
+
+    @Test func nobodyIsDeniedEverythingButSharedNames() throws {
+        let policy = try policy
+        #expect(policy.decide(nobody, .get, name: dbPassword, on: .service) == .deny(.noGrant))
+        #expect(policy.decide(nobody, .get, name: try SecretName("shared/motd"), on: .service) == .allow)
+        #expect(!policy.mayList(nobody, dbPassword, on: .service))
+    }
+
+    @Test func theAdminSocketAdmitsOperatorsAndAdministrativeGrantsOnly() throws {
+        let policy = try policy
+        #expect(policy.admitsToAdminSocket(admin))
+        #expect(policy.admitsToAdminSocket(deploy))
+        #expect(policy.admitsToAdminSocket(PeerIdentity(uid: 0, gid: 0, pid: 1)))
+        #expect(!policy.admitsToAdminSocket(carol))
+        #expect(!policy.admitsToAdminSocket(web))
+        #expect(policy.decide(carol, .get, name: dbPassword, on: .admin) == .deny(.notAnOperator))
+        #expect(policy.decide(admin, .delete, name: dbPassword, on: .admin) == .allow)
+        #expect(policy.decide(deploy, .put, name: dbPassword, on: .admin) == .allow)
+        #expect(policy.decide(deploy, .delete, name: dbPassword, on: .admin) == .deny(.noGrant))
+        #expect(policy.decide(deploy, .put, name: dbPassword, on: .service) == .deny(.administrativeOperationOnServiceSocket))
+    }
+
+    @Test func aSecretsOwnPrincipalsDecideWhoReadsIt() throws {
+        let policy = try policy
+        let onlyCarol = SecretAccess(principals: [.uid(1005)], scope: .all)
+        #expect(policy.decide(web, .get, name: dbPassword, on: .service, secret: onlyCarol) == .deny(.notASecretPrincipal))
+        #expect(policy.decide(carol, .get, name: dbPassword, on: .service, secret: onlyCarol) == .allow)
+        #expect(policy.decide(carol, .describe, name: dbPassword, on: .service, secret: onlyCarol) == .allow)
+        #expect(policy.decide(PeerIdentity(uid: 0, gid: 0, pid: 1), .get, name: dbPassword, on: .service, secret: onlyCarol) == .allow)
+    }
+
+    @Test func aSecretsScopeKeepsItOffOtherSockets() throws {
+        let policy = try policy
+        let credentialsOnly = SecretAccess(principals: [], scope: .sockets([.credentials]))
+        #expect(policy.decide(web, .get, name: dbPassword, on: .service, secret: credentialsOnly) == .deny(.outsideSecretScope))
+        let served = policy.credential(unit: "web.service", id: "db-password", secret: { _ in credentialsOnly })
+        #expect(served?.0 == dbPassword)
+        #expect(served?.1 == .allow)
+    }
+
+    @Test func credentialsMapIdsAndFallBackToTheIdAsName() throws {
+        let policy = try policy
+        #expect(policy.credential(unit: "web.service", id: "db-password", secret: { _ in nil })?.1 == .allow)
+        #expect(policy.credential(unit: "mail.service", id: "db-password", secret: { _ in nil })?.1 == .deny(.noGrant))
+        // No mapping: the id is the name, and a rule must grant the unit get.
+        #expect(policy.credential(unit: "web.service", id: "app", secret: { _ in nil })?.1 == .deny(.noGrant))
+        let fallback = policy.credential(unit: "web.service", id: "ok-name", secret: { _ in nil })
+        #expect(fallback?.0 == (try SecretName("ok-name")))
+        #expect(policy.credential(unit: "web.service", id: "..", secret: { _ in nil }) == nil)
+    }
+}
+
+@Suite struct ProcessRecordsTests {
+    @Test(arguments: [
+        ("0::/system.slice/web.service\n", "web.service"),
+        ("0::/system.slice/web.service/worker\n", "web.service"),
+        ("0::/system.slice/system-getty.slice/getty@tty1.service\n", "getty@tty1.service"),
+        ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/evil.service\n", "user@1000.service"),
+        ("0::/user.slice/user-1000.slice/session-3.scope\n", "session-3.scope"),
+        ("0::/init.scope\n", "init.scope"),
+        ("12:pids:/\n1:name=systemd:/system.slice/cron.service\n0::/\n", "cron.service"),
+    ])
+    func findsTheSystemUnit(cgroup: String, unit: String) {
+        #expect(ProcessRecords.systemUnit(fromCgroup: cgroup) == unit)
+    }
+
+    @Test(arguments: ["0::/\n", "0::/docker/0123abcd\n", "", "garbage", "0::/system.slice\n"])
+    func findsNoUnitOutsideSystemdsLayout(cgroup: String) {
+        #expect(ProcessRecords.systemUnit(fromCgroup: cgroup) == nil)
+    }
+
+    @Test func readsSupplementaryGroups() {
+        let status = "Name:\tpython3\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 27 2000 \nVmLck:\t0 kB\n"
+        #expect(ProcessRecords.supplementaryGroups(fromStatus: status) == [4, 27, 2000])
+        #expect(ProcessRecords.supplementaryGroups(fromStatus: "Groups:\t\n") == [])
+        #expect(ProcessRecords.supplementaryGroups(fromStatus: "Name:\tx\n") == nil)
+        #expect(ProcessRecords.supplementaryGroups(fromStatus: "Groups:\t4 x\n") == nil)
+    }
+}
