@@ -95,3 +95,16 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport"]),
     ]
 )
+
+// The libFuzzer target (scripts/fuzz) exists only when COFFER_FUZZ is set:
+// without -sanitize=fuzzer it has no main and would break `swift build`.
+if Context.environment["COFFER_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "RequestFuzzer",
+        dependencies: [
+            "Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Fuzz/RequestFuzzer"
+    ))
+}

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <errno.h>
+#include <poll.h>
 #include <openssl/crypto.h>
 
 _Static_assert(sizeof(struct ucred) == sizeof(coffer_ucred), "coffer_ucred size");
@@ -24,10 +24,15 @@ int coffer_so_peercred(void) { return SO_PEERCRED; }
 #endif
 int coffer_so_peerpidfd(void) { return SO_PEERPIDFD; }
 
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-int coffer_pidfd_is_alive(int pidfd) { return (int)syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0); }
+int coffer_pidfd_is_alive(int pidfd) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int ready;
+    do {
+        ready = poll(&p, 1, 0);
+    } while (ready == -1 && errno == EINTR);
+    if (ready == -1) return -1;
+    return ready == 0 ? 1 : 0;
+}
 
 int coffer_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL); }
 int coffer_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL); }

@@ -98,6 +98,13 @@ public struct AccessPolicy: Sendable, Equatable {
         return rules.contains { $0.grants(peer, operation, name: name) } ? .allow : .deny(.noGrant)
     }
 
+    /// Whether `peer` may set a secret's own principals and scope: only
+    /// superusers and operators on the admin socket. A rule granting `put`
+    /// lets its principal store values, not choose who reads them.
+    public func mayChangeAccess(_ peer: PeerIdentity, on listener: Listener) -> Bool {
+        superusers.contains(peer.uid) || (listener == .admin && operators.contains { $0.matches(peer) })
+    }
+
     /// Whether `peer` may see `name` in a list.
     public func mayList(_ peer: PeerIdentity, _ name: SecretName, on listener: Listener, secret: SecretAccess? = nil) -> Bool {
         decide(peer, .list, name: name, on: listener, secret: secret).isAllowed
@@ -109,19 +116,16 @@ public struct AccessPolicy: Sendable, Equatable {
     /// grant the unit `get` on it. nil when the id is not a secret name.
     public func credential(unit: String, id: String, secret: (SecretName) -> SecretAccess?) -> (SecretName, PolicyDecision)? {
         let asUnit = PeerIdentity(uid: UInt32.max, gid: UInt32.max, pid: 0, unit: unit)
-        if let mapping = credentials.first(where: { $0.id == id && $0.unit.matches(text: unit) }) {
-            let access = secret(mapping.name)
-            if let access, !access.scope.allows(.credentials) { return (mapping.name, .deny(.outsideSecretScope)) }
-            return (mapping.name, .allow)
-        }
-        guard let name = try? SecretName(id) else { return nil }
-        let access = secret(name)
-        if let access {
+        let mapping = credentials.first { $0.id == id && $0.unit.matches(text: unit) }
+        guard let name = mapping?.name ?? (try? SecretName(id)) else { return nil }
+        // The secret's own principals and scope bind a mapping too.
+        if let access = secret(name) {
             guard access.scope.allows(.credentials) else { return (name, .deny(.outsideSecretScope)) }
             if !access.principals.isEmpty {
                 return (name, access.principals.contains { $0.matches(asUnit) } ? .allow : .deny(.notASecretPrincipal))
             }
         }
+        if mapping != nil { return (name, .allow) }
         return (name, rules.contains { $0.grants(asUnit, .get, name: name) } ? .allow : .deny(.noGrant))
     }
 }
@@ -154,62 +158,4 @@ extension Operation {
         default: return false
         }
     }
-}
-
-/// A glob over secret names (or unit names): `*` matches within one
-/// segment, `**` across segments; every other character matches itself.
-public struct NamePattern: Sendable, Equatable, Hashable, CustomStringConvertible {
-    public static let any = NamePattern("**")
-    public static let maxWildcards = 4
-    public let pattern: String
-
-    public init(_ pattern: String) {
-        self.pattern = pattern
-    }
-
-    public func matches(_ name: SecretName) -> Bool {
-        matches(text: name.rawValue)
-    }
-
-    public func matches(text: String) -> Bool {
-        Self.match(Array(pattern.utf8)[...], Array(text.utf8)[...])
-    }
-
-    /// Whether the pattern has no wildcard (it names one secret).
-    public var isLiteral: Bool { !pattern.contains("*") }
-
-    /// Checks a pattern written by a client or an operator: the name grammar
-    /// with `*` allowed inside segments.
-    public static func validated(_ text: String) throws(CofferError) -> NamePattern {
-        let stand = String(text.map { $0 == "*" ? "x" : $0 })
-        if let problem = SecretName.problem(stand) {
-            throw CofferError(.badRequest, "invalid name pattern: \(problem)")
-        }
-        // Matching backtracks once per wildcard: a bound keeps a hostile
-        // pattern from costing more than a few passes over a name.
-        let wildcards = text.split(separator: "*", omittingEmptySubsequences: true).count - 1
-            + (text.hasPrefix("*") ? 1 : 0) + (text.hasSuffix("*") ? 1 : 0)
-        guard wildcards <= maxWildcards else {
-            throw CofferError(.badRequest, "a name pattern may hold at most \(maxWildcards) wildcards")
-        }
-        return NamePattern(text)
-    }
-
-    private static func match(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
-        guard let first = p.first else { return s.isEmpty }
-        if first == UInt8(ascii: "*") {
-            let doubled = p.dropFirst().first == UInt8(ascii: "*")
-            let rest = doubled ? p.dropFirst(2) : p.dropFirst()
-            var tail = s
-            while true {
-                if match(rest, tail) { return true }
-                guard let c = tail.first, doubled || c != UInt8(ascii: "/") else { return false }
-                tail = tail.dropFirst()
-            }
-        }
-        guard let c = s.first, c == first else { return false }
-        return match(p.dropFirst(), s.dropFirst())
-    }
-
-    public var description: String { pattern }
 }

@@ -47,10 +47,14 @@ public enum Principal: Sendable, Equatable, Hashable, CustomStringConvertible {
             guard let gid = directory.groupID(named: value) else { throw CofferError(.badRequest, "no group named '\(value)'") }
             return .gid(gid)
         case "unit":
-            guard UnitName.isValidPattern(value) else {
+            guard UnitName.isValidPattern(value), !value.contains("**") else {
                 throw CofferError(.badRequest, "'\(value)' is not a unit name or glob (e.g. web.service, app-*.service)")
             }
-            return .unit(NamePattern(value))
+            let pattern = NamePattern(value)
+            guard pattern.wildcardCount <= NamePattern.maxWildcards else {
+                throw CofferError(.badRequest, "a unit glob may hold at most \(NamePattern.maxWildcards) wildcards")
+            }
+            return .unit(pattern)
         default:
             throw CofferError(.badRequest, "'\(kind):' is not a kind of principal (user:, uid:, group:, gid:, unit:)")
         }

@@ -33,6 +33,20 @@ public enum ProcessRecords {
         return nil
     }
 
+    /// The effective uid and gid from /proc/PID/status (`Uid:` and `Gid:`
+    /// lines: real, effective, saved, filesystem); nil when malformed.
+    public static func effectiveIDs(fromStatus text: String) -> (uid: UInt32, gid: UInt32)? {
+        func effective(_ label: String) -> UInt32? {
+            for line in text.split(separator: "\n") where line.hasPrefix(label) {
+                let fields = line.dropFirst(label.count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+                return fields.count == 4 ? UInt32(fields[1]) : nil
+            }
+            return nil
+        }
+        guard let uid = effective("Uid:"), let gid = effective("Gid:") else { return nil }
+        return (uid, gid)
+    }
+
     /// The supplementary groups from /proc/PID/status (`Groups:` line, see
     /// proc_pid_status(5)); nil when the line is missing or malformed.
     public static func supplementaryGroups(fromStatus text: String) -> [UInt32]? {

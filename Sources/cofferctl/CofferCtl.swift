@@ -66,6 +66,15 @@ struct ValueOptions: ParsableArguments {
     @Flag(name: .long, help: "Send the bytes exactly as read (value_base64); default is UTF-8 text with one trailing newline removed.")
     var binary = false
 
+    /// Sends `request` with the value added (put, rotate). The new version
+    /// for a human to read; nil when `--json` already printed the answer.
+    func store(_ request: [String: Any], over connection: ConnectionOptions) throws(ClientFailure) -> String? {
+        var request = request
+        request.merge(try read()) { $1 }
+        let answer = try connection.perform(request)
+        return connection.json ? nil : answer["version"]?.description ?? "?"
+    }
+
     /// The request members for the value: `value` or `value_base64`.
     func read() throws(ClientFailure) -> [String: Any] {
         var data: Data

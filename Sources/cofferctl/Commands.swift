@@ -22,10 +22,7 @@ struct Put: ParsableCommand {
             if let protection { request["protection"] = protection }
             if !principals.isEmpty { request["principals"] = principals }
             if !sockets.isEmpty { request["scope"] = ["sockets": sockets] }
-            request.merge(try value.read()) { $1 }
-            let answer = try connection.perform(request)
-            if connection.json { return }
-            print("stored \(name) version \(answer["version"]?.description ?? "?")")
+            if let version = try value.store(request, over: connection) { print("stored \(name) version \(version)") }
         }
     }
 }
@@ -160,11 +157,8 @@ struct Rotate: ParsableCommand {
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in
-            var request: [String: Any] = ["op": "rotate", "name": name]
-            request.merge(try value.read()) { $1 }
-            let answer = try connection.perform(request)
-            if connection.json { return }
-            print("rotated \(name) to version \(answer["version"]?.description ?? "?")")
+            let request: [String: Any] = ["op": "rotate", "name": name]
+            if let version = try value.store(request, over: connection) { print("rotated \(name) to version \(version)") }
         }
     }
 }

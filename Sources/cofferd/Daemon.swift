@@ -67,6 +67,7 @@ struct Daemon {
         let dispatcher = RequestDispatcher(services: services, logger: logger)
         var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)
         serverConfiguration.limits = settings.limits
+        serverConfiguration.adminSocketGroup = settings.adminSocketGroup
         let mode = settings.mode
         let server = CofferServer(
             configuration: serverConfiguration, dispatcher: dispatcher,

@@ -21,6 +21,8 @@ struct DaemonSettings: Sendable {
     var secureHeapBytes: Int
     /// The policy file (docs/policy.md); a missing file grants nothing.
     var policyFile: String
+    /// admin.sock's group (0660) when operators who are not root use it.
+    var adminSocketGroup: gid_t? = nil
 
     enum Mode: Sendable, Equatable {
         case production
@@ -52,17 +54,25 @@ struct DaemonSettings: Sendable {
         limits.maxLineBytes = reader.int(forKey: "limits.max_line_bytes", default: limits.maxLineBytes)
         limits.maxPipelinedRequests = reader.int(forKey: "limits.max_pipelined_requests", default: limits.maxPipelinedRequests)
         limits.maxConnections = reader.int(forKey: "limits.max_connections", default: limits.maxConnections)
+        limits.maxConnectionsPerUser = reader.int(forKey: "limits.max_connections_per_user", default: limits.maxConnectionsPerUser)
         limits.maxQueuedEvents = reader.int(forKey: "limits.max_queued_events", default: limits.maxQueuedEvents)
         limits.idleTimeout = try timeout(reader, "limits.idle_timeout_ms", default: limits.idleTimeout)
         limits.requestTimeout = try timeout(reader, "limits.request_timeout_ms", default: limits.requestTimeout)
         limits.writeTimeout = try timeout(reader, "limits.write_timeout_ms", default: limits.writeTimeout)
         let policyFile = reader.string(forKey: "policy_file")
+        var adminSocketGroup: gid_t?
+        if let group = reader.string(forKey: "admin_socket_group") {
+            guard let gid = gid_t(group) ?? SystemAccounts().groupID(named: group) else {
+                throw StartupRefusal("admin_socket_group: no group named \(group)")
+            }
+            adminSocketGroup = gid
+        }
         let heap = reader.int(forKey: "memory.secure_heap_bytes", default: SecureHeap.defaultSize)
         guard heap >= 64 * 1024, heap & (heap - 1) == 0 else {
             throw StartupRefusal("memory.secure_heap_bytes must be a power of two of at least 65536")
         }
         guard limits.maxLineBytes >= 1024, limits.maxPipelinedRequests >= 1, limits.maxConnections >= 1,
-              limits.maxQueuedEvents >= 1 else {
+              limits.maxQueuedEvents >= 1, limits.maxConnectionsPerUser >= 1 else {
             throw StartupRefusal("limits must be positive (max_line_bytes at least 1024)")
         }
         let credentials = ProcessInfoEnvironment.value("CREDENTIALS_DIRECTORY")
@@ -77,7 +87,8 @@ struct DaemonSettings: Sendable {
                 audit: audit ?? .auto,
                 limits: limits,
                 secureHeapBytes: heap,
-                policyFile: policyFile ?? directory + "/policy"
+                policyFile: policyFile ?? directory + "/policy",
+                adminSocketGroup: adminSocketGroup
             )
         }
         let auditSetting = reader.string(forKey: "audit").flatMap(AuditChoice.init(rawValue:))
@@ -90,7 +101,8 @@ struct DaemonSettings: Sendable {
             audit: audit ?? auditSetting ?? .journal,
             limits: limits,
             secureHeapBytes: heap,
-            policyFile: policyFile ?? defaultPolicyFile
+            policyFile: policyFile ?? defaultPolicyFile,
+            adminSocketGroup: adminSocketGroup
         )
     }
 

@@ -29,10 +29,7 @@ import Testing
     }
 
     func daemon(policy: String) throws -> DevDaemon {
-        let directory = try TemporaryDirectory("credentials")
-        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
-        try policy.write(toFile: directory.path + "/dev/policy", atomically: true, encoding: .utf8)
-        return try DevDaemon(directory: directory)
+        try DevDaemon.with(policy: policy)
     }
 
     @Test func anAllowedUnitReceivesTheRawValue() throws {

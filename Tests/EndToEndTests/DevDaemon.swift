@@ -18,6 +18,22 @@ final class DevDaemon {
         try start(arguments: arguments, launcher: launcher)
     }
 
+    /// A dev instance whose policy file (DIR/policy) holds `policy` and
+    /// whose `--config` file holds `config` (JSON) before it starts.
+    static func with(policy: String? = nil, config: String? = nil) throws -> DevDaemon {
+        let directory = try TemporaryDirectory("configured")
+        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
+        if let policy {
+            try policy.write(toFile: directory.path + "/dev/policy", atomically: true, encoding: .utf8)
+        }
+        var arguments: [String] = []
+        if let config {
+            try config.write(toFile: directory.file("cofferd.json"), atomically: true, encoding: .utf8)
+            arguments = ["--config", directory.file("cofferd.json")]
+        }
+        return try DevDaemon(directory: directory, arguments: arguments)
+    }
+
     private func start(arguments: [String], launcher: [String]) throws {
         let notify = try NotifySocket(path: directory.file("notify-\(UUID().uuidString.prefix(8)).sock"))
         let cofferd = binaryPath("cofferd")

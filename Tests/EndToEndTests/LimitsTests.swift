@@ -6,11 +6,8 @@ import Testing
 @Suite struct LimitsTests {
     /// A dev instance with `limits` in its config file.
     func daemon(limits: [String: Int]) throws -> DevDaemon {
-        let directory = try TemporaryDirectory("limits")
-        let config = directory.file("cofferd.json")
         let body = limits.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
-        try "{\"limits\": {\(body)}}".write(toFile: config, atomically: true, encoding: .utf8)
-        return try DevDaemon(directory: directory, arguments: ["--config", config])
+        return try DevDaemon.with(config: "{\"limits\": {\(body)}}")
     }
 
     @Test(arguments: [
@@ -72,6 +69,27 @@ import Testing
             (try? LineClient(socketPath: daemon.serviceSocket).call(#"{"op":"ping"}"#)["ok"] as? Bool) == true
         }
         #expect(ok)
+    }
+
+    @Test func oneUserCannotTakeEverySlot() throws {
+        guard try requireRoot() else { return }
+        let daemon = try daemon(limits: ["max_connections_per_user": 2])
+        // nobody holds two connections open and tries a third.
+        let script = """
+            import socket, sys
+            held = []
+            for _ in range(2):
+                s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
+                s.sendall(b'{"op":"ping"}\\n'); s.makefile().readline(); held.append(s)
+            third = socket.socket(socket.AF_UNIX); third.settimeout(30); third.connect(sys.argv[1])
+            print(third.makefile().readline().strip())
+            """
+        let result = try runProgram("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                         "/usr/bin/python3", "-c", script, daemon.serviceSocket])
+        #expect(result.stdoutText.contains("\"UNAVAILABLE\""), "\(result.stdoutText) \(result.stderr)")
+        // Root (a superuser) is not held to it.
+        let rootClients = try (0..<3).map { _ in try LineClient(socketPath: daemon.serviceSocket) }
+        for client in rootClients { #expect(try client.call(#"{"op":"ping"}"#)["ok"] as? Bool == true) }
     }
 
     @Test func aStalledClientDelaysNobodyAndIsCutOff() throws {

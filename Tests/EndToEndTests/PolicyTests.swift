@@ -9,10 +9,7 @@ import Testing
 
     /// A dev instance whose policy file holds `policy` before it starts.
     func daemon(policy: String) throws -> DevDaemon {
-        let directory = try TemporaryDirectory("policy")
-        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
-        try policy.write(toFile: directory.path + "/dev/policy", atomically: true, encoding: .utf8)
-        return try DevDaemon(directory: directory)
+        try DevDaemon.with(policy: policy)
     }
 
     @Test func nobodyIsDeniedAndLearnsNoNames() throws {
@@ -107,6 +104,28 @@ import Testing
         let answers = try OtherUserClient().call(daemon.adminSocket, [#"{"id":1,"op":"status"}"#])
         #expect(errorCode(answers[0]) == "DENIED")
         #expect(daemon.output.contains("COFFER_REASON=not_an_operator"))
+    }
+
+    @Test func anOperatorGroupReachesTheAdminSocket() throws {
+        guard try requireRoot() else { return }
+        let daemon = try DevDaemon.with(policy: "operator gid:4243\n", config: #"{"admin_socket_group": "4243"}"#)
+        let info = try FileManager.default.attributesOfItem(atPath: daemon.adminSocket)
+        #expect(info[.posixPermissions] as? Int == 0o660)
+        #expect((info[.groupOwnerAccountID] as? NSNumber)?.intValue == 4243)
+        let answers = try OtherUserClient(gid: 4243).call(daemon.adminSocket, [#"{"id":1,"op":"status"}"#])
+        #expect(answers[0]["ok"] as? Bool == true)
+    }
+
+    @Test func aRuleGrantingPutDoesNotLetItsHolderChooseReaders() throws {
+        guard try requireRoot() else { return }
+        let daemon = try daemon(policy: "allow put on app/* to uid:65534\n")
+        chmod(daemon.adminSocket, 0o666)
+        let answers = try OtherUserClient().call(daemon.adminSocket, [
+            #"{"id":1,"op":"put","name":"app/x","value":"v"}"#,
+            #"{"id":2,"op":"put","name":"app/x","value":"w","principals":["uid:65534"]}"#,
+        ])
+        #expect(answers[0]["ok"] as? Bool == true)
+        #expect(errorCode(answers[1]) == "DENIED")
     }
 
     @Test func anOperatorMayAdminister() throws {

@@ -36,16 +36,14 @@ import Testing
         for event in [put, rotate, delete] {
             #expect(!String(describing: event).contains(first) && !String(describing: event).contains(second))
         }
-        // Still answering requests between events.
+        // Still answering requests between events; one watch per connection.
         #expect(try watcher.call(#"{"id":"p","op":"ping"}"#)["pong"] as? Bool == true)
+        #expect(errorCode(try watcher.call(#"{"id":"w2","op":"watch","names":["x"]}"#)) == "CONFLICT")
     }
 
     @Test func aWatcherHearsOnlyOfNamesItMayRead() throws {
         guard try requireRoot() else { return }
-        let directory = try TemporaryDirectory("watch")
-        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
-        try "allow watch on team/* to uid:65534\n".write(toFile: directory.path + "/dev/policy", atomically: true, encoding: .utf8)
-        let daemon = try DevDaemon(directory: directory)
+        let daemon = try DevDaemon.with(policy: "allow watch on team/* to uid:65534\n")
         // python as nobody: watch everything, print the first event line.
         let script = """
             import socket, sys

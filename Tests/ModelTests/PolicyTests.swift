@@ -163,3 +163,53 @@ struct FixtureAccounts: AccountDirectory {
         #expect(ProcessRecords.supplementaryGroups(fromStatus: "Groups:\t4 x\n") == nil)
     }
 }
+
+@Suite struct NamePatternMatchingTests {
+    @Test(arguments: [
+        ("app/*", "app/x", true), ("app/*", "app/x/y", false), ("app/**", "app/x/y", true),
+        ("**", "a", true), ("a*b", "ab", true), ("a*b", "a/b", false), ("a**b", "a/x/b", true),
+        ("*.service", "web.service", true), ("web-*", "web-", true), ("x", "xy", false), ("", "", true),
+    ])
+    func matches(pattern: String, text: String, expected: Bool) {
+        #expect(NamePattern(pattern).matches(text: text) == expected)
+    }
+
+    @Test func aHostileGlobCostsOnePassNotAnExponentialSearch() {
+        // 120 alternating wildcards: a backtracking matcher would not finish.
+        let hostile = NamePattern(String(repeating: "**a", count: 120) + "Z")
+        #expect(!hostile.matches(text: String(repeating: "a", count: 250)))
+    }
+
+    @Test func validationCountsWildcardRunsAndRefusesTripleStars() throws {
+        #expect(throws: CofferError.self) { try NamePattern.validated("a/***") }
+        #expect(throws: CofferError.self) { try NamePattern.validated("**a**b**c**d**") }
+        #expect(try NamePattern.validated("**/x/*/y*").isLiteral == false)
+        #expect(try NamePattern.validated("a/b").isLiteral)
+    }
+}
+
+@Suite struct SecretAccessRulesTests {
+    let policy = AccessPolicy(superusers: [0], operators: [.gid(2001)], credentials: [
+        .init(unit: NamePattern("web-*.service"), id: "db", name: try! SecretName("app/db")),
+    ])
+
+    @Test func aCredentialMappingRespectsTheSecretsOwnPrincipals() {
+        let onlyWeb = SecretAccess(principals: [.unit(NamePattern("web-a.service"))], scope: .all)
+        #expect(policy.credential(unit: "web-a.service", id: "db", secret: { _ in onlyWeb })?.1 == .allow)
+        #expect(policy.credential(unit: "web-b.service", id: "db", secret: { _ in onlyWeb })?.1 == .deny(.notASecretPrincipal))
+    }
+
+    @Test func onlySuperusersAndOperatorsSetASecretsAccess() {
+        #expect(policy.mayChangeAccess(PeerIdentity(uid: 0, gid: 0, pid: 1), on: .admin))
+        #expect(policy.mayChangeAccess(PeerIdentity(uid: 7, gid: 7, pid: 1, groups: [2001]), on: .admin))
+        #expect(!policy.mayChangeAccess(PeerIdentity(uid: 7, gid: 7, pid: 1, groups: [2001]), on: .service))
+        #expect(!policy.mayChangeAccess(PeerIdentity(uid: 8, gid: 8, pid: 1), on: .admin))
+    }
+
+    @Test func effectiveIDsComeFromTheStatusFile() {
+        let status = "Uid:\t1000\t1001\t1001\t1001\nGid:\t50\t51\t51\t51\n"
+        #expect(ProcessRecords.effectiveIDs(fromStatus: status)?.uid == 1001)
+        #expect(ProcessRecords.effectiveIDs(fromStatus: status)?.gid == 51)
+        #expect(ProcessRecords.effectiveIDs(fromStatus: "Uid:\t1\n") == nil)
+    }
+}

@@ -20,9 +20,10 @@ int coffer_so_peercred(void);
 // the process that connected.
 int coffer_so_peerpidfd(void);
 
-// 0 when the process behind `pidfd` is still running, else -1 with errno
-// (ESRCH once it has exited): pidfd_send_signal(2) with signal 0. glibc
-// 2.36 has no wrapper.
+// 1 when the process behind `pidfd` is still running, 0 when it has
+// exited, -1 with errno on error. A pidfd polls readable once its process
+// exits (pidfd_open(2)); unlike pidfd_send_signal(pidfd, 0) this needs no
+// permission to signal the process, which an unprivileged cofferd lacks.
 int coffer_pidfd_is_alive(int pidfd);
 
 // prctl(2) is variadic.

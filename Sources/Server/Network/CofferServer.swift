@@ -21,7 +21,13 @@ public final class CofferServer: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onReady: @Sendable ([String]) -> Void
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = Mutex<[ObjectIdentifier: OpenConnection]>([:])
+
+    private struct OpenConnection {
+        let channel: any Channel
+        let listener: SocketListener
+        var uid: UInt32?
+    }
 
     public init(
         configuration: ServerConfiguration, dispatcher: RequestDispatcher, group: any EventLoopGroup,
@@ -79,7 +85,12 @@ public final class CofferServer: Service {
             .get()
         // The socket was created under cofferd's umask (077): owner-only.
         // Loosen only the sockets meant for everyone, after they exist.
-        try syscall("chmod(\(listener.fileName))") { chmod(path, listener.mode) }
+        if listener == .admin, let group = configuration.adminSocketGroup {
+            try syscall("chown(\(listener.fileName))") { chown(path, uid_t.max, group) }
+            try syscall("chmod(\(listener.fileName))") { chmod(path, 0o660) }
+        } else {
+            try syscall("chmod(\(listener.fileName))") { chmod(path, listener.mode) }
+        }
         logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(listener.mode, radix: 8))"])
         return channel
     }
@@ -91,22 +102,31 @@ public final class CofferServer: Service {
         _ channel: any Channel, on listener: SocketListener, dispatcher: RequestDispatcher, limits: ServerLimits
     ) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
+        let limit = listener == .service ? limits.maxConnections : limits.reservedConnections
         let admitted = connections.withLock { open -> Bool in
-            guard open.count < limits.maxConnections else { return false }
-            open[id] = channel
+            guard open.values.count(where: { $0.listener == listener }) < limit else { return false }
+            open[id] = OpenConnection(channel: channel, listener: listener)
             return true
         }
         guard admitted else {
-            logger.warning("connection refused: \(limits.maxConnections) connections already open")
-            return refuse(channel, CofferError(.unavailable, "too many connections (\(limits.maxConnections)); try again later"))
+            logger.warning("connection refused", metadata: ["socket": "\(listener.fileName)", "open": "\(limit)"])
+            return refuse(channel, CofferError(.unavailable, "too many connections; try again later"))
         }
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.connections.withLock { $0.removeValue(forKey: id) }
         }
         let services = dispatcher.services
-        return PeerResolution.identify(channel).flatMapThrowing { peer in
+        return PeerResolution.identify(channel).flatMapThrowing { [self] peer in
             let handler: any ChannelHandler
+            let superuser = services.policy.superusers.contains(peer.uid)
+            let perUser = connections.withLock { open -> Int in
+                open[id]?.uid = peer.uid
+                return open.values.count { $0.listener == .service && $0.uid == peer.uid }
+            }
             switch listener {
+            case .service where !superuser && perUser > limits.maxConnectionsPerUser:
+                logger.warning("connection refused", metadata: ["uid": "\(peer.uid)", "open": "\(limits.maxConnectionsPerUser)"])
+                handler = RefusalHandler(CofferError(.unavailable, "too many connections from this user; try again later"))
             case .credentials:
                 handler = CredentialSocketHandler(peer: peer, services: services)
             case .admin where !services.policy.admitsToAdminSocket(peer):
@@ -126,7 +146,7 @@ public final class CofferServer: Service {
     }
 
     private func drainConnections() async {
-        let open = connections.withLock { Array($0.values) }
+        let open = connections.withLock { $0.values.map(\.channel) }
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainRequest()) }
         let deadline = ContinuousClock.now + configuration.drainTimeout
         for channel in open {
@@ -139,7 +159,7 @@ public final class CofferServer: Service {
                 group.cancelAll()
             }
         }
-        for channel in connections.withLock({ Array($0.values) }) { try? await channel.close() }
+        for channel in connections.withLock({ $0.values.map(\.channel) }) { try? await channel.close() }
     }
 }
 

@@ -2,6 +2,7 @@ import CLibCrypto
 import Logging
 import Model
 import NIOCore
+import Synchronization
 
 /// Asks a connection to finish what it has queued, then close (graceful
 /// shutdown).
@@ -77,16 +78,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        // The received buffer may hold a secret; zero it before NIO reuses
+        // it, also when it is dropped below.
+        defer { bytes.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
         guard !closed, !draining, !queueEndsInError else { return }
         bytes.withUnsafeReadableBytes { framer.append($0) }
-        // The received buffer may hold a secret; zero it before NIO reuses it.
-        bytes.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
         lastActivity = .now()
-        while let frame = framer.next() {
-            queue.append(frame)
-            if case .tooLarge = frame { break }
-        }
-        partialSince = framer.bufferedBytes > 0 ? (partialSince ?? .now()) : nil
+        takeFrames()
         processNext(context: context)
     }
 
@@ -128,6 +126,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
         framer.reset()
         for token in subscriptions { dispatcher.services.changes.unsubscribe(token) }
         subscriptions.removeAll()
+    }
+
+    /// Moves complete lines from the framer to the queue, up to the
+    /// pipelining bound: the rest stay as bytes in the framer (one read's
+    /// worth at most, as reads are held while the queue is full), not as a
+    /// growing list of requests.
+    private func takeFrames() {
+        while queue.count < limits.maxPipelinedRequests, !queueEndsInError, let frame = framer.next() {
+            queue.append(frame)
+        }
+        // Only an unfinished line is on the clock: complete lines waiting for
+        // room in the queue are our delay, not the client's.
+        let unfinished = framer.bufferedBytes > 0 && queue.count < limits.maxPipelinedRequests && !queueEndsInError
+        partialSince = unfinished ? (partialSince ?? .now()) : nil
     }
 
     private var queueEndsInError: Bool {
@@ -188,6 +200,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
                 return
             }
+            self.takeFrames()
             if self.readHeld, self.queue.count < self.limits.maxPipelinedRequests {
                 self.readHeld = false
                 context.read()
@@ -231,10 +244,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
 final class WatchOutlet: Sendable {
     private let eventLoop: any EventLoop
     private let handler: NIOLoopBound<ConnectionHandler>
+    private let watching = Atomic<Bool>(false)
 
     fileprivate init(eventLoop: any EventLoop, handler: NIOLoopBound<ConnectionHandler>) {
         self.eventLoop = eventLoop
         self.handler = handler
+    }
+
+    /// One watch per connection (a connection is cheap; a subscription
+    /// costs every change a match). false when this one already has it.
+    func claim() -> Bool {
+        watching.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
     func deliver(_ line: [UInt8]) {

@@ -14,7 +14,8 @@ import Glibc
 /// 3. /proc/PID/cgroup and /proc/PID/status: the unit and the groups.
 /// 4. The pidfd again: if the process is still alive now, the pid was not
 ///    reused while we read, so what we read was that process's. If it has
-///    exited (or the kernel has no SO_PEERPIDFD), unit and groups stay
+///    exited (or the kernel has no SO_PEERPIDFD), or its effective uid or
+///    gid is no longer the one it connected with, unit and groups stay
 ///    empty: rules on them fail closed, uid and gid rules still apply.
 enum PeerResolution {
     static func identify(_ channel: any Channel) -> EventLoopFuture<PeerIdentity> {
@@ -40,9 +41,14 @@ enum PeerResolution {
         guard ucred.pid > 0 else { return peer }
         let cgroup = readSmallFile("/proc/\(ucred.pid)/cgroup")
         let status = readSmallFile("/proc/\(ucred.pid)/status")
-        guard coffer_pidfd_is_alive(pidfd.rawValue) == 0 else { return peer }
+        guard coffer_pidfd_is_alive(pidfd.rawValue) == 1, let status else { return peer }
+        // A process that changed identity since connect (a setuid helper
+        // exec'd on the socket) is not credited with its new groups or unit.
+        guard let now = ProcessRecords.effectiveIDs(fromStatus: status), now.uid == ucred.uid, now.gid == ucred.gid else {
+            return peer
+        }
         peer.unit = cgroup.flatMap(ProcessRecords.systemUnit(fromCgroup:))
-        peer.groups = status.flatMap(ProcessRecords.supplementaryGroups(fromStatus:)) ?? []
+        peer.groups = ProcessRecords.supplementaryGroups(fromStatus: status) ?? []
         return peer
     }
 

@@ -10,8 +10,14 @@ public struct ServerLimits: Sendable {
     public var maxLineBytes = 64 * 1024
     /// Requests read ahead of the one being answered, per connection.
     public var maxPipelinedRequests = 64
-    /// Open connections across all sockets; more are refused at accept.
+    /// Open connections on coffer.sock; more are refused at accept.
     public var maxConnections = 1024
+    /// Open connections on coffer.sock from one uid (root and cofferd's own
+    /// user excepted), so one local user cannot take every slot.
+    public var maxConnectionsPerUser = 128
+    /// admin.sock and credentials.sock each have their own slots, so a
+    /// flood on coffer.sock never locks out operators or systemd.
+    public var reservedConnections = 64
     /// A connection with nothing queued and no watch is closed after this.
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A request line must arrive whole within this of its first byte.
@@ -31,6 +37,9 @@ public struct ServerLimits: Sendable {
 public struct ServerConfiguration: Sendable {
     public var runtimeDirectory: String
     public var limits = ServerLimits()
+    /// When set, admin.sock is 0660 with this group, so that operators who
+    /// are not root can reach it (the policy still decides who is served).
+    public var adminSocketGroup: gid_t?
     /// How long graceful shutdown waits for connections to finish.
     public var drainTimeout: Duration = .seconds(10)
 

@@ -59,7 +59,10 @@ public final class CofferServices: Sendable {
         switch result {
         case .success(let fresh):
             currentPolicy.withLock { $0 = fresh }
-            try? audit.record(AuditEvent(kind: .reload, result: .ok, operation: .reload, peer: peer))
+            // Say so when the file is gone: everyone but the superusers just
+            // lost access, which an auditor should see as more than "ok".
+            let missing = policySource?.fileIsMissing == true ? "policy_file_missing" : nil
+            try? audit.record(AuditEvent(kind: .reload, result: .ok, operation: .reload, peer: peer, reason: missing))
         case .failure(let error):
             try? audit.record(AuditEvent(kind: .reloadFailed, result: .error, operation: .reload, peer: peer,
                                          reason: error.message))

@@ -21,6 +21,13 @@ public struct RequestDispatcher: Sendable {
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
 
+    /// Answers one request line as a connection would, without a socket:
+    /// the response line, newline included. For tests and the fuzzer.
+    public func answer(line: [UInt8], peer: PeerIdentity, listener: Listener) async -> [UInt8] {
+        let transient = line.withUnsafeBytes { TransientBytes(copying: $0) }
+        return await handle(line: transient, peer: peer, listener: listener).encoded().bytes
+    }
+
     func handle(line: TransientBytes, peer: PeerIdentity, listener: Listener, watchOutlet: WatchOutlet? = nil) async -> Response {
         switch Request.parse(line) {
         case .failure(let failure):

@@ -7,7 +7,7 @@ import Model
 struct WatchHandler: OperationHandler {
     let operation = Operation.watch
     let members: Set<String> = ["names"]
-    static let maxPatterns = 64
+    static let maxPatterns = 32
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         guard let outlet = context.watchOutlet else {
@@ -28,6 +28,9 @@ struct WatchHandler: OperationHandler {
             let name = try SecretName(pattern.pattern)
             let decision = policy.decide(context.peer, .watch, name: name, on: context.listener, secret: snapshot[name]?.access)
             guard decision.isAllowed else { throw CofferError(.denied, "permission denied") }
+        }
+        guard outlet.claim() else {
+            throw CofferError(.conflict, "this connection is already watching; open another connection for another watch")
         }
         let id = context.requestID
         let token = services.changes.subscribe(ChangeFeed.Subscription(

@@ -17,6 +17,13 @@ public struct PolicySource: Sendable {
         self.path = path
     }
 
+    /// Whether the policy file is there (a missing one grants nothing).
+    public var fileIsMissing: Bool {
+        guard let path else { return false }
+        var info = stat()
+        return lstat(path, &info) != 0 && errno == ENOENT
+    }
+
     /// Reads and parses the file. A missing file is an empty policy (default
     /// deny); an unreadable, unsafe or broken one is an error naming the
     /// problem (and, when it is a line, the line).
@@ -24,8 +31,12 @@ public struct PolicySource: Sendable {
         guard let path else { return base }
         let bytes: [UInt8]
         do {
-            let fd = try OwnedFileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+            // O_NONBLOCK: a FIFO put in its place must not hang the reload.
+            let fd = try OwnedFileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
             let info = try fd.status()
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                throw CofferError(.conflict, "policy file \(path) is not a regular file")
+            }
             // Whoever can write the policy can grant themselves every secret.
             if info.st_uid != 0 && info.st_uid != geteuid() {
                 throw CofferError(.conflict, "policy file \(path) must be owned by root or cofferd's user (uid \(geteuid()))")
@@ -59,17 +70,35 @@ public struct SystemAccounts: AccountDirectory {
 
     public func userID(named name: String) -> UInt32? {
         var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        let rc = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
-        return rc == 0 && result != nil ? entry.pw_uid : nil
+        return lookUp { buffer, result in
+            var found: UnsafeMutablePointer<passwd>?
+            let rc = getpwnam_r(name, &entry, buffer.baseAddress!, buffer.count, &found)
+            result = found == nil ? nil : entry.pw_uid
+            return rc
+        }
     }
 
     public func groupID(named name: String) -> UInt32? {
         var entry = group()
-        var result: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 64 * 1024)
-        let rc = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
-        return rc == 0 && result != nil ? entry.gr_gid : nil
+        return lookUp { buffer, result in
+            var found: UnsafeMutablePointer<group>?
+            let rc = getgrnam_r(name, &entry, buffer.baseAddress!, buffer.count, &found)
+            result = found == nil ? nil : entry.gr_gid
+            return rc
+        }
+    }
+
+    /// Calls a *_r lookup with a growing buffer: ERANGE means "larger
+    /// buffer", not "no such name" (a group with many members needs one).
+    private func lookUp(_ call: (UnsafeMutableBufferPointer<CChar>, inout UInt32?) -> Int32) -> UInt32? {
+        var size = 16 * 1024
+        while size <= 16 * 1024 * 1024 {
+            var buffer = [CChar](repeating: 0, count: size)
+            var result: UInt32?
+            let rc = buffer.withUnsafeMutableBufferPointer { call($0, &result) }
+            if rc == ERANGE { size *= 4; continue }
+            return rc == 0 ? result : nil
+        }
+        return nil
     }
 }

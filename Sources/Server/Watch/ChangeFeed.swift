@@ -22,8 +22,12 @@ public struct SecretChange: Sendable, Equatable {
 }
 
 /// Fans changes out to the watchers. A watcher is told of a change only
-/// when one of its patterns matches the name and the policy in force at
-/// that moment lets it watch the name (a reload can take access away).
+/// when one of its patterns matches the name and the policy in force when
+/// the change was made lets it watch the name (a reload can take access
+/// away).
+///
+/// Matching runs on a task of its own, in commit order: a writer's answer
+/// never waits for the watchers, however many or slow to match they are.
 public final class ChangeFeed: Sendable {
     public struct Subscription: Sendable {
         let patterns: [NamePattern]
@@ -36,17 +40,47 @@ public final class ChangeFeed: Sendable {
         let value: UInt64
     }
 
-    private struct State {
-        var next: UInt64 = 0
-        var subscriptions: [UInt64: Subscription] = [:]
+    private struct Batch: Sendable {
+        let changes: [(SecretChange, SecretAccess?)]
+        let policy: AccessPolicy
     }
 
-    private let state = Mutex(State())
+    private final class Subscribers: Sendable {
+        struct State {
+            var next: UInt64 = 0
+            var subscriptions: [UInt64: Subscription] = [:]
+        }
 
-    public init() {}
+        let state = Mutex(State())
+
+        func deliver(_ batch: Batch) {
+            let subscriptions = state.withLock { Array($0.subscriptions.values) }
+            for (change, secret) in batch.changes {
+                for subscription in subscriptions where subscription.patterns.contains(where: { $0.matches(change.name) }) {
+                    let decision = batch.policy.decide(
+                        subscription.peer, .watch, name: change.name, on: subscription.listener, secret: secret)
+                    if decision.isAllowed { subscription.deliver(change) }
+                }
+            }
+        }
+    }
+
+    private let subscribers = Subscribers()
+    private let batches: AsyncStream<Batch>.Continuation
+
+    public init() {
+        let (stream, continuation) = AsyncStream.makeStream(of: Batch.self)
+        batches = continuation
+        let subscribers = self.subscribers
+        Task.detached {
+            for await batch in stream { subscribers.deliver(batch) }
+        }
+    }
+
+    deinit { batches.finish() }
 
     public func subscribe(_ subscription: Subscription) -> Token {
-        state.withLock { s in
+        subscribers.state.withLock { s in
             s.next += 1
             s.subscriptions[s.next] = subscription
             return Token(value: s.next)
@@ -54,23 +88,15 @@ public final class ChangeFeed: Sendable {
     }
 
     public func unsubscribe(_ token: Token) {
-        _ = state.withLock { $0.subscriptions.removeValue(forKey: token.value) }
+        _ = subscribers.state.withLock { $0.subscriptions.removeValue(forKey: token.value) }
     }
 
-    public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
+    public var subscriberCount: Int { subscribers.state.withLock { $0.subscriptions.count } }
 
-    /// Tells every interested watcher. Each change comes with the secret's
-    /// own access settings (as they were before a delete); the policy is
-    /// asked per watcher. Delivery must not block (it hands off to the
-    /// watcher's event loop).
+    /// Queues changes for the watchers. Each comes with the secret's own
+    /// access settings (as they were before a delete).
     public func publish(_ changes: [(SecretChange, SecretAccess?)], policy: AccessPolicy) {
         guard !changes.isEmpty else { return }
-        let subscriptions = state.withLock { Array($0.subscriptions.values) }
-        for (change, secret) in changes {
-            for subscription in subscriptions where subscription.patterns.contains(where: { $0.matches(change.name) }) {
-                let decision = policy.decide(subscription.peer, .watch, name: change.name, on: subscription.listener, secret: secret)
-                if decision.isAllowed { subscription.deliver(change) }
-            }
-        }
+        batches.yield(Batch(changes: changes, policy: policy))
     }
 }
