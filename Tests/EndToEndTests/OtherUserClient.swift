@@ -17,10 +17,14 @@ struct OtherUserClient {
         import json, socket, sys
         s = socket.socket(socket.AF_UNIX)
         s.connect(sys.argv[1])
-        f = s.makefile('rwb')
+        s.settimeout(30)
+        f = s.makefile('rb')
         out = []
         for request in sys.argv[2:]:
-            f.write(request.encode() + b'\\n'); f.flush()
+            try:
+                s.sendall(request.encode() + b'\\n')
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused at accept: the answer is already waiting
             line = f.readline()
             out.append(json.loads(line) if line else {})
         print(json.dumps(out))

@@ -36,6 +36,12 @@ import Testing
         for event in [put, rotate, delete] {
             #expect(!String(describing: event).contains(first) && !String(describing: event).contains(second))
         }
+        // A policy reload tells watchers to re-list (no name, no version).
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        let reload = try next(watcher)
+        #expect(reload["event"] as? String == "reload")
+        #expect(reload["name"] == nil)
+
         // Still answering requests between events; one watch per connection.
         #expect(try watcher.call(#"{"id":"p","op":"ping"}"#)["pong"] as? Bool == true)
         #expect(errorCode(try watcher.call(#"{"id":"w2","op":"watch","names":["x"]}"#)) == "CONFLICT")

@@ -234,3 +234,21 @@ struct Harness {
         #expect((status["keys"] as? [String: Any])?["current"] as? String == "dd1873095c6b7a7d")
     }
 }
+
+@Suite struct RequestIDTests {
+    let harness: Harness
+    init() throws { harness = try Harness() }
+
+    @Test(arguments: ["1e7146440716", "1.5", "9007199254740993", "-9007199254740993", "1e3"])
+    func aNumericIDEveryParserCannotReadBackIsRefused(id: String) async throws {
+        // Found by scripts/fuzz: `1e7146440716` is valid JSON that Foundation
+        // (and others) cannot represent, so its echo broke clients.
+        let line = await harness.line(#"{"id":\#(id),"op":"ping"}"#)
+        #expect(line.hasPrefix(#"{"id":null,"ok":false,"error":{"code":"BAD_REQUEST""#), "\(line)")
+    }
+
+    @Test(arguments: ["0", "-42", "9007199254740992"])
+    func integerIDsAreEchoedAsSent(id: String) async throws {
+        #expect(await harness.line(#"{"id":\#(id),"op":"ping"}"#).hasPrefix(#"{"id":\#(id),"ok":true"#))
+    }
+}

@@ -59,6 +59,8 @@ public final class CofferServices: Sendable {
         switch result {
         case .success(let fresh):
             currentPolicy.withLock { $0 = fresh }
+            // Watchers may now see more or fewer names: tell them to re-list.
+            changes.publish([(.reload, nil)], policy: fresh)
             // Say so when the file is gone: everyone but the superusers just
             // lost access, which an auditor should see as more than "ok".
             let missing = policySource?.fileIsMissing == true ? "policy_file_missing" : nil

@@ -50,8 +50,10 @@ enum WatchEventLine {
         w.raw(requestID.json)
         w.raw(",\"event\":")
         w.string(change.event.rawValue)
-        w.raw(",\"name\":")
-        w.string(change.name.rawValue)
+        if let name = change.name {
+            w.raw(",\"name\":")
+            w.string(name.rawValue)
+        }
         if let version = change.version {
             w.raw(",\"version\":")
             w.integer(version)

@@ -30,7 +30,14 @@ struct Request: Sendable {
         let id: RequestID
         switch members["id"] {
         case nil, .null?: id = .null
-        case .number(let text)?: id = RequestID(number: text)
+        case .number(let text)?:
+            // Echoed as sent, so it must be a number every client's JSON
+            // parser reads back exactly: an integer within ±2^53 (RFC 8259,
+            // section 6). `1e999` is valid JSON that many parsers refuse.
+            guard let number = Int64(text), number.magnitude <= 1 << 53 else {
+                return .failure(RequestFailure(id: .null, error: CofferError(.badRequest, "a numeric 'id' must be an integer within ±2^53")))
+            }
+            id = RequestID(number: text)
         case .string(let s)?:
             guard s.range.count <= RequestID.maxBytes else {
                 return .failure(RequestFailure(id: .null, error: CofferError(.badRequest, "'id' is longer than \(RequestID.maxBytes) bytes")))

@@ -8,12 +8,17 @@ public struct SecretChange: Sendable, Equatable {
     }
 
     public var event: Event
-    public var name: SecretName
+    /// nil for a `reload`: it concerns every name (re-list to catch up).
+    public var name: SecretName?
     /// The version the change made current; nil for a delete.
     public var version: UInt64?
     public var stage: String?
 
-    public init(event: Event, name: SecretName, version: UInt64?, stage: String?) {
+    /// Tells watchers that what they may see, or the store itself, was
+    /// reloaded: names may have come or gone without a change line each.
+    public static let reload = SecretChange(event: .reload, name: nil, version: nil, stage: nil)
+
+    public init(event: Event, name: SecretName?, version: UInt64?, stage: String?) {
         self.event = event
         self.name = name
         self.version = version
@@ -56,9 +61,14 @@ public final class ChangeFeed: Sendable {
         func deliver(_ batch: Batch) {
             let subscriptions = state.withLock { Array($0.subscriptions.values) }
             for (change, secret) in batch.changes {
-                for subscription in subscriptions where subscription.patterns.contains(where: { $0.matches(change.name) }) {
+                guard let name = change.name else {
+                    // Names nothing: every watcher may hear it.
+                    for subscription in subscriptions { subscription.deliver(change) }
+                    continue
+                }
+                for subscription in subscriptions where subscription.patterns.contains(where: { $0.matches(name) }) {
                     let decision = batch.policy.decide(
-                        subscription.peer, .watch, name: change.name, on: subscription.listener, secret: secret)
+                        subscription.peer, .watch, name: name, on: subscription.listener, secret: secret)
                     if decision.isAllowed { subscription.deliver(change) }
                 }
             }
