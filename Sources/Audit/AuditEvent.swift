@@ -5,6 +5,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
     case get, verify, list, describe, put, rotate, delete, status, watch
     case reload
     case reloadFailed = "reload_failed"
+    case auditReview = "audit_review"
     case denied
     case started, stopped
 
@@ -22,6 +23,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .rotate: return "808bfbdcca5c446d841ab0dacfc290da"
         case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
         case .reload: return "2dc2f8002dbd4f15b68b17ff4cb23183"
+        case .auditReview: return "ad4124e51bb8471f8b8ae65c10fd03ad"
         case .reloadFailed: return "e9be9d0eaa9e4f5986a78953dd08c0de"
         case .denied: return "45d63f0aa9364f6f84dce37051b6a49b"
         case .started: return "5609d4fdfb7945d6afbfc6eb0dfdb7be"
@@ -52,6 +54,8 @@ public struct AuditEvent: Sendable, Equatable {
     /// Why, for denials and errors: a fixed phrase we wrote (DenialReason,
     /// an error code), never client input.
     public var reason: String?
+    /// For a coalesced summary: how many more times it happened in the window.
+    public var count: Int?
 
     public init(
         kind: AuditEventKind, result: AuditResult, operation: Operation? = nil, secret: String? = nil,
@@ -85,6 +89,7 @@ public struct AuditEvent: Sendable, Equatable {
         if let secret { text += " \(secret)" }
         if let version { text += " v\(version)" }
         text += ": \(result.rawValue)"
+        if let count { text += " (\(count) more in the window)" }
         if let peer { text += " for \(peer)" }
         return text
     }
@@ -111,6 +116,7 @@ public struct AuditEvent: Sendable, Equatable {
         if let listener { f.append(("COFFER_LISTENER", listener.rawValue)) }
         if let requestID { f.append(("COFFER_REQUEST_ID", requestID)) }
         if let reason { f.append(("COFFER_REASON", reason)) }
+        if let count { f.append(("COFFER_COUNT", String(count))) }
         return f
     }
 }

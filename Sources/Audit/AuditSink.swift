@@ -4,6 +4,15 @@ public protocol AuditSink: Sendable {
     func record(_ event: AuditEvent) throws(AuditError)
     /// A short name for status output: "journal" or "stderr".
     var name: String { get }
+    /// Whether an event sent now would arrive (status shows it).
+    var isReachable: Bool { get }
+    /// The last COFFER_SEQ stamped, when the sink chains its events.
+    var sequence: UInt64? { get }
+}
+
+extension AuditSink {
+    public var isReachable: Bool { true }
+    public var sequence: UInt64? { nil }
 }
 
 public struct AuditError: Error, CustomStringConvertible {

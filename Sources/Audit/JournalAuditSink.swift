@@ -13,11 +13,28 @@ import Glibc
 public struct JournalAuditSink: AuditSink {
     public static let socketPath = "/run/systemd/journal/socket"
     public var name: String { "journal" }
+    let chainer: AuditChainer?
+    let socketPath: String
 
-    public init() {}
+    public init(chainer: AuditChainer? = nil, socketPath: String = Self.socketPath) {
+        self.chainer = chainer
+        self.socketPath = socketPath
+    }
 
+    public var isReachable: Bool { Self.isReachable(socketPath: socketPath) }
+    public var sequence: UInt64? { chainer?.sequence }
+
+    /// Checks that journald listens before every event (sd_journal_sendv
+    /// would return 0 into the void), then sends. With a chainer, a failed
+    /// event still spends its sequence number, so the loss shows as a gap.
     public func record(_ event: AuditEvent) throws(AuditError) {
-        let encoded = event.fields.map { key, value in Array("\(key)=\(value)".utf8) }
+        guard let chainer else { return try send(event.fields) }
+        try chainer.stamp(event.fields) { (fields) throws(AuditError) in try send(fields) }
+    }
+
+    private func send(_ fields: [(String, String)]) throws(AuditError) {
+        guard isReachable else { throw AuditError("the systemd journal is not reachable at \(socketPath)") }
+        let encoded = fields.map { key, value in Array("\(key)=\(value)".utf8) }
         let rc = sendv(encoded)
         if rc < 0 {
             throw AuditError("the journal refused an audit event: \(String(cString: strerror(-rc)))")

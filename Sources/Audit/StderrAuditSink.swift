@@ -6,12 +6,22 @@ import Glibc
 /// `audit: KEY=value …` with the same fields the journal gets.
 public struct StderrAuditSink: AuditSink {
     public var name: String { "stderr" }
+    let chainer: AuditChainer?
 
-    public init() {}
+    public init(chainer: AuditChainer? = nil) {
+        self.chainer = chainer
+    }
+
+    public var sequence: UInt64? { chainer?.sequence }
 
     public func record(_ event: AuditEvent) throws(AuditError) {
+        guard let chainer else { return try emit(event.fields) }
+        try chainer.stamp(event.fields) { (fields) throws(AuditError) in try emit(fields) }
+    }
+
+    private func emit(_ fields: [(String, String)]) throws(AuditError) {
         var line = "audit:"
-        for (key, value) in event.fields where key != "MESSAGE" && key != "SYSLOG_IDENTIFIER" {
+        for (key, value) in fields where key != "MESSAGE" && key != "SYSLOG_IDENTIFIER" {
             line += " \(key)=\(Self.quoted(value))"
         }
         line += "\n"

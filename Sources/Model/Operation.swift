@@ -4,7 +4,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case put, rotate, promote, rollback, delete, history
     case tokenCreate = "token.create"
     case rotateMasterKey = "rotate-master-key"
-    case seal, unseal, reload, status
+    case seal, unseal, reload, status, audit
 
     /// Operations that change the store or the daemon: served on the admin
     /// socket only.

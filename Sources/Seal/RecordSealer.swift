@@ -160,6 +160,23 @@ public final class RecordSealer: Sendable {
         return digest
     }
 
+    static let auditChainInfo = Array("coffer audit chain v1".utf8)
+
+    /// The MAC of the audit chain (docs/audit.md): HMAC-SHA256 under a key
+    /// derived from `key` (HKDF, info "coffer audit chain v1"), which stays
+    /// in locked memory for as long as the returned function lives.
+    public func auditChainMAC(with key: MasterKey) throws -> @Sendable ([UInt8]) -> [UInt8] {
+        let macKey = try derive(master: key, salt: [], info: Self.auditChainInfo)
+        return { data in
+            var digest = [UInt8](repeating: 0, count: 32)
+            var length: UInt32 = 32
+            macKey.withUnsafeBytes { k in
+                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), data, data.count, &digest, &length)
+            }
+            return digest
+        }
+    }
+
     /// Re-keys the context with a zero key so that the record key's schedule
     /// does not linger in the (ordinary heap) context between uses.
     private func scrub(_ ctx: OpaquePointer) {

@@ -35,13 +35,16 @@ struct CofferDaemon: AsyncParsableCommand {
     @Option(name: .long, help: "Where audit events go: journal, stderr, or auto (journal when reachable).")
     var audit: AuditChoice?
 
+    @Option(name: .customLong("audit-coalesce"), help: "Count repeated successful reads by one caller of one secret into one summary event per this many seconds (0: off).")
+    var auditCoalesce: Double?
+
     mutating func run() async throws {
         // Harden first, before any key material exists: no core dumps, no
         // ptrace by same-user processes, files private by default.
         umask(0o077)
         do {
             try ProcessHardening.apply()
-            let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit)
+            let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit, auditCoalesce: auditCoalesce)
             try SecureHeap.initialize(size: settings.secureHeapBytes)
             try await Daemon(settings: settings).run()
         } catch let error as StartupRefusal {

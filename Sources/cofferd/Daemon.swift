@@ -52,7 +52,18 @@ struct Daemon {
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }
-        let audit = try chooseAuditSink()
+        let chainer: AuditChainer
+        do {
+            chainer = try AuditChainer(
+                chainID: store.snapshot.storeID, keyID: key.id.hex,
+                statePath: settings.stateDirectory + "/audit-chain", mac: try RecordSealer().auditChainMAC(with: key))
+        } catch {
+            throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
+        }
+        let chained = try chooseAuditSink(chainer: chainer)
+        let coalescing = settings.auditCoalesceSeconds > 0
+            ? CoalescingAuditSink(inner: chained, windowSeconds: settings.auditCoalesceSeconds) : nil
+        let audit: any AuditSink = coalescing ?? chained
         let policySource = settings.policySource
         let policy: AccessPolicy
         do {
@@ -85,14 +96,18 @@ struct Daemon {
             "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server, PolicyReloadOnHangup(services: services, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [server, PolicyReloadOnHangup(services: services, logger: logger)]
+                + (coalescing.map { [AuditFlush(sink: $0)] } ?? []),
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         _ = sd_notify(0, "STOPPING=1")
+        coalescing?.flushAll()
         try? audit.record(AuditEvent(kind: .stopped, result: .ok))
+        chainer.sync()
         logger.info("cofferd stopped")
     }
 
-    private func chooseAuditSink() throws -> any AuditSink {
+    private func chooseAuditSink(chainer: AuditChainer) throws -> any AuditSink {
         let reachable = JournalAuditSink.isReachable()
         switch settings.audit {
         case .journal:
@@ -102,13 +117,13 @@ struct Daemon {
                     must be audited. Start journald, or for development only pass --audit stderr.
                     """)
             }
-            return JournalAuditSink()
+            return JournalAuditSink(chainer: chainer)
         case .stderr:
-            return StderrAuditSink()
+            return StderrAuditSink(chainer: chainer)
         case .auto:
-            if reachable { return JournalAuditSink() }
+            if reachable { return JournalAuditSink(chainer: chainer) }
             FileHandleStderr.write("cofferd: WARNING: no systemd journal is running; audit events go to stderr.\n")
-            return StderrAuditSink()
+            return StderrAuditSink(chainer: chainer)
         }
     }
 }

@@ -21,6 +21,8 @@ struct DaemonSettings: Sendable {
     var secureHeapBytes: Int
     /// The policy file (docs/policy.md); a missing file grants nothing.
     var policyFile: String
+    /// The coalescing window for repeated successful reads; 0: off.
+    var auditCoalesceSeconds: Double = 0
     /// admin.sock's group (0660) when operators who are not root use it.
     var adminSocketGroup: gid_t? = nil
 
@@ -35,7 +37,7 @@ struct DaemonSettings: Sendable {
     static let defaultKeyFile = "/etc/coffer/master.key"
     static let defaultPolicyFile = "/etc/coffer/policy"
 
-    static func resolve(config path: String?, dev: String?, audit: AuditChoice?) async throws -> DaemonSettings {
+    static func resolve(config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil) async throws -> DaemonSettings {
         var providers: [any ConfigProvider] = []
         if let path {
             do {
@@ -60,6 +62,10 @@ struct DaemonSettings: Sendable {
         limits.requestTimeout = try timeout(reader, "limits.request_timeout_ms", default: limits.requestTimeout)
         limits.writeTimeout = try timeout(reader, "limits.write_timeout_ms", default: limits.writeTimeout)
         let policyFile = reader.string(forKey: "policy_file")
+        let coalesce = auditCoalesce ?? reader.double(forKey: "audit_coalesce_seconds", default: 0)
+        guard coalesce >= 0, coalesce <= 3600 else {
+            throw StartupRefusal("audit_coalesce_seconds must be between 0 (off) and 3600")
+        }
         var adminSocketGroup: gid_t?
         if let group = reader.string(forKey: "admin_socket_group") {
             guard let gid = gid_t(group) ?? SystemAccounts().groupID(named: group) else {
@@ -88,6 +94,7 @@ struct DaemonSettings: Sendable {
                 limits: limits,
                 secureHeapBytes: heap,
                 policyFile: policyFile ?? directory + "/policy",
+                auditCoalesceSeconds: coalesce,
                 adminSocketGroup: adminSocketGroup
             )
         }
@@ -102,6 +109,7 @@ struct DaemonSettings: Sendable {
             limits: limits,
             secureHeapBytes: heap,
             policyFile: policyFile ?? defaultPolicyFile,
+            auditCoalesceSeconds: coalesce,
             adminSocketGroup: adminSocketGroup
         )
     }

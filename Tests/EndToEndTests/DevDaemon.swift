@@ -12,10 +12,12 @@ final class DevDaemon {
     var serviceSocket: String { devPath + "/run/coffer.sock" }
 
     /// Starts cofferd and waits (bounded) for its READY=1.
-    init(directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = []) throws {
+    /// `audit` is where events go: stderr (the default, read back from
+    /// `output`) or journal (the private journald scripts/test starts).
+    init(directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = [], audit: String = "stderr") throws {
         self.directory = try directory ?? TemporaryDirectory("e2e")
         outputPath = self.directory.file("cofferd-\(UUID().uuidString.prefix(8)).log")
-        try start(arguments: arguments, launcher: launcher)
+        try start(arguments: ["--audit", audit] + arguments, launcher: launcher)
     }
 
     /// A dev instance whose policy file (DIR/policy) holds `policy` and
@@ -37,7 +39,7 @@ final class DevDaemon {
     private func start(arguments: [String], launcher: [String]) throws {
         let notify = try NotifySocket(path: directory.file("notify-\(UUID().uuidString.prefix(8)).sock"))
         let cofferd = binaryPath("cofferd")
-        let command = launcher + [cofferd, "--dev", devPath, "--audit", "stderr"] + arguments
+        let command = launcher + [cofferd, "--dev", devPath] + arguments
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path]

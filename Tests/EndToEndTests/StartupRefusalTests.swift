@@ -53,14 +53,16 @@ import Testing
     }
 
     @Test func productionRefusesToRunWithoutItsAuditJournal() throws {
-        // With a journald listening, production starts; this checks the case
-        // where none is (the test environment has none at the default path).
-        guard !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else { return }
+        guard try requireRoot() else { return }
         let dir = try TemporaryDirectory("prod")
         let key = dir.file("master.key")
         try Data((String(repeating: "ab", count: 32) + "\n").utf8).write(to: URL(fileURLWithPath: key))
         chmod(key, 0o600)
-        let result = try runCofferdExpectingRefusal(["--config", try productionConfig(in: dir, keyFile: key)])
+        // A mount namespace where a tmpfs hides the journal's socket (and
+        // with it any journald scripts/test runs).
+        let hidden = ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                      "mkdir -p /run/systemd/journal && mount -t tmpfs tmpfs /run/systemd/journal && exec \"$@\"", "sh"]
+        let result = try runCofferdExpectingRefusal(["--config", try productionConfig(in: dir, keyFile: key)], launcher: hidden)
         #expect(result.status == 1)
         #expect(result.stderr.contains("journal is not reachable"))
         #expect(result.stderr.contains("--audit stderr"))

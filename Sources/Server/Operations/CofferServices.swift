@@ -49,7 +49,7 @@ public final class CofferServices: Sendable {
     /// Open connections are kept: every request asks the policy in force at
     /// that moment. Audited either way.
     @discardableResult
-    public func reloadPolicy(requestedBy peer: PeerIdentity? = nil) -> Result<AccessPolicy, CofferError> {
+    public func reloadPolicy(requestedBy peer: PeerIdentity? = nil, on listener: Listener? = nil) -> Result<AccessPolicy, CofferError> {
         let result: Result<AccessPolicy, CofferError>
         if let policySource {
             result = Result { () throws(CofferError) in try policySource.load() }
@@ -64,10 +64,10 @@ public final class CofferServices: Sendable {
             // Say so when the file is gone: everyone but the superusers just
             // lost access, which an auditor should see as more than "ok".
             let missing = policySource?.fileIsMissing == true ? "policy_file_missing" : nil
-            try? audit.record(AuditEvent(kind: .reload, result: .ok, operation: .reload, peer: peer, reason: missing))
+            try? audit.record(AuditEvent(kind: .reload, result: .ok, operation: .reload, peer: peer, listener: listener, reason: missing))
         case .failure(let error):
             try? audit.record(AuditEvent(kind: .reloadFailed, result: .error, operation: .reload, peer: peer,
-                                         reason: error.message))
+                                         listener: listener, reason: error.message))
         }
         return result
     }

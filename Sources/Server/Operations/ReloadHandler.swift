@@ -7,7 +7,7 @@ struct ReloadHandler: OperationHandler {
     let members: Set<String> = []
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let policy = try services.reloadPolicy(requestedBy: context.peer).get()
+        let policy = try services.reloadPolicy(requestedBy: context.peer, on: context.listener).get()
         return HandlerOutcome([
             ("rules", .integer(Int64(policy.rules.count))),
             ("operators", .integer(Int64(policy.operators.count))),

@@ -16,7 +16,7 @@ public struct RequestDispatcher: Sendable {
         self.logger = logger
         let all: [any OperationHandler] = [
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
-            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(),
+            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(),
         ]
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
@@ -139,6 +139,7 @@ extension Operation {
         case .rotate: return .rotate
         case .delete: return .delete
         case .status: return .status
+        case .audit: return .auditReview
         default: return nil
         }
     }

@@ -33,7 +33,11 @@ struct StatusHandler: OperationHandler {
                 ("locked_bytes", ProcessHardening.lockedBytesReportedByKernel().map { .integer(Int64($0)) } ?? .null),
                 ("dumpable", .bool(ProcessHardening.isDumpable)),
             ])),
-            ("audit", .string(services.audit.name)),
+            ("audit", .object([
+                ("sink", .string(services.audit.name)),
+                ("reachable", .bool(services.audit.isReachable)),
+                ("seq", services.audit.sequence.map { .unsigned($0) } ?? .null),
+            ])),
         ])
     }
 }

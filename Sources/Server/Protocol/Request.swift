@@ -107,6 +107,14 @@ struct Request: Sendable {
         }
     }
 
+    func bool(_ key: String) throws(CofferError) -> Bool? {
+        switch members[key] {
+        case nil: return nil
+        case .bool(let b)?: return b
+        case let other?: throw CofferError(.badRequest, "'\(key)' must be true or false, not \(other.typeName)")
+        }
+    }
+
     /// An array of strings; nil when absent.
     func strings(_ key: String, max: Int) throws(CofferError) -> [String]? {
         switch members[key] {

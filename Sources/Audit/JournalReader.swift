@@ -1,0 +1,74 @@
+import CLibSystemd
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads cofferd's own audit events back from the journal with libsystemd's
+/// sd-journal API (sd_journal_open(3)), for `audit` and `audit --verify`.
+/// Needs read access to the journal files (root, or the systemd-journal
+/// group: the unit adds it).
+public enum JournalReader {
+    /// One journal entry: its fields as sent (plus the journal's own `_`
+    /// fields) and when journald received it.
+    public struct Entry: Sendable {
+        public var fields: [(String, String)]
+        public var realtimeMicroseconds: UInt64
+
+        public subscript(_ key: String) -> String? { fields.first { $0.0 == key }?.1 }
+    }
+
+    /// Every event of the chain `chainID`, oldest first, received at or
+    /// after `since` (microseconds since the epoch).
+    public static func events(chainID: String, since: UInt64? = nil) throws(AuditError) -> [Entry] {
+        let journal = try OpenJournal()
+        for match in ["SYSLOG_IDENTIFIER=cofferd", "\(AuditChain.fieldChainID)=\(chainID)"] {
+            let rc = Array(match.utf8).withUnsafeBytes { sd_journal_add_match(journal.handle, $0.baseAddress, $0.count) }
+            guard rc >= 0 else { throw AuditError("sd_journal_add_match failed: \(String(cString: strerror(-rc)))") }
+        }
+        if let since {
+            _ = sd_journal_seek_realtime_usec(journal.handle, since)
+        }
+        var entries: [Entry] = []
+        while true {
+            let rc = sd_journal_next(journal.handle)
+            guard rc >= 0 else { throw AuditError("reading the journal failed: \(String(cString: strerror(-rc)))") }
+            if rc == 0 { break }
+            var usec: UInt64 = 0
+            _ = sd_journal_get_realtime_usec(journal.handle, &usec)
+            if let since, usec < since { continue }
+            entries.append(Entry(fields: fieldsOfCurrentEntry(journal.handle), realtimeMicroseconds: usec))
+        }
+        return entries
+    }
+
+    private static func fieldsOfCurrentEntry(_ handle: OpaquePointer) -> [(String, String)] {
+        var fields: [(String, String)] = []
+        var data: UnsafeRawPointer?
+        var length = 0
+        sd_journal_restart_data(handle)
+        while sd_journal_enumerate_data(handle, &data, &length) > 0 {
+            guard let data else { continue }
+            let bytes = UnsafeRawBufferPointer(start: data, count: length)
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            fields.append((String(decoding: bytes[..<equals], as: UTF8.self),
+                           String(decoding: bytes[(equals + 1)...], as: UTF8.self)))
+        }
+        return fields
+    }
+
+    /// An sd_journal handle, closed exactly once.
+    private final class OpenJournal {
+        let handle: OpaquePointer
+
+        init() throws(AuditError) {
+            var handle: OpaquePointer?
+            let rc = sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY))
+            guard rc >= 0, let handle else {
+                throw AuditError("cannot open the journal: \(String(cString: strerror(-rc))) (cofferd needs the systemd-journal group)")
+            }
+            self.handle = handle
+        }
+
+        deinit { sd_journal_close(handle) }
+    }
+}

@@ -1,0 +1,142 @@
+@testable import Audit
+import Foundation
+import Model
+import Testing
+
+/// A stand-in MAC with the same shape (32 bytes, depends on every input
+/// byte); the real HMAC is exercised end to end against journald.
+func testMAC(_ data: [UInt8]) -> [UInt8] {
+    var state = [UInt8](repeating: 0x5a, count: 32)
+    for (i, b) in data.enumerated() {
+        state[i % 32] = state[i % 32] &* 31 &+ b &+ UInt8(truncatingIfNeeded: i)
+        state[(i + 7) % 32] ^= state[i % 32]
+    }
+    return state
+}
+
+@Suite struct AuditChainTests {
+    let verifier = AuditChainVerifier { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+
+    func events(_ count: Int) -> [[(String, String)]] {
+        var chain = AuditChain()
+        return (0..<count).map { i in
+            let event = AuditEvent(kind: .get, result: .ok, secret: "s\(i)", peer: PeerIdentity(uid: 1, gid: 1, pid: 2))
+            // The journal adds its own `_` fields: they are not covered.
+            return chain.extend(event.fields, chainID: "store", keyID: "k1", mac: testMAC) + [("_PID", "99")]
+        }
+    }
+
+    @Test func anIntactChainVerifies() {
+        let report = verifier.verify(events(5))
+        #expect(report.isIntact)
+        #expect(report.checked == 5)
+        #expect(report.first == 1 && report.last == 5)
+    }
+
+    @Test func aMissingEventIsAGap() {
+        var list = events(6)
+        list.removeSubrange(2...3)
+        let report = verifier.verify(list)
+        #expect(report.gaps.count == 1)
+        #expect(report.gaps.first?.after == 2 && report.gaps.first?.missing == 2)
+        #expect(report.edits.isEmpty)
+    }
+
+    @Test func anEditedFieldBreaksTheChain() {
+        var list = events(4)
+        list[2] = list[2].map { $0.0 == "COFFER_SECRET" ? ($0.0, "other") : $0 }
+        #expect(verifier.verify(list).edits == [3])
+    }
+
+    @Test func aSwappedPairIsCaught() {
+        var list = events(4)
+        list.swapAt(1, 2)
+        #expect(!verifier.verify(list).isIntact)
+    }
+
+    @Test func aLostStateShowsAsARestart() {
+        let report = verifier.verify(events(3) + events(2))
+        #expect(report.restarts == [1])
+        #expect(!report.isIntact)
+    }
+
+    @Test func theChainStatePersistsAcrossRestarts() throws {
+        let path = NSTemporaryDirectory() + "/chain-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let first = try AuditChainer(chainID: "s", keyID: "k1", statePath: path, mac: testMAC)
+        var sent: [[(String, String)]] = []
+        for _ in 0..<3 {
+            try first.stamp(AuditEvent(kind: .list, result: .ok).fields) { (f) throws(AuditError) in sent.append(f) }
+        }
+        let second = try AuditChainer(chainID: "s", keyID: "k1", statePath: path, mac: testMAC)
+        #expect(second.sequence == 3)
+        try second.stamp(AuditEvent(kind: .list, result: .ok).fields) { (f) throws(AuditError) in sent.append(f) }
+        #expect(verifier.verify(sent).isIntact)
+        let info = try FileManager.default.attributesOfItem(atPath: path)
+        #expect(info[.posixPermissions] as? Int == 0o600)
+    }
+
+    @Test func aFailedSendStillSpendsItsNumber() throws {
+        let chainer = try AuditChainer(chainID: "s", keyID: "k1", statePath: nil, mac: testMAC)
+        #expect(throws: AuditError.self) {
+            try chainer.stamp([]) { (_) throws(AuditError) in throw AuditError("journal down") }
+        }
+        #expect(chainer.sequence == 1)
+    }
+}
+
+@Suite struct AuditCoalescingTests {
+    let reader = PeerIdentity(uid: 7, gid: 7, pid: 70)
+    func get(_ secret: String = "db", result: AuditResult = .ok, kind: AuditEventKind = .get) -> AuditEvent {
+        AuditEvent(kind: kind, result: result, secret: secret, peer: reader)
+    }
+
+    @Test func repeatsInAWindowBecomeOneSummary() {
+        var state = AuditCoalescing(windowMilliseconds: 1000)
+        #expect(state.admit(get(), now: 0) == .record)
+        #expect(state.admit(get(), now: 10) == .absorbed)
+        #expect(state.admit(get(), now: 999) == .absorbed)
+        #expect(state.due(now: 500).isEmpty)
+        let summaries = state.due(now: 1000)
+        #expect(summaries.count == 1)
+        #expect(summaries.first?.count == 2)
+        #expect(summaries.first?.fields.contains { $0 == ("COFFER_COUNT", "2") } == true)
+        #expect(state.admit(get(), now: 1001) == .record, "a new window starts")
+    }
+
+    @Test func denialsFailuresAndWritesAreNeverCoalesced() {
+        var state = AuditCoalescing(windowMilliseconds: 1000)
+        for _ in 0..<3 {
+            #expect(state.admit(get(result: .denied, kind: .denied), now: 1) == .record)
+            #expect(state.admit(get(result: .notFound), now: 1) == .record)
+            #expect(state.admit(get(kind: .put), now: 1) == .record)
+        }
+    }
+
+    @Test func differentSecretsOrCallersHaveTheirOwnWindows() {
+        var state = AuditCoalescing(windowMilliseconds: 1000)
+        #expect(state.admit(get("a"), now: 0) == .record)
+        #expect(state.admit(get("b"), now: 0) == .record)
+        var other = get("a")
+        other.peer = PeerIdentity(uid: 8, gid: 8, pid: 80)
+        #expect(state.admit(other, now: 0) == .record)
+    }
+
+    @Test func shutdownDrainsWhatIsOwed() {
+        var state = AuditCoalescing(windowMilliseconds: 60_000)
+        _ = state.admit(get(), now: 0)
+        _ = state.admit(get(), now: 1)
+        #expect(state.drain().first?.count == 1)
+    }
+}
+
+@Suite struct CatalogTests {
+    @Test func everyEventTypeHasACatalogEntry() throws {
+        let catalog = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd/coffer.catalog")
+        let text = try String(contentsOf: catalog, encoding: .utf8)
+        for kind in AuditEventKind.allCases {
+            #expect(text.contains("-- \(kind.messageID)\n"), "no catalog entry for \(kind.rawValue)")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// Audit events in a real journald (scripts/test's private one).
+@Suite(.serialized) struct JournalAuditTests {
+    static let catalog: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd/coffer.catalog")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+
+    @Test func everyDecisionIsInTheJournalWithItsFieldsAndNeverAValue() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let daemon = try DevDaemon(audit: "journal")
+        let chain = try daemon.storeID()
+        let value = uniqueValue("journal-value"), next = uniqueValue("journal-next"), candidate = uniqueValue("candidate")
+        #expect(try daemon.ctl(["put", "app/key"], stdin: value).status == 0)
+        #expect(try daemon.ctl(["get", "app/key"]).status == 0)
+        #expect(try daemon.ctl(["verify", "app/key"], stdin: candidate).status == 1)
+        #expect(try daemon.ctl(["rotate", "app/key"], stdin: next).status == 0)
+        #expect(try daemon.ctl(["list"]).status == 0)
+        #expect(try daemon.ctl(["describe", "app/key"]).status == 0)
+        #expect(try daemon.ctl(["get", "app/missing"]).status == 3)
+        let nobody = try OtherUserClient().call(daemon.serviceSocket, [#"{"id":"n1","op":"get","name":"app/key"}"#])
+        #expect(errorCode(nobody[0]) == "DENIED")
+        #expect(try daemon.ctl(["delete", "app/key"]).status == 0)
+        #expect(try daemon.ctl(["status"]).status == 0)
+        let watcher = try LineClient(socketPath: daemon.serviceSocket)
+        #expect(try watcher.call(#"{"id":"w","op":"watch","names":["app/**"]}"#)["ok"] as? Bool == true)
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        try "allow gett on x to uid:1\n".write(toFile: daemon.devPath + "/policy", atomically: true, encoding: .utf8)
+        #expect(try daemon.ctl(["reload"]).status != 0)
+        #expect(try daemon.ctl(["audit"]).status == 0)
+        daemon.stop()
+
+        // Every kind of event cofferd has: the foundation's, issue 3's and the audit review.
+        let kinds = ["started", "put", "get", "verify", "rotate", "list", "describe", "denied", "delete", "status",
+                     "watch", "reload", "reload_failed", "audit_review", "stopped"]
+        let events = try Journal.waitFor(chain: chain, "every kind of event is in the journal") { events in
+            Set(kinds).isSubset(of: Set(events.compactMap { $0["COFFER_EVENT"] }))
+        }
+        for event in events {
+            let kind = event["COFFER_EVENT"] ?? "?"
+            #expect(event["SYSLOG_IDENTIFIER"] == "cofferd")
+            #expect(Self.catalog.contains("-- \(event["MESSAGE_ID"] ?? "none")\n"), "\(kind): MESSAGE_ID not in the catalog")
+            for field in ["PRIORITY", "COFFER_RESULT", "COFFER_SEQ", "COFFER_CHAIN", "COFFER_CHAIN_KEY_ID"] {
+                #expect(event[field] != nil, "\(kind) lacks \(field)")
+            }
+            if !["started", "stopped", "reload"].contains(kind) {
+                for field in ["COFFER_PEER_UID", "COFFER_PEER_GID", "COFFER_PEER_PID", "COFFER_LISTENER"] {
+                    #expect(event[field] != nil, "\(kind) lacks \(field)")
+                }
+            }
+        }
+        let denial = try #require(events.first { $0["COFFER_EVENT"] == "denied" })
+        #expect(denial["COFFER_PEER_UID"] == "65534")
+        #expect(denial["COFFER_SECRET"] == "app/key")
+        #expect(denial["COFFER_REQUEST_ID"] == "n1")
+        #expect(denial["PRIORITY"] == "4")
+        #expect(events.first { $0["COFFER_EVENT"] == "get" && $0["COFFER_RESULT"] == "not_found" } != nil)
+        #expect(events.first { $0["COFFER_EVENT"] == "rotate" }?["COFFER_VERSION"] == "2")
+
+        let everything = try Journal.export()
+        for secret in [value, next, candidate] {
+            #expect(everything.range(of: Data(secret.utf8)) == nil, "a value reached the journal")
+        }
+    }
+
+    @Test func theChainVerifiesThenShowsTheGapAnOutageMadeAndRevealsFailClosed() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        // cofferd in a mount namespace of its own, so that this test can hide
+        // the journal from it alone (nsenter + a tmpfs over the socket's
+        // directory), as if journald were gone.
+        let daemon = try DevDaemon(launcher: ["/usr/bin/unshare", "--mount", "--propagation", "private"], audit: "journal")
+        let chain = try daemon.storeID()
+        #expect(try daemon.ctl(["put", "k"], stdin: "v").status == 0)
+        #expect(try daemon.ctl(["get", "k"]).status == 0)
+        _ = try Journal.waitFor(chain: chain, "the get is in the journal") { $0.contains { $0["COFFER_EVENT"] == "get" } }
+        let intact = try daemon.ctl(["audit", "--verify"])
+        #expect(intact.status == 0, "\(intact.stdoutText) \(intact.stderr)")
+        #expect(intact.stdoutText.contains("chain: intact"))
+
+        let hide = try runProgram("/usr/bin/nsenter", ["-t", "\(daemon.pid)", "-m", "mount", "-t", "tmpfs", "tmpfs", "/run/systemd/journal"])
+        try #require(hide.status == 0, "\(hide.stderr)")
+        // Reveals fail closed; status says why; a write goes through but its
+        // event is lost: that is the gap the chain must show.
+        let refused = try daemon.ctl(["get", "k"])
+        #expect(refused.status == 6)
+        #expect(refused.stderr.contains("UNAVAILABLE"))
+        let status = try JSONSerialization.jsonObject(with: try daemon.ctl(["status", "--json"]).stdout) as? [String: Any]
+        #expect((status?["audit"] as? [String: Any])?["reachable"] as? Bool == false)
+        #expect(try daemon.ctl(["put", "k2"], stdin: "w").status == 0)
+
+        let show = try runProgram("/usr/bin/nsenter", ["-t", "\(daemon.pid)", "-m", "umount", "/run/systemd/journal"])
+        try #require(show.status == 0, "\(show.stderr)")
+        #expect(try daemon.ctl(["get", "k"]).status == 0)
+        _ = try Journal.waitFor(chain: chain, "the get after the outage is in the journal") { events in
+            events.filter { $0["COFFER_EVENT"] == "get" && $0["COFFER_RESULT"] == "ok" }.count >= 2
+        }
+        let broken = try daemon.ctl(["audit", "--verify"])
+        #expect(broken.status == 1)
+        #expect(broken.stdoutText.contains("gap:"), "\(broken.stdoutText)")
+    }
+
+    @Test func repeatedReadsAreCoalescedButDenialsAreNot() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let daemon = try DevDaemon(arguments: ["--audit-coalesce", "1"], audit: "journal")
+        let chain = try daemon.storeID()
+        #expect(try daemon.ctl(["put", "hot"], stdin: "v").status == 0)
+        let client = try LineClient(socketPath: daemon.serviceSocket)
+        for i in 0..<5 {
+            #expect(try client.call(#"{"id":\#(i),"op":"get","name":"hot"}"#)["value"] as? String == "v")
+        }
+        let denied = try OtherUserClient().call(daemon.serviceSocket, Array(repeating: #"{"op":"get","name":"hot"}"#, count: 3))
+        #expect(denied.allSatisfy { errorCode($0) == "DENIED" })
+        let events = try Journal.waitFor(chain: chain, "the summary of the repeated gets") { events in
+            events.contains { $0["COFFER_EVENT"] == "get" && $0["COFFER_COUNT"] != nil }
+        }
+        let gets = events.filter { $0["COFFER_EVENT"] == "get" && $0["COFFER_SECRET"] == "hot" }
+        #expect(gets.count == 2, "the first get, then one summary")
+        #expect(gets.last?["COFFER_COUNT"] == "4")
+        #expect(events.filter { $0["COFFER_EVENT"] == "denied" }.count == 3)
+    }
+
+    @Test func auditReviewFiltersEvents() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let daemon = try DevDaemon(audit: "journal")
+        let chain = try daemon.storeID()
+        #expect(try daemon.ctl(["put", "a"], stdin: "1").status == 0)
+        #expect(try daemon.ctl(["put", "b"], stdin: "2").status == 0)
+        #expect(try daemon.ctl(["get", "a"]).status == 0)
+        _ = try OtherUserClient().call(daemon.serviceSocket, [#"{"op":"get","name":"b"}"#])
+        _ = try Journal.waitFor(chain: chain, "the denial is in the journal") { $0.contains { $0["COFFER_EVENT"] == "denied" } }
+
+        let onlyA = try daemon.ctl(["audit", "--secret", "a", "--event", "get", "--json"])
+        try #require(onlyA.status == 0, "\(onlyA.stderr)")
+        let events = (try JSONSerialization.jsonObject(with: onlyA.stdout) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(events.count == 1)
+        #expect(events.first?["secret"] as? String == "a")
+        let denials = try daemon.ctl(["audit", "--denied"])
+        #expect(denials.status == 0)
+        #expect(denials.stdoutText.contains("65534"))
+        #expect(!denials.stdoutText.contains("put"))
+        let byUID = try daemon.ctl(["audit", "--peer-uid", "65534", "--since=-1h", "--json"])
+        let uidEvents = (try JSONSerialization.jsonObject(with: byUID.stdout) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(!uidEvents.isEmpty && uidEvents.allSatisfy { $0["peer_uid"] as? String == "65534" })
+    }
+}
