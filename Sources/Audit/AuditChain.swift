@@ -1,3 +1,5 @@
+import Model
+
 /// The tamper-evident sequence (docs/audit.md): every event carries
 /// `COFFER_SEQ`, one more than the event before, and `COFFER_CHAIN`, an
 /// HMAC over the previous chain value and this event's own fields, keyed by
@@ -38,48 +40,20 @@ public struct AuditChain: Sendable, Equatable {
 
     /// What the MAC covers: every field the event was sent with except
     /// COFFER_CHAIN itself and the journal's own (`_`-prefixed) fields,
-    /// sorted by name, each as u32 length + name + u32 length + value.
+    /// sorted by name, length-prefixed (LengthPrefixedFields).
     public static func canonical(_ fields: [(String, String)]) -> [UInt8] {
-        var out: [UInt8] = []
+        var out = LengthPrefixedFields()
         for (key, value) in fields.filter({ isCovered($0.0) }).sorted(by: { $0.0 < $1.0 }) {
-            for part in [Array(key.utf8), Array(value.utf8)] {
-                let n = UInt32(part.count)
-                out += [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
-                out += part
-            }
+            out.add(key, value)
         }
-        return out
+        return out.bytes
     }
 
     public static func isCovered(_ key: String) -> Bool {
         !key.hasPrefix("_") && key != fieldChain
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes { out += [digits[Int(b >> 4)], digits[Int(b & 15)]] }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
-    public static func bytes(hex: String) -> [UInt8]? {
-        let chars = Array(hex.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        var i = 0
-        while i < chars.count {
-            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        default: return nil
-        }
-    }
+    public static func bytes(hex: String) -> [UInt8]? { Hex.decode(hex) }
 }

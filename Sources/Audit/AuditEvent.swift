@@ -6,6 +6,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
     case reload
     case reloadFailed = "reload_failed"
     case auditReview = "audit_review"
+    case tamper
     case denied
     case started, stopped
 
@@ -24,6 +25,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
         case .reload: return "2dc2f8002dbd4f15b68b17ff4cb23183"
         case .auditReview: return "ad4124e51bb8471f8b8ae65c10fd03ad"
+        case .tamper: return "f02e63575f9447989767c0e45a1dd593"
         case .reloadFailed: return "e9be9d0eaa9e4f5986a78953dd08c0de"
         case .denied: return "45d63f0aa9364f6f84dce37051b6a49b"
         case .started: return "5609d4fdfb7945d6afbfc6eb0dfdb7be"

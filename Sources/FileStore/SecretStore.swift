@@ -19,33 +19,108 @@ public final class SecretStore: Sendable {
     public var path: String { directory + "/" + Self.fileName }
 
     private let current: Mutex<StoreSnapshot>
-    /// Serialises writers; held across the disk write (readers never take it).
+    /// Serialises writers and reloads; held across the disk write (readers
+    /// never take it).
     private let writer = Mutex<Void>(())
+    let authenticator: StoreAuthenticator
 
-    private init(directory: String, snapshot: StoreSnapshot) {
+    private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator) {
         self.directory = directory
         self.current = Mutex(snapshot)
+        self.authenticator = authenticator
     }
 
     /// Opens the store in `directory`, creating an empty one with a new
     /// random store id if there is none. The file must be 0600 and owned by
-    /// the daemon's user.
-    public static func open(directory: String) throws -> SecretStore {
+    /// the daemon's user, and its MAC must check. A version 1 file (from
+    /// before the MAC) is taken once and rewritten as version 2 at once.
+    public static func open(directory: String, authenticator: StoreAuthenticator) throws -> SecretStore {
         DurableFile.removeLeftovers(of: fileName, in: directory)
         let path = directory + "/" + fileName
+        guard let bytes = try readStoreFile(path) else {
+            let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
+            try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty, authenticator: authenticator).encoded())
+            return SecretStore(directory: directory, snapshot: empty, authenticator: authenticator)
+        }
+        let snapshot = try StoreFileFormat.decode(bytes, authenticator: authenticator, acceptUnauthenticated: true)
+        let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator)
+        if !StoreFileFormat.isCurrent(bytes) {
+            try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded())
+        }
+        return store
+    }
+
+    /// The file's bytes, or nil when there is none; refuses a file that is
+    /// not private to the daemon's user.
+    static func readStoreFile(_ path: String) throws -> [UInt8]? {
         let fd: OwnedFileDescriptor
         do {
-            fd = try .open(path, O_RDONLY | O_NOFOLLOW)
+            fd = try .open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         } catch let error as SyscallError where error.errno == ENOENT {
-            let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty).encoded())
-            return SecretStore(directory: directory, snapshot: empty)
+            return nil
         }
-        if let problem = secretFileProblem(try fd.status()) {
+        let info = try fd.status()
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw StoreError(.permissions, "refusing the store file \(path): it is not a regular file")
+        }
+        if let problem = secretFileProblem(info) {
             throw StoreError(.permissions, "refusing the store file \(path): it \(problem)")
         }
-        let snapshot = try StoreFileFormat.decode(try fd.readAll())
-        return SecretStore(directory: directory, snapshot: snapshot)
+        return try fd.readAll(limit: 1 << 30)
+    }
+
+    /// What a reload found.
+    public enum ReloadOutcome: Sendable {
+        /// The file is the one already loaded (cofferd's own last commit).
+        case unchanged
+        /// A newer generation was checked and is now served.
+        case replaced(old: StoreSnapshot, new: StoreSnapshot)
+    }
+
+    /// Reads the file again (it changed on disk: a git pull, a copy from
+    /// another host), checks it whole, and swaps it in. Refused, with the
+    /// last good snapshot still served: a missing, unreadable or malformed
+    /// file; a MAC that does not match; another store's file; a generation
+    /// older than the loaded one (rollback) or equal with other content; a
+    /// record that does not open (`checkRecord`).
+    public func reload(checkRecord: (Secret, SecretVersion, String) throws -> Void) throws(StoreError) -> ReloadOutcome {
+        try writer.withLock { (_) throws(StoreError) -> ReloadOutcome in
+            let loaded = snapshot
+            let bytes: [UInt8]
+            do {
+                guard let read = try Self.readStoreFile(path) else {
+                    throw StoreError(.notFound, "the store file \(path) is gone; still serving generation \(loaded.generation)")
+                }
+                bytes = read
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.io, "cannot read the store file", underlying: "\(error)")
+            }
+            let next = try StoreFileFormat.decode(bytes, authenticator: authenticator)
+            guard next.storeID == loaded.storeID else {
+                throw StoreError(.tampered, "the store file belongs to another store (\(next.storeID.prefix(8))…)")
+            }
+            if next.generation == loaded.generation {
+                if next == loaded { return .unchanged }
+                throw StoreError(.tampered, "the store file has generation \(next.generation), as loaded, but other content")
+            }
+            guard next.generation > loaded.generation else {
+                throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
+            }
+            for name in next.sortedNames {
+                let secret = next.secrets[name]!
+                for version in secret.versions {
+                    do {
+                        try checkRecord(secret, version, next.storeID)
+                    } catch {
+                        throw StoreError(.tampered, "\(name) version \(version.version) does not open", underlying: "\(error)")
+                    }
+                }
+            }
+            current.withLock { $0 = next }
+            return .replaced(old: loaded, new: next)
+        }
     }
 
     public var snapshot: StoreSnapshot { current.withLock { $0 } }
@@ -62,7 +137,7 @@ public final class SecretStore: Sendable {
             let result = try change(base.storeID, &secrets)
             let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets)
             do {
-                try DurableFile.replace(path, in: directory, with: StoreFileFormat(next).encoded())
+                try DurableFile.replace(path, in: directory, with: StoreFileFormat(next, authenticator: authenticator).encoded())
             } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }

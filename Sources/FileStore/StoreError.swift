@@ -2,6 +2,9 @@
 public struct StoreError: Error, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Code: Sendable, Equatable {
         case corrupt
+        /// The file is well-formed but changed outside cofferd (MAC), or an
+        /// older generation than the one loaded (rollback).
+        case tampered
         case permissions
         case io
         case notFound

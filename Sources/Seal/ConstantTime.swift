@@ -13,11 +13,21 @@ public enum ConstantTime {
             OPENSSL_cleanse(&da, 32)
             OPENSSL_cleanse(&db, 32)
         }
-        guard EVP_Digest(a.baseAddress ?? UnsafeRawPointer(da), a.count, &da, nil, EVP_sha256(), nil) == 1,
-              EVP_Digest(b.baseAddress ?? UnsafeRawPointer(db), b.count, &db, nil, EVP_sha256(), nil) == 1
-        else { return false }
+        guard digest(a, into: &da), digest(b, into: &db) else { return false }
         let digestsEqual = CRYPTO_memcmp(da, db, 32) == 0
         // Also require equal lengths (a SHA-256 collision is not a match).
         return digestsEqual && a.count == b.count
+    }
+
+    public static func equals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { ra in b.withUnsafeBytes { rb in equals(ra, rb) } }
+    }
+
+    private static func digest(_ input: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+        // EVP_Digest wants a valid pointer even for zero bytes.
+        let zero: UInt8 = 0
+        return withUnsafeBytes(of: zero) { placeholder in
+            EVP_Digest(input.baseAddress ?? placeholder.baseAddress, input.count, &out, nil, EVP_sha256(), nil) == 1
+        }
     }
 }

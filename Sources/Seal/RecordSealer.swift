@@ -160,13 +160,20 @@ public final class RecordSealer: Sendable {
         return digest
     }
 
-    static let auditChainInfo = Array("coffer audit chain v1".utf8)
+    /// What a keyed MAC is for: each purpose has its own HKDF info, so one
+    /// key never serves two jobs.
+    public enum MACPurpose: String, Sendable {
+        /// The audit chain (docs/audit.md).
+        case auditChain = "coffer audit chain v1"
+        /// The store file's whole-file MAC (docs/file-format.md).
+        case storeFile = "coffer store mac v1"
+    }
 
-    /// The MAC of the audit chain (docs/audit.md): HMAC-SHA256 under a key
-    /// derived from `key` (HKDF, info "coffer audit chain v1"), which stays
-    /// in locked memory for as long as the returned function lives.
-    public func auditChainMAC(with key: MasterKey) throws -> @Sendable ([UInt8]) -> [UInt8] {
-        let macKey = try derive(master: key, salt: [], info: Self.auditChainInfo)
+    /// HMAC-SHA256 under a key derived from `key` (HKDF, info per
+    /// `purpose`), which stays in locked memory for as long as the returned
+    /// function lives.
+    public func mac(with key: MasterKey, for purpose: MACPurpose) throws -> @Sendable ([UInt8]) -> [UInt8] {
+        let macKey = try derive(master: key, salt: [], info: Array(purpose.rawValue.utf8))
         return { data in
             var digest = [UInt8](repeating: 0, count: 32)
             var length: UInt32 = 32

@@ -46,9 +46,11 @@ struct Daemon {
                 """)
         }
         let keyring = Keyring(current: key)
+        let sealer = RecordSealer()
         let store: SecretStore
         do {
-            store = try SecretStore.open(directory: settings.stateDirectory)
+            store = try SecretStore.open(
+                directory: settings.stateDirectory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer))
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }
@@ -56,7 +58,7 @@ struct Daemon {
         do {
             chainer = try AuditChainer(
                 chainID: store.snapshot.storeID, keyID: key.id.hex,
-                statePath: settings.stateDirectory + "/audit-chain", mac: try RecordSealer().auditChainMAC(with: key))
+                statePath: settings.stateDirectory + "/audit-chain", mac: try RecordSealer().mac(with: key, for: .auditChain))
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }
@@ -72,7 +74,7 @@ struct Daemon {
             throw StartupRefusal(error.message)
         }
         let services = CofferServices(
-            store: store, keyring: keyring, sealer: RecordSealer(), policy: policy, policySource: policySource, audit: audit,
+            store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
             mode: settings.mode == .production ? .production : .development
         )
         let dispatcher = RequestDispatcher(services: services, logger: logger)
@@ -96,7 +98,8 @@ struct Daemon {
             "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server, PolicyReloadOnHangup(services: services, logger: logger)]
+            services: [server, PolicyReloadOnHangup(services: services, logger: logger),
+                       StoreWatch(services: services, logger: logger)]
                 + (coalescing.map { [AuditFlush(sink: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -24,13 +24,22 @@ import Testing
         }
     }
 
+    func authenticator() throws -> StoreAuthenticator {
+        try StoreAuthenticator(keyring: Keyring(current: TestKeys.master()), sealer: sealer)
+    }
+
+    /// What a reload checks for each record: that it opens.
+    func opens(_ secret: Secret, _ version: SecretVersion, _ storeID: String) throws {
+        _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), with: TestKeys.master())
+    }
+
     func mode(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! Int
     }
 
     @Test func createsAPrivateStoreWithAStoreID() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         #expect(store.snapshot.storeID.count == 32)
         #expect(store.snapshot.generation == 0)
         #expect(try mode(store.path) == 0o600)
@@ -38,12 +47,12 @@ import Testing
 
     @Test func commitsAreDurableAndReloadIdentically() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("db/password", in: store)
         try put("db/password", in: store)
         try put("api/token", in: store)
         #expect(store.snapshot.generation == 3)
-        let reopened = try SecretStore.open(directory: dir.path)
+        let reopened = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         #expect(reopened.snapshot == store.snapshot)
         #expect(reopened.snapshot[try SecretName("db/password")]?.versions.map(\.version) == [1, 2])
         #expect(try mode(store.path) == 0o600)
@@ -51,7 +60,7 @@ import Testing
 
     @Test func aFailedChangeChangesNothing() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("a", in: store)
         let before = try Data(contentsOf: URL(fileURLWithPath: store.path))
         struct Refused: Error {}
@@ -68,7 +77,7 @@ import Testing
 
     @Test func theFileHoldsCiphertextOnly() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("db/password", in: store)
         let text = try String(contentsOfFile: store.path, encoding: .utf8)
         #expect(text.contains("db/password"))
@@ -77,20 +86,20 @@ import Testing
 
     @Test func leftoverTempFilesAreRemovedNotLoaded() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("kept", in: store)
         let leftover = store.path + ".tmp-abcdef"
         _ = FileManager.default.createFile(atPath: leftover, contents: Data("garbage".utf8))
-        let reopened = try SecretStore.open(directory: dir.path)
+        let reopened = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         #expect(!FileManager.default.fileExists(atPath: leftover))
         #expect(reopened.snapshot == store.snapshot)
     }
 
     @Test func refusesAStoreFileOthersCanRead() throws {
         let dir = try TemporaryDirectory()
-        let store = try SecretStore.open(directory: dir.path)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         chmod(store.path, 0o644)
-        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path) }
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
         #expect(error?.code == .permissions)
     }
 
@@ -105,7 +114,114 @@ import Testing
         let path = dir.file(SecretStore.fileName)
         _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
         chmod(path, 0o600)
-        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path) }
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
         #expect(error?.code == .corrupt)
+    }
+
+    // MARK: tamper, rollback and reload (docs/file-format.md)
+
+    /// A store with two secrets, its file's bytes, and a second handle on
+    /// the same directory that reloads what the first commits.
+    func twoHandles() throws -> (TemporaryDirectory, SecretStore, SecretStore) {
+        let dir = try TemporaryDirectory()
+        let writer = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        try put("a", in: writer)
+        try put("b", in: writer)
+        let reader = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        return (dir, writer, reader)
+    }
+
+    func replaceFile(_ store: SecretStore, with bytes: [UInt8]) throws {
+        let temporary = store.path + ".edit"
+        _ = FileManager.default.createFile(atPath: temporary, contents: Data(bytes))
+        chmod(temporary, 0o600)
+        rename(temporary, store.path)
+    }
+
+    @Test func aNewerFileIsTakenWhole() throws {
+        let (dir, writer, reader) = try twoHandles()
+        defer { withExtendedLifetime(dir) {} }
+        try put("c", in: writer)
+        guard case .replaced(let old, let new) = try reader.reload(checkRecord: opens) else {
+            Issue.record("expected the newer file to be taken")
+            return
+        }
+        #expect(old.generation + 1 == new.generation)
+        #expect(reader.snapshot == writer.snapshot)
+        guard case .unchanged = try reader.reload(checkRecord: opens) else {
+            Issue.record("reading the same file again is a no-op")
+            return
+        }
+    }
+
+    @Test(arguments: ["flip", "truncate", "drop", "duplicate", "reorder"])
+    func aFileChangedOutsideCofferdIsRefusedAndTheLastGoodOneServes(change: String) throws {
+        let (dir, writer, reader) = try twoHandles()
+        defer { withExtendedLifetime(dir) {} }
+        try put("c", in: writer)
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        var json = try JSONSerialization.jsonObject(with: Data(bytes)) as! [String: Any]
+        var secrets = json["secrets"] as! [[String: Any]]
+        switch change {
+        case "flip":
+            // One character of a ciphertext, still valid base64.
+            let index = bytes.firstIndex(of: UInt8(ascii: "\"")).map { _ in
+                String(decoding: bytes, as: UTF8.self).range(of: "\"ciphertext\" : \"")!.upperBound.utf16Offset(in: String(decoding: bytes, as: UTF8.self))
+            }!
+            bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        case "truncate":
+            bytes = Array(bytes.prefix(bytes.count / 2))
+        case "drop":
+            secrets.removeLast()
+        case "duplicate":
+            secrets.append(secrets[0])
+        default:
+            secrets.swapAt(0, 1)
+        }
+        if ["drop", "duplicate", "reorder"].contains(change) {
+            json["secrets"] = secrets
+            json["generation"] = (json["generation"] as! Int) + 1
+            bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]))
+        }
+        let before = reader.snapshot
+        try replaceFile(writer, with: bytes)
+        let error = #expect(throws: StoreError.self) { try reader.reload(checkRecord: opens) }
+        #expect(error?.code == .tampered || error?.code == .corrupt, "\(change): \(String(describing: error))")
+        #expect(reader.snapshot == before, "the last good snapshot keeps serving")
+    }
+
+    @Test func anOlderCopyIsRefusedAsARollback() throws {
+        let (dir, writer, reader) = try twoHandles()
+        defer { withExtendedLifetime(dir) {} }
+        let older = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        try put("c", in: writer)
+        _ = try reader.reload(checkRecord: opens)
+        try replaceFile(writer, with: older)
+        let error = #expect(throws: StoreError.self) { try reader.reload(checkRecord: opens) }
+        #expect(error?.code == .tampered)
+        #expect(error?.message.contains("rollback") == true)
+        #expect(reader.snapshot.secrets.count == 3)
+    }
+
+    @Test func theMACIsCheckedAtStartupToo() throws {
+        let (dir, writer, _) = try twoHandles()
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: writer.path))) as! [String: Any]
+        json["generation"] = 99
+        try replaceFile(writer, with: Array(try JSONSerialization.data(withJSONObject: json)))
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(error?.code == .tampered)
+    }
+
+    @Test func aVersionOneFileIsTakenOnceAndRewrittenWithAMAC() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file(SecretStore.fileName)
+        let v1 = #"{"format":"coffer-store","format_version":1,"store_id":"0123","generation":4,"secrets":[]}"#
+        _ = FileManager.default.createFile(atPath: path, contents: Data(v1.utf8))
+        chmod(path, 0o600)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        #expect(store.snapshot.generation == 4)
+        let rewritten = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(rewritten.contains("\"format_version\" : 2"))
+        #expect(rewritten.contains("\"mac\" : "))
     }
 }

@@ -38,9 +38,11 @@ struct Harness {
 
     init() throws {
         directory = try TemporaryDirectory("dispatch")
+        let keyring = Keyring(current: try TestKeys.master())
         let services = CofferServices(
-            store: try SecretStore.open(directory: directory.path),
-            keyring: Keyring(current: try TestKeys.master()),
+            store: try SecretStore.open(
+                directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
+            keyring: keyring,
             sealer: RecordSealer(),
             policy: .owner(uid: Self.owner.uid),
             audit: audit,

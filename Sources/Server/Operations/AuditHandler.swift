@@ -41,7 +41,7 @@ struct AuditHandler: OperationHandler {
         var macs: [String: @Sendable ([UInt8]) -> [UInt8]] = [:]
         let verifier = AuditChainVerifier { keyID, data in
             if macs[keyID] == nil, let id = KeyID(hex: keyID), let key = try? keyring.key(for: id) {
-                macs[keyID] = try? sealer.auditChainMAC(with: key)
+                macs[keyID] = try? sealer.mac(with: key, for: .auditChain)
             }
             return macs[keyID]?(data)
         }

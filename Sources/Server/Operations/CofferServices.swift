@@ -72,6 +72,49 @@ public final class CofferServices: Sendable {
         return result
     }
 
+    /// Reads the store file again after it changed on disk (StoreWatch), and
+    /// serves it if it checks whole; otherwise the last good snapshot stays
+    /// and the refusal is audited (`tamper` for a file changed outside
+    /// cofferd or rolled back, `reload_failed` for one it cannot read).
+    @discardableResult
+    public func reloadStore() -> Result<SecretStore.ReloadOutcome, StoreError> {
+        let keyring = self.keyring
+        let sealer = self.sealer
+        let result = Result { () throws(StoreError) in
+            try store.reload { secret, version, storeID in
+                _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), keyring: keyring)
+            }
+        }
+        switch result {
+        case .success(.unchanged):
+            break
+        case .success(.replaced(let old, let new)):
+            try? audit.record(AuditEvent(kind: .reload, result: .ok, reason: "store generation \(old.generation) -> \(new.generation)"))
+            publish(Self.changes(from: old, to: new))
+        case .failure(let error):
+            let kind: AuditEventKind = error.code == .tampered ? .tamper : .reloadFailed
+            try? audit.record(AuditEvent(kind: kind, result: .error, reason: error.message))
+        }
+        return result
+    }
+
+    /// What a reload changed, for watchers: put for a new or newer secret,
+    /// delete for a gone one, then one reload event.
+    static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
+        var out: [(SecretChange, SecretAccess?)] = []
+        for name in new.sortedNames {
+            let secret = new.secrets[name]!
+            if old.secrets[name] != secret {
+                out.append((SecretChange(event: .put, name: name, version: secret.current?.version, stage: "current"), secret.access))
+            }
+        }
+        for name in old.sortedNames where new.secrets[name] == nil {
+            out.append((SecretChange(event: .delete, name: name, version: nil, stage: nil), old.secrets[name]?.access))
+        }
+        out.append((.reload, nil))
+        return out
+    }
+
     /// Tells watchers what a committed change did.
     func publish(_ changes: [(SecretChange, SecretAccess?)]) {
         self.changes.publish(changes, policy: policy)
