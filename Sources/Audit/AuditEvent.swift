@@ -7,6 +7,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
     case reloadFailed = "reload_failed"
     case auditReview = "audit_review"
     case tamper
+    case `import`, export
     case denied
     case started, stopped
 
@@ -25,6 +26,8 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
         case .reload: return "2dc2f8002dbd4f15b68b17ff4cb23183"
         case .auditReview: return "ad4124e51bb8471f8b8ae65c10fd03ad"
+        case .import: return "e1ef0924725f4412b44c1445828cdc19"
+        case .export: return "9743e93a6b8a4c828f9c6ef7e99a8b9f"
         case .tamper: return "f02e63575f9447989767c0e45a1dd593"
         case .reloadFailed: return "e9be9d0eaa9e4f5986a78953dd08c0de"
         case .denied: return "45d63f0aa9364f6f84dce37051b6a49b"

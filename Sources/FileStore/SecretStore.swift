@@ -69,6 +69,12 @@ public final class SecretStore: Sendable {
         return try fd.readAll(limit: 1 << 30)
     }
 
+    /// The current snapshot as a store file (ciphertext only, with its
+    /// MAC): what `export` hands out and another host can load.
+    public func exportedFile() throws -> [UInt8] {
+        try StoreFileFormat(snapshot, authenticator: authenticator).encoded()
+    }
+
     /// What a reload found.
     public enum ReloadOutcome: Sendable {
         /// The file is the one already loaded (cofferd's own last commit).

@@ -16,7 +16,7 @@ public struct RequestDispatcher: Sendable {
         self.logger = logger
         let all: [any OperationHandler] = [
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
-            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(),
+            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(), ImportHandler(), ExportHandler(),
         ]
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
@@ -140,6 +140,8 @@ extension Operation {
         case .delete: return .delete
         case .status: return .status
         case .audit: return .auditReview
+        case .import: return .import
+        case .export: return .export
         default: return nil
         }
     }

@@ -158,6 +158,11 @@ struct Request: Sendable {
     /// The secret in `value` (text) or `value_base64` (bytes), decoded
     /// straight into locked memory. nil when neither is present.
     func secretInput() throws -> SecretInput? {
+        try secretInput(in: members)
+    }
+
+    /// The same, from an object inside the request (import's items).
+    func secretInput(in members: [String: JSONValue]) throws -> SecretInput? {
         switch (members["value"], members["value_base64"]) {
         case (nil, nil): return nil
         case (_?, _?): throw CofferError(.badRequest, "give 'value' or 'value_base64', not both")

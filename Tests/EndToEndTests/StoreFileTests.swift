@@ -1,0 +1,145 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// The store file on the live daemon: reload of a newer file, refusal of a
+/// tampered, truncated or older one, import/export, and kill -9 at random.
+@Suite struct StoreFileTests {
+    /// Puts `bytes` in place of the daemon's store file the way `git pull`
+    /// or `cp` + `mv` would: a new file renamed over it.
+    func dropIn(_ bytes: Data, into daemon: DevDaemon) throws {
+        let path = daemon.devPath + "/state/store.json"
+        let temporary = path + ".incoming"
+        try bytes.write(to: URL(fileURLWithPath: temporary))
+        chmod(temporary, 0o600)
+        #expect(rename(temporary, path) == 0)
+    }
+
+    func storeFile(of daemon: DevDaemon) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: daemon.devPath + "/state/store.json"))
+    }
+
+    func get(_ daemon: DevDaemon, _ name: String) throws -> String? {
+        try LineClient(socketPath: daemon.adminSocket).call(#"{"op":"get","name":"\#(name)"}"#)["value"] as? String
+    }
+
+    func events(_ daemon: DevDaemon, _ kind: String) -> Int {
+        daemon.output.components(separatedBy: "COFFER_EVENT=\(kind) ").count - 1
+    }
+
+    @Test func aNewerFileFromAnotherHostIsServed() throws {
+        let here = try DevDaemon()
+        #expect(try here.ctl(["put", "shared"], stdin: "old").status == 0)
+        // "Another host": the same key and store, started from a copy.
+        let elsewhere = try TemporaryDirectory("elsewhere")
+        let dev = elsewhere.path + "/dev"
+        try FileManager.default.createDirectory(atPath: dev + "/state", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: here.devPath + "/master.key", toPath: dev + "/master.key")
+        try FileManager.default.copyItem(atPath: here.devPath + "/state/store.json", toPath: dev + "/state/store.json")
+        let other = try DevDaemon(directory: elsewhere)
+        let fresh = uniqueValue("fresh")
+        #expect(try other.ctl(["put", "fresh"], stdin: fresh).status == 0)
+        #expect(try other.ctl(["put", "shared"], stdin: "new").status == 0)
+
+        try dropIn(try storeFile(of: other), into: here)
+        #expect(try waitUntil("the newer file is served") { try get(here, "fresh") == fresh })
+        #expect(try get(here, "shared") == "new")
+        #expect(here.output.contains("COFFER_EVENT=reload"))
+    }
+
+    @Test func aFlippedTruncatedOrOlderFileIsRefusedWhileTheLastGoodOneServes() throws {
+        let daemon = try DevDaemon()
+        #expect(try daemon.ctl(["put", "k"], stdin: "first").status == 0)
+        let older = try storeFile(of: daemon)
+        #expect(try daemon.ctl(["put", "k"], stdin: "second").status == 0)
+        let good = try storeFile(of: daemon)
+
+        var flipped = good
+        let at = try #require(String(decoding: good, as: UTF8.self).range(of: "\"ciphertext\" : \"")).upperBound
+        let offset = String(decoding: good, as: UTF8.self).utf8.distance(from: String(decoding: good, as: UTF8.self).startIndex, to: at)
+        flipped[offset] = flipped[offset] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let cases: [(String, Data, String)] = [
+            ("flipped", flipped, "tamper"),
+            ("truncated", good.prefix(good.count / 2), "reload_failed"),
+            ("older", older, "tamper"),
+        ]
+        for (what, bytes, event) in cases {
+            let before = events(daemon, event)
+            try dropIn(bytes, into: daemon)
+            #expect(try waitUntil("the \(what) file is refused and audited") { events(daemon, event) > before }, "\(what)")
+            #expect(try get(daemon, "k") == "second", "\(what): the last good value keeps serving")
+        }
+        #expect(daemon.output.contains("rollback"))
+        // cofferd's own next commit replaces whatever was dropped in.
+        #expect(try daemon.ctl(["put", "k"], stdin: "third").status == 0)
+        #expect(try get(daemon, "k") == "third")
+    }
+
+    @Test func importAndExportRoundTrip() throws {
+        let daemon = try DevDaemon()
+        let values = ["DB_PASSWORD": uniqueValue("db"), "API_KEY": uniqueValue("api"), "QUOTED": "a b=c"]
+        let env = "# comment\nexport DB_PASSWORD=\(values["DB_PASSWORD"]!)\nAPI_KEY='\(values["API_KEY"]!)'\n\nQUOTED=\"a b=c\"\n"
+        let imported = try daemon.ctl(["import", "-", "--prefix", "app/"], stdin: env)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdoutText.contains("imported 3"))
+
+        let out = daemon.directory.file("plain.json")
+        let plain = try daemon.ctl(["export", "--plaintext", "--out", out])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stderr.contains("WARNING"))
+        #expect(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int == 0o600)
+        let exported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: String]
+        #expect(exported == Dictionary(uniqueKeysWithValues: values.map { ("app/" + $0.key, $0.value) }))
+        #expect(try daemon.ctl(["export", "--plaintext", "--out", out]).status != 0, "never over an existing file")
+
+        // The encrypted export loads in another instance with the same key.
+        let encrypted = try daemon.ctl(["export"])
+        #expect(encrypted.status == 0)
+        #expect(encrypted.stdout.range(of: Data(values["API_KEY"]!.utf8)) == nil, "no value in the encrypted export")
+        let copy = try TemporaryDirectory("import-copy")
+        try FileManager.default.createDirectory(atPath: copy.path + "/dev/state", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: daemon.devPath + "/master.key", toPath: copy.path + "/dev/master.key")
+        try encrypted.stdout.write(to: URL(fileURLWithPath: copy.path + "/dev/state/store.json"))
+        chmod(copy.path + "/dev/state/store.json", 0o600)
+        let restored = try DevDaemon(directory: copy)
+        #expect(try restored.ctl(["get", "app/API_KEY"]).stdoutText == values["API_KEY"]!)
+
+        // A bad import line says where, never what, and imports nothing.
+        let bad = try daemon.ctl(["import", "-"], stdin: "GOOD=1\nsecret-looking-line-without-equals\n")
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("line 2"))
+        #expect(!bad.stderr.contains("secret-looking"))
+    }
+
+    @Test func kill9AtRandomMomentsLosesNoAcknowledgedWrite() throws {
+        let directory = try TemporaryDirectory("crash")
+        var acknowledged: [String: String] = [:]
+        for round in 0..<5 {
+            let daemon = try DevDaemon(directory: directory)
+            for (name, value) in acknowledged {
+                #expect(try get(daemon, name) == value, "round \(round): \(name) was acknowledged before a kill -9")
+            }
+            let client = try LineClient(socketPath: daemon.adminSocket)
+            let killAfter = Int.random(in: 5...40)
+            var i = 0
+            while true {
+                let name = "r\(round)/k\(i)", value = uniqueValue("v")
+                if i == killAfter {
+                    // Send, then kill before (or while) the answer comes: this
+                    // write may or may not be there; it was never acknowledged.
+                    try client.send(#"{"op":"put","name":"\#(name)","value":"\#(value)"}"# + "\n")
+                    daemon.stop(SIGKILL)
+                    break
+                }
+                let answer = try client.call(#"{"op":"put","name":"\#(name)","value":"\#(value)"}"#)
+                #expect(answer["ok"] as? Bool == true)
+                acknowledged[name] = value
+                i += 1
+            }
+        }
+        let last = try DevDaemon(directory: directory)
+        for (name, value) in acknowledged { #expect(try get(last, name) == value) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: last.devPath + "/state")
+        #expect(!files.contains { $0.contains(".tmp-") }, "crash leftovers are cleaned up: \(files)")
+    }
+}
