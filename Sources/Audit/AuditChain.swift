@@ -1,14 +1,20 @@
 import Model
 
-/// The tamper-evident sequence (docs/audit.md): every event carries
-/// `COFFER_SEQ`, one more than the event before, and `COFFER_CHAIN`, an
-/// HMAC over the previous chain value and this event's own fields, keyed by
-/// a key derived from the master key. A missing event shows as a gap in
-/// the sequence; an edited, forged or reordered one as a chain that does
-/// not verify. Pure: the MAC is handed in, the state is a value.
+/// The tamper-evident sequence (docs/audit.md). Every event carries:
+/// - `COFFER_SEQ`, one more than the event before;
+/// - `COFFER_TIME_USEC`, when cofferd sent it (the journal's own timestamp
+///   is not covered by any MAC);
+/// - `COFFER_MAC`, an HMAC over the event's own fields: each event can be
+///   checked alone, also next to a gap or first in a `--since` window;
+/// - `COFFER_CHAIN`, an HMAC over the previous chain value and the event's
+///   fields: a removed, reordered or inserted event breaks it.
+/// Keyed by a key derived from the master key. Pure: the MAC is handed in,
+/// the state is a value.
 public struct AuditChain: Sendable, Equatable {
     public static let fieldSequence = "COFFER_SEQ"
     public static let fieldChain = "COFFER_CHAIN"
+    public static let fieldMAC = "COFFER_MAC"
+    public static let fieldTime = "COFFER_TIME_USEC"
     /// Which chain (one per store: several cofferd instances may share a
     /// journal) and which master key keyed it.
     public static let fieldChainID = "COFFER_CHAIN_ID"
@@ -25,22 +31,39 @@ public struct AuditChain: Sendable, Equatable {
 
     /// Appends the chain fields to `fields` and advances.
     public mutating func extend(
-        _ fields: [(String, String)], chainID: String, keyID: String, mac: ([UInt8]) -> [UInt8]
+        _ fields: [(String, String)], chainID: String, keyID: String, timeMicroseconds: UInt64, mac: ([UInt8]) -> [UInt8]
     ) -> [(String, String)] {
         var all = fields
         all.append((Self.fieldSequence, String(sequence + 1)))
+        all.append((Self.fieldTime, String(timeMicroseconds)))
         all.append((Self.fieldChainID, chainID))
         all.append((Self.fieldKeyID, keyID))
-        let next = mac(chain + Self.canonical(all))
+        let covered = Self.canonical(all)
+        let next = mac(Self.chainInput(previous: chain, covered))
+        all.append((Self.fieldMAC, Hex.encode(mac(Self.eventInput(covered)))))
+        all.append((Self.fieldChain, Hex.encode(next)))
         sequence += 1
         chain = next
-        all.append((Self.fieldChain, Self.hex(next)))
         return all
     }
 
-    /// What the MAC covers: every field the event was sent with except
-    /// COFFER_CHAIN itself and the journal's own (`_`-prefixed) fields,
-    /// sorted by name, length-prefixed (LengthPrefixedFields).
+    /// The two MAC inputs start with different field names, so neither can
+    /// stand for the other.
+    public static func chainInput(previous: [UInt8], _ covered: [UInt8]) -> [UInt8] {
+        var out = LengthPrefixedFields()
+        out.add("chain", previous)
+        return out.bytes + covered
+    }
+
+    public static func eventInput(_ covered: [UInt8]) -> [UInt8] {
+        var out = LengthPrefixedFields()
+        out.add("event", [])
+        return out.bytes + covered
+    }
+
+    /// What the MACs cover: every field the event was sent with except
+    /// COFFER_CHAIN, COFFER_MAC and the journal's own (`_`-prefixed)
+    /// fields, sorted by name, length-prefixed (LengthPrefixedFields).
     public static func canonical(_ fields: [(String, String)]) -> [UInt8] {
         var out = LengthPrefixedFields()
         for (key, value) in fields.filter({ isCovered($0.0) }).sorted(by: { $0.0 < $1.0 }) {
@@ -50,10 +73,29 @@ public struct AuditChain: Sendable, Equatable {
     }
 
     public static func isCovered(_ key: String) -> Bool {
-        !key.hasPrefix("_") && key != fieldChain
+        !key.hasPrefix("_") && key != fieldChain && key != fieldMAC
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
+    /// Compact "3,5-9" form of sorted sequence numbers (the audit_lost event).
+    public static func ranges(_ numbers: [UInt64]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < numbers.count {
+            var j = i
+            while j + 1 < numbers.count, numbers[j + 1] == numbers[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(numbers[i])" : "\(numbers[i])-\(numbers[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
 
-    public static func bytes(hex: String) -> [UInt8]? { Hex.decode(hex) }
+    public static func numbers(inRanges text: String) -> Set<UInt64> {
+        var out: Set<UInt64> = []
+        for part in text.split(separator: ",") {
+            let ends = part.split(separator: "-").compactMap { UInt64($0) }
+            if ends.count == 1 { out.insert(ends[0]) }
+            if ends.count == 2, ends[0] <= ends[1], ends[1] - ends[0] < 1_000_000 { out.formUnion(ends[0]...ends[1]) }
+        }
+        return out
+    }
 }

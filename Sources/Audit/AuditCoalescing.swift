@@ -44,11 +44,18 @@ public struct AuditCoalescing: Sendable {
             windows[key] = window
             return .absorbed
         }
-        // An expired window with repeats still owes its summary: `due` emits
-        // it; this event opens the next window.
+        return .record
+    }
+
+    /// The event `admit` said to record was recorded: it opens a window.
+    /// Only then, so a read whose own event failed never lets later ones
+    /// through unaudited.
+    public mutating func recorded(_ event: AuditEvent, now: UInt64) {
+        guard event.result == .ok, Self.coalescible.contains(event.kind), let peer = event.peer else { return }
+        let key = Key(uid: peer.uid, gid: peer.gid, unit: peer.unit, secret: event.secret, kind: event.kind)
+        // An expired window with repeats still owes its summary.
         if let expired = windows[key], expired.repeats > 0 { pending.append(Self.summary(expired)) }
         windows[key] = Window(opened: now, repeats: 0, first: event)
-        return .record
     }
 
     private var pending: [AuditEvent] = []

@@ -7,6 +7,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
     case reloadFailed = "reload_failed"
     case auditReview = "audit_review"
     case tamper
+    case auditLost = "audit_lost"
     case `import`, export
     case denied
     case started, stopped
@@ -28,6 +29,7 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .auditReview: return "ad4124e51bb8471f8b8ae65c10fd03ad"
         case .import: return "e1ef0924725f4412b44c1445828cdc19"
         case .export: return "9743e93a6b8a4c828f9c6ef7e99a8b9f"
+        case .auditLost: return "998a402935514ca1a1bc0d216d615de7"
         case .tamper: return "f02e63575f9447989767c0e45a1dd593"
         case .reloadFailed: return "e9be9d0eaa9e4f5986a78953dd08c0de"
         case .denied: return "45d63f0aa9364f6f84dce37051b6a49b"
@@ -61,6 +63,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var reason: String?
     /// For a coalesced summary: how many more times it happened in the window.
     public var count: Int?
+    /// For audit_lost: the sequence numbers that could not be sent ("5-7,9").
+    public var lost: String?
 
     public init(
         kind: AuditEventKind, result: AuditResult, operation: Operation? = nil, secret: String? = nil,
@@ -122,6 +126,7 @@ public struct AuditEvent: Sendable, Equatable {
         if let requestID { f.append(("COFFER_REQUEST_ID", requestID)) }
         if let reason { f.append(("COFFER_REASON", reason)) }
         if let count { f.append(("COFFER_COUNT", String(count))) }
+        if let lost { f.append(("COFFER_LOST", lost)) }
         return f
     }
 }

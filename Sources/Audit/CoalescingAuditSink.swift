@@ -29,6 +29,7 @@ public final class CoalescingAuditSink: AuditSink {
         switch state.withLock({ $0.admit(event, now: now) }) {
         case .record:
             try inner.record(event)
+            state.withLock { $0.recorded(event, now: now) }
         case .absorbed:
             // Counted for the summary; still fail closed when the journal
             // is gone, as an uncoalesced read would.

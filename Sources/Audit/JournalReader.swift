@@ -17,18 +17,16 @@ public enum JournalReader {
         public subscript(_ key: String) -> String? { fields.first { $0.0 == key }?.1 }
     }
 
-    /// Every event of the chain `chainID`, oldest first, received at or
-    /// after `since` (microseconds since the epoch).
-    public static func events(chainID: String, since: UInt64? = nil) throws(AuditError) -> [Entry] {
-        let journal = try OpenJournal()
-        for match in ["SYSLOG_IDENTIFIER=cofferd", "\(AuditChain.fieldChainID)=\(chainID)"] {
-            let rc = Array(match.utf8).withUnsafeBytes { sd_journal_add_match(journal.handle, $0.baseAddress, $0.count) }
-            guard rc >= 0 else { throw AuditError("sd_journal_add_match failed: \(String(cString: strerror(-rc)))") }
-        }
-        if let since {
-            _ = sd_journal_seek_realtime_usec(journal.handle, since)
-        }
-        var entries: [Entry] = []
+    /// Calls `body` with every event of the chain `chainID` sent by `uid`
+    /// (cofferd's own: anyone may log with SYSLOG_IDENTIFIER=cofferd, only
+    /// cofferd's process has its uid in the journal's trusted `_UID`),
+    /// oldest first, received at or after `since` (microseconds since the
+    /// epoch). One entry at a time: a long journal is never held whole.
+    public static func forEach(
+        chainID: String, uid: UInt32, since: UInt64? = nil, _ body: (Entry) throws -> Void
+    ) throws {
+        let journal = try open(chainID: chainID, uid: uid)
+        if let since { _ = sd_journal_seek_realtime_usec(journal.handle, since) }
         while true {
             let rc = sd_journal_next(journal.handle)
             guard rc >= 0 else { throw AuditError("reading the journal failed: \(String(cString: strerror(-rc)))") }
@@ -36,9 +34,27 @@ public enum JournalReader {
             var usec: UInt64 = 0
             _ = sd_journal_get_realtime_usec(journal.handle, &usec)
             if let since, usec < since { continue }
-            entries.append(Entry(fields: fieldsOfCurrentEntry(journal.handle), realtimeMicroseconds: usec))
+            try body(Entry(fields: fieldsOfCurrentEntry(journal.handle), realtimeMicroseconds: usec))
         }
-        return entries
+    }
+
+    /// The newest event of the chain, if any (startup: resume the chain).
+    public static func last(chainID: String, uid: UInt32) throws(AuditError) -> Entry? {
+        let journal = try open(chainID: chainID, uid: uid)
+        _ = sd_journal_seek_tail(journal.handle)
+        guard sd_journal_previous(journal.handle) > 0 else { return nil }
+        var usec: UInt64 = 0
+        _ = sd_journal_get_realtime_usec(journal.handle, &usec)
+        return Entry(fields: fieldsOfCurrentEntry(journal.handle), realtimeMicroseconds: usec)
+    }
+
+    private static func open(chainID: String, uid: UInt32) throws(AuditError) -> OpenJournal {
+        let journal = try OpenJournal()
+        for match in ["SYSLOG_IDENTIFIER=cofferd", "\(AuditChain.fieldChainID)=\(chainID)", "_UID=\(uid)"] {
+            let rc = Array(match.utf8).withUnsafeBytes { sd_journal_add_match(journal.handle, $0.baseAddress, $0.count) }
+            guard rc >= 0 else { throw AuditError("sd_journal_add_match failed: \(String(cString: strerror(-rc)))") }
+        }
+        return journal
     }
 
     private static func fieldsOfCurrentEntry(_ handle: OpaquePointer) -> [(String, String)] {
@@ -62,7 +78,8 @@ public enum JournalReader {
 
         init() throws(AuditError) {
             var handle: OpaquePointer?
-            let rc = sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY))
+            // The system journal only: user journals hold what users logged.
+            let rc = sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM))
             guard rc >= 0, let handle else {
                 throw AuditError("cannot open the journal: \(String(cString: strerror(-rc))) (cofferd needs the systemd-journal group)")
             }

@@ -38,9 +38,10 @@ struct Audit: ParsableCommand {
                 } else {
                     let rows = (answer["events"]?.array ?? []).map { e in
                         [Self.time(e["time_usec"]), text(e["event"]), text(e["result"]), text(e["secret"]),
-                         text(e["peer_uid"]), text(e["peer_unit"]), text(e["count"]), text(e["seq"])]
+                         text(e["peer_uid"]), text(e["peer_unit"]), text(e["count"]), text(e["seq"]),
+                         e["authentic"]?.bool == true ? "yes" : "NO"]
                     }
-                    printTable(["TIME", "EVENT", "RESULT", "SECRET", "UID", "UNIT", "COUNT", "SEQ"], rows)
+                    printTable(["TIME", "EVENT", "RESULT", "SECRET", "UID", "UNIT", "COUNT", "SEQ", "MAC OK"], rows)
                 }
             }
             if verify, answer["verify"]?["intact"]?.bool != true {
@@ -53,7 +54,12 @@ struct Audit: ParsableCommand {
         let intact = report["intact"]?.bool == true
         print("chain: \(intact ? "intact" : "BROKEN"), \(text(report["checked"])) events, seq \(text(report["first_seq"]))…\(text(report["last_seq"]))")
         for gap in report["gaps"]?.array ?? [] {
-            print("gap: \(text(gap["missing"])) event(s) missing after seq \(text(gap["after_seq"]))")
+            let why = gap["reported_lost"]?.bool == true
+                ? " (cofferd reported them lost: the journal was unreachable)" : " (not reported by cofferd: removed?)"
+            print("gap: \(text(gap["missing"])) event(s) missing after seq \(text(gap["after_seq"]))\(why)")
+        }
+        if let missing = report["missing_at_end"]?.integer, missing > 0 {
+            print("missing at the end: \(missing) event(s) cofferd sent are not in the journal")
         }
         for seq in report["edits"]?.array ?? [] { print("edited or forged: seq \(text(seq))") }
         for seq in report["restarts"]?.array ?? [] { print("chain restarted at seq \(text(seq)) (state lost)") }

@@ -112,6 +112,14 @@ struct Daemon {
 
     private func chooseAuditSink(chainer: AuditChainer) throws -> any AuditSink {
         let reachable = JournalAuditSink.isReachable()
+        if reachable, settings.audit != .stderr,
+           let last = try? JournalReader.last(chainID: chainer.chainID, uid: geteuid()) {
+            // The state file may be behind the journal after a power loss:
+            // never reuse a number the journal already holds.
+            if chainer.resume(fromJournal: last.fields) {
+                FileHandleStderr.write("cofferd: the audit chain state was behind the journal; continuing from seq \(chainer.sequence)\n")
+            }
+        }
         switch settings.audit {
         case .journal:
             guard reachable else {

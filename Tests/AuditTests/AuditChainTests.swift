@@ -15,19 +15,22 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
 }
 
 @Suite struct AuditChainTests {
-    let verifier = AuditChainVerifier { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+    func verify(_ events: [[(String, String)]]) -> AuditChainVerifier.Report {
+        AuditChainVerifier.verify(events) { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+    }
 
     func events(_ count: Int) -> [[(String, String)]] {
         var chain = AuditChain()
         return (0..<count).map { i in
             let event = AuditEvent(kind: .get, result: .ok, secret: "s\(i)", peer: PeerIdentity(uid: 1, gid: 1, pid: 2))
             // The journal adds its own `_` fields: they are not covered.
-            return chain.extend(event.fields, chainID: "store", keyID: "k1", mac: testMAC) + [("_PID", "99")]
+            return chain.extend(event.fields, chainID: "store", keyID: "k1", timeMicroseconds: 1_000 + UInt64(i), mac: testMAC)
+                + [("_PID", "99")]
         }
     }
 
     @Test func anIntactChainVerifies() {
-        let report = verifier.verify(events(5))
+        let report = verify(events(5))
         #expect(report.isIntact)
         #expect(report.checked == 5)
         #expect(report.first == 1 && report.last == 5)
@@ -36,26 +39,90 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
     @Test func aMissingEventIsAGap() {
         var list = events(6)
         list.removeSubrange(2...3)
-        let report = verifier.verify(list)
+        let report = verify(list)
         #expect(report.gaps.count == 1)
         #expect(report.gaps.first?.after == 2 && report.gaps.first?.missing == 2)
+        #expect(report.gaps.first?.reportedLost == false)
         #expect(report.edits.isEmpty)
+    }
+
+    @Test func anEditNextToAGapIsStillAnEdit() {
+        var list = events(6)
+        list.remove(at: 2)
+        list[2] = list[2].map { $0.0 == "COFFER_PEER_UID" ? ($0.0, "0") : $0 }
+        let report = verify(list)
+        #expect(report.gaps.count == 1)
+        #expect(report.edits == [4], "the event after the gap is checked by its own MAC")
+    }
+
+    @Test func theFirstEventOfAWindowIsChecked() {
+        var list = Array(events(5).dropFirst(2))
+        list[0] = list[0].map { $0.0 == "COFFER_SECRET" ? ($0.0, "elsewhere") : $0 }
+        #expect(verify(list).edits == [3])
+    }
+
+    @Test func aTimeShiftIsAnEdit() {
+        var list = events(3)
+        list[1] = list[1].map { $0.0 == "COFFER_TIME_USEC" ? ($0.0, "1") : $0 }
+        #expect(verify(list).edits == [2])
+    }
+
+    @Test func lostEventsReportedByCofferdAreToldApart() throws {
+        let chainer = try AuditChainer(chainID: "s", keyID: "k1", statePath: nil, mac: testMAC)
+        var journal: [[(String, String)]] = []
+        var down = false
+        func send(_ event: AuditEvent) {
+            try? chainer.stamp(event.fields) { (f) throws(AuditError) in
+                if down { throw AuditError("down") }
+                journal.append(f)
+            }
+        }
+        send(AuditEvent(kind: .put, result: .ok))
+        down = true
+        send(AuditEvent(kind: .put, result: .ok))
+        send(AuditEvent(kind: .denied, result: .denied))
+        down = false
+        send(AuditEvent(kind: .get, result: .ok))
+        #expect(journal.contains { $0.contains { $0 == ("COFFER_LOST", "2-3") } })
+        let report = verify(journal)
+        #expect(report.gaps.count == 1)
+        #expect(report.gaps.first?.reportedLost == true)
+        #expect(!report.isIntact)
+    }
+
+    @Test func resumingFromTheJournalNeverReusesANumber() throws {
+        let list = events(4)
+        let chainer = try AuditChainer(chainID: "store", keyID: "k1", statePath: nil, mac: testMAC)
+        #expect(chainer.resume(fromJournal: list[3]))
+        var next: [(String, String)] = []
+        try chainer.stamp(AuditEvent(kind: .list, result: .ok).fields) { (f) throws(AuditError) in next = f }
+        #expect(verify(list + [next]).isIntact)
+        var forged = list[3]
+        forged = forged.map { $0.0 == "COFFER_SEQ" ? ($0.0, "99") : $0 }
+        #expect(!chainer.resume(fromJournal: forged), "an event whose MAC fails is not followed")
+    }
+
+    @Test func theEndIsCheckedAgainstWhatCofferdSent() {
+        var verifier = AuditChainVerifier { _, data in testMAC(data) }
+        for event in events(3) { verifier.add(event) }
+        #expect(verifier.finish(expectLast: 5).missingAtEnd == 2)
+        #expect(verifier.finish(expectLast: 3).isIntact)
     }
 
     @Test func anEditedFieldBreaksTheChain() {
         var list = events(4)
         list[2] = list[2].map { $0.0 == "COFFER_SECRET" ? ($0.0, "other") : $0 }
-        #expect(verifier.verify(list).edits == [3])
+        #expect(verify(list).edits == [3])
     }
 
     @Test func aSwappedPairIsCaught() {
         var list = events(4)
         list.swapAt(1, 2)
-        #expect(!verifier.verify(list).isIntact)
+        #expect(!verify(list).isIntact)
     }
 
     @Test func aLostStateShowsAsARestart() {
-        let report = verifier.verify(events(3) + events(2))
+        let report = verify(events(3) + events(2))
         #expect(report.restarts == [1])
         #expect(!report.isIntact)
     }
@@ -71,7 +138,7 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         let second = try AuditChainer(chainID: "s", keyID: "k1", statePath: path, mac: testMAC)
         #expect(second.sequence == 3)
         try second.stamp(AuditEvent(kind: .list, result: .ok).fields) { (f) throws(AuditError) in sent.append(f) }
-        #expect(verifier.verify(sent).isIntact)
+        #expect(verify(sent).isIntact)
         let info = try FileManager.default.attributesOfItem(atPath: path)
         #expect(info[.posixPermissions] as? Int == 0o600)
     }
@@ -91,9 +158,16 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         AuditEvent(kind: kind, result: result, secret: secret, peer: reader)
     }
 
+    /// As the sink does: admit, and when told to record, record.
+    func admit(_ state: inout AuditCoalescing, _ event: AuditEvent, now: UInt64) -> AuditCoalescing.Decision {
+        let decision = state.admit(event, now: now)
+        if decision == .record { state.recorded(event, now: now) }
+        return decision
+    }
+
     @Test func repeatsInAWindowBecomeOneSummary() {
         var state = AuditCoalescing(windowMilliseconds: 1000)
-        #expect(state.admit(get(), now: 0) == .record)
+        #expect(admit(&state, get(), now: 0) == .record)
         #expect(state.admit(get(), now: 10) == .absorbed)
         #expect(state.admit(get(), now: 999) == .absorbed)
         #expect(state.due(now: 500).isEmpty)
@@ -101,7 +175,14 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         #expect(summaries.count == 1)
         #expect(summaries.first?.count == 2)
         #expect(summaries.first?.fields.contains { $0 == ("COFFER_COUNT", "2") } == true)
-        #expect(state.admit(get(), now: 1001) == .record, "a new window starts")
+        #expect(admit(&state, get(), now: 1001) == .record, "a new window starts")
+    }
+
+    @Test func aReadWhoseEventFailedOpensNoWindow() {
+        var state = AuditCoalescing(windowMilliseconds: 1000)
+        #expect(state.admit(get(), now: 0) == .record)
+        // (its event could not be written: `recorded` is not called)
+        #expect(state.admit(get(), now: 1) == .record, "the next read is audited, not absorbed")
     }
 
     @Test func denialsFailuresAndWritesAreNeverCoalesced() {
@@ -124,8 +205,8 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
 
     @Test func shutdownDrainsWhatIsOwed() {
         var state = AuditCoalescing(windowMilliseconds: 60_000)
-        _ = state.admit(get(), now: 0)
-        _ = state.admit(get(), now: 1)
+        _ = admit(&state, get(), now: 0)
+        _ = admit(&state, get(), now: 1)
         #expect(state.drain().first?.count == 1)
     }
 }

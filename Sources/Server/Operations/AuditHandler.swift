@@ -1,6 +1,10 @@
 import Audit
 import Keyring
 import Model
+import Seal
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `audit`: cofferd's audit events from the journal, filtered, and with
 /// `verify` the chain check (gaps, edits, restarts). cofferd does it, not
@@ -12,56 +16,102 @@ struct AuditHandler: OperationHandler {
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let filter = try AuditFilter(request)
-        let limit = Int(try request.unsigned("limit") ?? 200)
-        guard (1...Self.maxLimit).contains(limit) else {
+        let limit = try request.unsigned("limit") ?? 200
+        guard (1...UInt64(Self.maxLimit)).contains(limit) else {
             throw CofferError(.badRequest, "'limit' must be 1 to \(Self.maxLimit)")
         }
         let verify = try request.bool("verify") ?? false
         let chainID = services.store.snapshot.storeID
-        let entries: [JournalReader.Entry]
+        // Everything cofferd has sent so far must be found (journald takes
+        // a moment to write what it received: look again briefly).
+        let expected = services.audit.sequence
+        var result = try await Self.read(chainID: chainID, filter: filter, limit: Int(limit), services: services)
+        var waited = 0
+        while verify, let expected, (result.report.last ?? 0) < expected, waited < 20 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+            result = try await Self.read(chainID: chainID, filter: filter, limit: Int(limit), services: services)
+        }
+        var fields: [(String, ResponseValue)] = []
+        if verify {
+            fields.append(("verify", Self.describe(result.verifier.finish(expectLast: filter.sinceMicroseconds == nil ? expected : nil))))
+        }
+        fields.append(("events", .array(result.shown.map { Self.event($0, authentic: result.verifier.isAuthentic($0.fields)) })))
+        return HandlerOutcome(fields)
+    }
+
+    struct Reading: Sendable {
+        var verifier: AuditChainVerifier
+        var shown: [JournalReader.Entry]
+        var report: AuditChainVerifier.Report { verifier.finish() }
+    }
+
+    /// One pass over this chain's events on the blocking pool: every event
+    /// goes through the verifier; only the newest `limit` that pass the
+    /// filter are kept.
+    static func read(chainID: String, filter: AuditFilter, limit: Int, services: CofferServices) async throws -> Reading {
+        let keyring = services.keyring
+        let sealer = services.sealer
+        let uid = geteuid()
         do {
-            entries = try await services.blockingPool.runIfActive {
-                try JournalReader.events(chainID: chainID, since: filter.sinceMicroseconds)
+            return try await services.blockingPool.runIfActive {
+                let macs = MACCache(keyring: keyring, sealer: sealer)
+                var reading = Reading(verifier: AuditChainVerifier(mac: macs.mac), shown: [])
+                try JournalReader.forEach(chainID: chainID, uid: uid, since: filter.sinceMicroseconds) { entry in
+                    reading.verifier.add(entry.fields)
+                    guard filter.admits(entry) else { return }
+                    reading.shown.append(entry)
+                    if reading.shown.count > limit { reading.shown.removeFirst(reading.shown.count - limit) }
+                }
+                return reading
             }
         } catch {
             throw CofferError(.unavailable, "cannot read the audit journal", underlying: "\(error)")
         }
-        var fields: [(String, ResponseValue)] = []
-        if verify {
-            fields.append(("verify", Self.verification(of: entries, services: services)))
-        }
-        let shown = entries.filter(filter.admits).suffix(limit)
-        fields.append(("events", .array(shown.map(Self.event))))
-        return HandlerOutcome(fields)
     }
 
-    static func verification(of entries: [JournalReader.Entry], services: CofferServices) -> ResponseValue {
-        let keyring = services.keyring
-        let sealer = services.sealer
+    /// The chain key per master key id, derived once per reading.
+    final class MACCache: @unchecked Sendable {
+        let keyring: Keyring
+        let sealer: RecordSealer
         var macs: [String: @Sendable ([UInt8]) -> [UInt8]] = [:]
-        let verifier = AuditChainVerifier { keyID, data in
+
+        init(keyring: Keyring, sealer: RecordSealer) {
+            self.keyring = keyring
+            self.sealer = sealer
+        }
+
+        func mac(_ keyID: String, _ data: [UInt8]) -> [UInt8]? {
             if macs[keyID] == nil, let id = KeyID(hex: keyID), let key = try? keyring.key(for: id) {
                 macs[keyID] = try? sealer.mac(with: key, for: .auditChain)
             }
             return macs[keyID]?(data)
         }
-        let report = verifier.verify(entries.map(\.fields))
-        return .object([
+    }
+
+    static func describe(_ report: AuditChainVerifier.Report) -> ResponseValue {
+        .object([
             ("intact", .bool(report.isIntact)),
             ("checked", .integer(Int64(report.checked))),
             ("first_seq", report.first.map { .unsigned($0) } ?? .null),
             ("last_seq", report.last.map { .unsigned($0) } ?? .null),
-            ("gaps", .array(report.gaps.map { .object([("after_seq", .unsigned($0.after)), ("missing", .unsigned($0.missing))]) })),
+            ("gaps", .array(report.gaps.map {
+                .object([("after_seq", .unsigned($0.after)), ("missing", .unsigned($0.missing)),
+                         ("reported_lost", .bool($0.reportedLost))])
+            })),
             ("edits", .array(report.edits.map { .unsigned($0) })),
             ("restarts", .array(report.restarts.map { .unsigned($0) })),
             ("malformed", .integer(Int64(report.malformed))),
+            ("missing_at_end", .unsigned(report.missingAtEnd)),
         ])
     }
 
     /// An event as the client sees it: the COFFER_ fields, lower-cased and
     /// without the prefix, plus the time and the message.
-    static func event(_ entry: JournalReader.Entry) -> ResponseValue {
-        var members: [(String, ResponseValue)] = [("time_usec", .unsigned(entry.realtimeMicroseconds))]
+    static func event(_ entry: JournalReader.Entry, authentic: Bool) -> ResponseValue {
+        var members: [(String, ResponseValue)] = [
+            ("time_usec", .unsigned(entry.realtimeMicroseconds)), ("authentic", .bool(authentic)),
+        ]
         if let message = entry["MESSAGE"] { members.append(("message", .string(message))) }
         for (key, value) in entry.fields where key.hasPrefix("COFFER_") {
             members.append((String(key.dropFirst("COFFER_".count)).lowercased(), .string(value)))
@@ -85,7 +135,11 @@ struct AuditFilter {
         unit = try request.string("unit")
         event = try request.string("event")
         deniedOnly = try request.bool("denied") ?? false
-        sinceMicroseconds = try request.unsigned("since").map { $0 * 1_000_000 }
+        if let since = try request.unsigned("since") {
+            let (micro, overflow) = since.multipliedReportingOverflow(by: 1_000_000)
+            guard !overflow else { throw CofferError(.badRequest, "'since' is seconds since the epoch") }
+            sinceMicroseconds = micro
+        }
     }
 
     func admits(_ entry: JournalReader.Entry) -> Bool {
