@@ -73,6 +73,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // scripts/bench: figures for the speed goals (docs/benchmarks.md).
+        .executableTarget(
+            name: "coffer-bench",
+            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model"],
+            swiftSettings: strict
+        ),
+
         // Shared by the test targets only: temp directories, fixed keys, waits.
         .target(
             name: "CofferTestSupport",

@@ -1,0 +1,104 @@
+import FileStore
+import Foundation
+import Keyring
+import LockedMemory
+import Model
+import Seal
+
+/// `scripts/bench` (docs/benchmarks.md): how long a large store takes to
+/// load and to reload, and whether readers wait during a reload. Figures,
+/// not pass/fail: speed goals are tracked here, not in timed tests.
+@main
+struct StoreBenchmark {
+    static func main() throws {
+        let count = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 100_000
+        try SecureHeap.initialize()
+        let directory = NSTemporaryDirectory() + "coffer-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        let keyring = Keyring(current: try MasterKey.generate())
+        let sealer = RecordSealer()
+        let authenticator = try StoreAuthenticator(keyring: keyring, sealer: sealer)
+        let key = try keyring.current()
+
+        var clock = ContinuousClock.now
+        let writer = try SecretStore.open(directory: directory, authenticator: authenticator)
+        try writer.commit { storeID, secrets in
+            for i in 0..<count {
+                let name = try SecretName("bench/group\(i % 100)/secret\(i)")
+                let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
+                let sealed = try Array("value-\(i)".utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
+                secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
+                    SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0"),
+                ])
+            }
+        }
+        let sealSeconds = seconds(since: clock)
+        let size = (try FileManager.default.attributesOfItem(atPath: writer.path)[.size] as? Int) ?? 0
+
+        clock = .now
+        let loaded = try SecretStore.open(directory: directory, authenticator: authenticator)
+        let loadSeconds = seconds(since: clock)
+        precondition(loaded.snapshot.secrets.count == count)
+
+        // A reload of a newer file (one more commit by the writer) while a
+        // reader thread takes snapshots as fast as it can.
+        try writer.commit { _, secrets in secrets.removeValue(forKey: try SecretName("bench/group0/secret0")) }
+        let reading = ReaderProbe(store: loaded)
+        reading.start()
+        clock = .now
+        _ = try loaded.reload { secret, version, storeID in
+            _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), keyring: keyring)
+        }
+        let reloadSeconds = seconds(since: clock)
+        let (reads, worst) = reading.stop()
+
+        print("secrets:               \(count)")
+        print("store file:            \(size / 1024) KiB")
+        print("seal + first commit:   \(format(sealSeconds)) s")
+        print("load (parse + MAC):    \(format(loadSeconds)) s")
+        print("reload (+ open every record): \(format(reloadSeconds)) s")
+        print("reads during reload:   \(reads), slowest \(format(worst * 1000)) ms")
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = start.duration(to: .now).components
+        return Double(d.seconds) + Double(d.attoseconds) / 1e18
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.3f", value) }
+}
+
+/// Takes snapshots on a thread of its own and records the slowest.
+final class ReaderProbe: @unchecked Sendable {
+    let store: SecretStore
+    private let lock = NSLock()
+    private var running = true
+    private var reads = 0
+    private var worst = 0.0
+    private let done = DispatchSemaphore(value: 0)
+
+    init(store: SecretStore) { self.store = store }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            while lock.withLock({ running }) {
+                let start = ContinuousClock.now
+                _ = store.snapshot.secrets.count
+                let took = StoreBenchmark.seconds(since: start)
+                lock.withLock {
+                    reads += 1
+                    worst = max(worst, took)
+                }
+            }
+            done.signal()
+        }
+    }
+
+    func stop() -> (Int, Double) {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { (reads, worst) }
+    }
+}
