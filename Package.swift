@@ -37,12 +37,13 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["CLibCrypto", "LockedMemory", "Syscalls"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CLibCrypto", "CCofferShims", "LockedMemory", "Keyring"], swiftSettings: strict),
         .target(name: "Model", dependencies: ["Seal", "Keyring"], swiftSettings: strict),
-        .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls"], swiftSettings: strict),
+        .target(name: "JSON", dependencies: ["Model"], swiftSettings: strict),
+        .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
         .target(
             name: "Server",
             dependencies: [
-                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls",
+                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +93,7 @@ let package = Package(
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Model"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
         .testTarget(

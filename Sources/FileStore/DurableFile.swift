@@ -16,12 +16,17 @@ import Glibc
 enum DurableFile {
     static let tempMarker = ".tmp-"
 
-    static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws {
+    /// Returns the new file's status (taken before the rename, which keeps
+    /// it), so that cofferd knows its own file when the watcher sees it.
+    @discardableResult
+    static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws -> stat {
         let temp = path + tempMarker + (try SecureRandom.hex(6))
+        let written: stat
         do {
             let fd = try OwnedFileDescriptor.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             try fd.writeAll(bytes)
             try fd.fsync()
+            written = try fd.status()
             try fd.close()
             try syscall("rename") { rename(temp, path) }
         } catch {
@@ -30,6 +35,7 @@ enum DurableFile {
         }
         let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
         try dir.fsync()
+        return written
     }
 
     /// Removes temp files a crash left between steps 1 and 2. They are never

@@ -23,6 +23,38 @@ public final class SecretStore: Sendable {
     /// never take it).
     private let writer = Mutex<Void>(())
     let authenticator: StoreAuthenticator
+    /// The file as cofferd last wrote or read it: a reload that finds the
+    /// same file (cofferd's own commit, seen by the watcher) reads nothing.
+    private let lastSeen = Mutex<FileIdentity?>(nil)
+
+    struct FileIdentity: Equatable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modified: timespec
+
+        init?(path: String) {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return nil }
+            self.init(info)
+        }
+
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modified = info.st_mtim
+        }
+
+        static func == (a: Self, b: Self) -> Bool {
+            a.device == b.device && a.inode == b.inode && a.size == b.size
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+        }
+    }
+
+    private func remember(_ info: stat) {
+        lastSeen.withLock { $0 = FileIdentity(info) }
+    }
 
     private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator) {
         self.directory = directory
@@ -37,22 +69,25 @@ public final class SecretStore: Sendable {
     public static func open(directory: String, authenticator: StoreAuthenticator) throws -> SecretStore {
         DurableFile.removeLeftovers(of: fileName, in: directory)
         let path = directory + "/" + fileName
-        guard let bytes = try readStoreFile(path) else {
+        guard let (bytes, info) = try readStoreFile(path) else {
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty, authenticator: authenticator).encoded())
-            return SecretStore(directory: directory, snapshot: empty, authenticator: authenticator)
+            let written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty, authenticator: authenticator).encoded())
+            let store = SecretStore(directory: directory, snapshot: empty, authenticator: authenticator)
+            store.remember(written)
+            return store
         }
-        let snapshot = try StoreFileFormat.decode(bytes, authenticator: authenticator, acceptUnauthenticated: true)
+        let (snapshot, version) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: true)
         let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator)
-        if !StoreFileFormat.isCurrent(bytes) {
-            try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded())
+        store.remember(info)
+        if version != StoreFileFormat.currentVersion {
+            store.remember(try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded()))
         }
         return store
     }
 
     /// The file's bytes, or nil when there is none; refuses a file that is
     /// not private to the daemon's user.
-    static func readStoreFile(_ path: String) throws -> [UInt8]? {
+    static func readStoreFile(_ path: String) throws -> ([UInt8], stat)? {
         let fd: OwnedFileDescriptor
         do {
             fd = try .open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
@@ -66,7 +101,7 @@ public final class SecretStore: Sendable {
         if let problem = secretFileProblem(info) {
             throw StoreError(.permissions, "refusing the store file \(path): it \(problem)")
         }
-        return try fd.readAll(limit: 1 << 30)
+        return (try fd.readAll(limit: 1 << 30), info)
     }
 
     /// The current snapshot as a store file (ciphertext only, with its
@@ -92,12 +127,15 @@ public final class SecretStore: Sendable {
     public func reload(checkRecord: (Secret, SecretVersion, String) throws -> Void) throws(StoreError) -> ReloadOutcome {
         try writer.withLock { (_) throws(StoreError) -> ReloadOutcome in
             let loaded = snapshot
+            if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
             let bytes: [UInt8]
+            let info: stat
             do {
-                guard let read = try Self.readStoreFile(path) else {
+                guard let (read, status) = try Self.readStoreFile(path) else {
                     throw StoreError(.notFound, "the store file \(path) is gone; still serving generation \(loaded.generation)")
                 }
                 bytes = read
+                info = status
             } catch let error as StoreError {
                 throw error
             } catch {
@@ -108,7 +146,10 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "the store file belongs to another store (\(next.storeID.prefix(8))…)")
             }
             if next.generation == loaded.generation {
-                if next == loaded { return .unchanged }
+                if next == loaded {
+                    remember(info)
+                    return .unchanged
+                }
                 throw StoreError(.tampered, "the store file has generation \(next.generation), as loaded, but other content")
             }
             guard next.generation > loaded.generation else {
@@ -125,6 +166,7 @@ public final class SecretStore: Sendable {
                 }
             }
             current.withLock { $0 = next }
+            remember(info)
             return .replaced(old: loaded, new: next)
         }
     }
@@ -142,12 +184,14 @@ public final class SecretStore: Sendable {
             var secrets = base.secrets
             let result = try change(base.storeID, &secrets)
             let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets)
+            let written: stat
             do {
-                try DurableFile.replace(path, in: directory, with: StoreFileFormat(next, authenticator: authenticator).encoded())
+                written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(next, authenticator: authenticator).encoded())
             } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
             current.withLock { $0 = next }
+            remember(written)
             return result
         }
     }

@@ -70,6 +70,7 @@ struct StoreFileFormat: Codable {
     /// and record order do.
     func canonical() -> [UInt8] {
         var out = LengthPrefixedFields()
+        out.reserve(secrets.reduce(256) { $0 + 160 + $1.versions.reduce(0) { $0 + 220 + $1.sealed.ciphertext.count } })
         out.add("format", format)
         out.add("format_version", String(formatVersion))
         out.add("store_id", storeID)
@@ -99,27 +100,20 @@ struct StoreFileFormat: Codable {
         return out.bytes
     }
 
-    /// Whether `bytes` are a current-version file (cheap; no full check).
-    static func isCurrent(_ bytes: [UInt8]) -> Bool {
-        struct Header: Decodable {
-            var formatVersion: Int
-            enum CodingKeys: String, CodingKey { case formatVersion = "format_version" }
-        }
-        return (try? JSONDecoder().decode(Header.self, from: Data(bytes)))?.formatVersion == currentVersion
-    }
-
     /// Parses and checks a store file. `authenticator` checks the MAC; a
     /// version 1 file (no MAC, written before it existed) is taken only
     /// when `acceptUnauthenticated` (at startup, to be rewritten at once).
     static func decode(
         _ bytes: [UInt8], authenticator: StoreAuthenticator, acceptUnauthenticated: Bool = false
     ) throws(StoreError) -> StoreSnapshot {
-        let file: StoreFileFormat
-        do {
-            file = try JSONDecoder().decode(StoreFileFormat.self, from: Data(bytes))
-        } catch {
-            throw StoreError(.corrupt, "the store file is not valid", underlying: "\(error)")
-        }
+        try decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: acceptUnauthenticated).snapshot
+    }
+
+    /// The snapshot and the file's format version (an old one is rewritten).
+    static func decodeWithVersion(
+        _ bytes: [UInt8], authenticator: StoreAuthenticator, acceptUnauthenticated: Bool = false
+    ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int) {
+        let file = try StoreFileFormat(parsing: bytes)
         guard file.format == magic else { throw StoreError(.corrupt, "the store file does not start with the coffer-store header") }
         switch file.formatVersion {
         case currentVersion:
@@ -156,6 +150,6 @@ struct StoreFileFormat: Codable {
             secrets[name] = Secret(name: name, kind: entry.kind, protection: entry.protection, versions: entry.versions,
                                    access: entry.access ?? .unrestricted)
         }
-        return StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets)
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets), file.formatVersion)
     }
 }

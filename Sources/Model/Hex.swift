@@ -41,13 +41,22 @@ public struct LengthPrefixedFields {
 
     public init() {}
 
-    public mutating func add(_ name: String, _ value: String) { add(name, Array(value.utf8)) }
+    public mutating func add(_ name: String, _ value: String) { add(name, value.utf8) }
 
-    public mutating func add(_ name: String, _ value: [UInt8]) {
-        for part in [Array(name.utf8), value] {
-            let n = UInt32(part.count)
-            bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
-            bytes += part
-        }
+    public mutating func add(_ name: String, _ value: some Collection<UInt8>) {
+        appendLength(name.utf8.count)
+        bytes.append(contentsOf: name.utf8)
+        appendLength(value.count)
+        bytes.append(contentsOf: value)
+    }
+
+    public mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
+
+    private mutating func appendLength(_ count: Int) {
+        let n = UInt32(count)
+        bytes.append(UInt8(n >> 24))
+        bytes.append(UInt8(n >> 16 & 0xff))
+        bytes.append(UInt8(n >> 8 & 0xff))
+        bytes.append(UInt8(n & 0xff))
     }
 }

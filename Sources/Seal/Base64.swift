@@ -43,36 +43,44 @@ public enum Base64 {
     /// Decodes padded base64; nil on any character outside the alphabet, bad
     /// length or bad padding.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
-        guard text.count % 4 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(text.count / 4 * 3)
-        var quad = [UInt8](repeating: 0, count: 4)
-        var index = 0
+        if let result = text.withContiguousStorageIfAvailable({ decode(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(text).withUnsafeBytes { decode($0) }
+    }
+
+    /// The same over contiguous bytes: no generic dispatch per byte (a store
+    /// file holds three base64 fields per version).
+    public static func decode(_ text: UnsafeRawBufferPointer) -> [UInt8]? {
+        let count = text.count
+        guard count % 4 == 0 else { return nil }
         var padding = 0
-        for c in text {
-            if c == UInt8(ascii: "=") {
-                padding += 1
-                quad[index] = 0
-            } else {
-                guard padding == 0 else { return nil }
-                let v = reverse[Int(c)]
-                guard v != 0xff else { return nil }
-                quad[index] = v
-            }
-            index += 1
-            if index == 4 {
-                guard padding <= 2 else { return nil }
-                let n = UInt32(quad[0]) << 18 | UInt32(quad[1]) << 12 | UInt32(quad[2]) << 6 | UInt32(quad[3])
+        if count > 0, text[count - 1] == UInt8(ascii: "=") { padding += 1 }
+        if count > 1, text[count - 2] == UInt8(ascii: "=") { padding += 1 }
+        var out = [UInt8]()
+        out.reserveCapacity(count / 4 * 3)
+        return reverse.withUnsafeBufferPointer { table -> [UInt8]? in
+            var i = 0
+            while i < count {
+                let last = i + 4 == count
+                var n: UInt32 = 0
+                for k in 0..<4 {
+                    let c = text[i + k]
+                    if c == UInt8(ascii: "=") {
+                        // Padding only in the last one or two places.
+                        guard last, k >= 4 - padding else { return nil }
+                        n <<= 6
+                    } else {
+                        let v = table[Int(c)]
+                        guard v != 0xff, !(last && k >= 4 - padding) else { return nil }
+                        n = n << 6 | UInt32(v)
+                    }
+                }
                 out.append(UInt8(n >> 16 & 0xff))
-                if padding < 2 { out.append(UInt8(n >> 8 & 0xff)) }
-                if padding < 1 { out.append(UInt8(n & 0xff)) }
-                index = 0
-                if padding > 0 { break }
+                if !last || padding < 2 { out.append(UInt8(n >> 8 & 0xff)) }
+                if !last || padding < 1 { out.append(UInt8(n & 0xff)) }
+                i += 4
             }
+            return out
         }
-        // Padding may only close the text.
-        if padding > 0, out.count != text.count / 4 * 3 - padding { return nil }
-        return out
     }
 
     static func decode<K: CodingKey>(_ text: String, key: K, in container: KeyedDecodingContainer<K>) throws -> [UInt8] {

@@ -224,4 +224,20 @@ import Testing
         #expect(rewritten.contains("\"format_version\" : 2"))
         #expect(rewritten.contains("\"mac\" : "))
     }
+
+    @Test func anEditInPlaceIsSeenAlthoughTheFileKeepsItsInode() throws {
+        let (dir, writer, _) = try twoHandles()
+        defer { withExtendedLifetime(dir) {} }
+        guard case .unchanged = try writer.reload(checkRecord: opens) else {
+            Issue.record("its own last commit is recognised without reading")
+            return
+        }
+        // An editor writing in place (IN_CLOSE_WRITE): same inode, new content.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        bytes[bytes.count / 2] ^= 0x01
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: writer.path))
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        #expect(throws: StoreError.self) { try writer.reload(checkRecord: opens) }
+    }
 }

@@ -1,3 +1,4 @@
+import JSON
 import FileStore
 import LockedMemory
 import Model

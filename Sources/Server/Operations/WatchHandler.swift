@@ -1,3 +1,4 @@
+import JSON
 import Model
 
 /// `watch`: subscribes the connection to changes of the names (or globs)

@@ -1,3 +1,4 @@
+import JSON
 import LockedMemory
 import Model
 import Seal

@@ -1,7 +1,7 @@
 import Model
 import Testing
 
-@testable import Server
+@testable import JSON
 
 @Suite struct JSONParserTests {
     func parse(_ text: String) throws(CofferError) -> JSONValue {

@@ -1,6 +1,6 @@
 /// Turns a validated `JSONString` into bytes: counts first, then writes into
 /// a buffer the caller owns (locked memory for secret values).
-enum JSONStringDecoding {
+public enum JSONStringDecoding {
     static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: return c - 48
@@ -11,14 +11,14 @@ enum JSONStringDecoding {
     }
 
     /// The number of UTF-8 bytes `s` decodes to.
-    static func decodedCount(_ s: JSONString, in line: UnsafeRawBufferPointer) -> Int {
+    public static func decodedCount(_ s: JSONString, in line: UnsafeRawBufferPointer) -> Int {
         guard s.hasEscapes else { return s.range.count }
         var count = 0
         decode(s, in: line) { _ in count += 1 }
         return count
     }
 
-    static func decode(_ s: JSONString, in line: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+    public static func decode(_ s: JSONString, in line: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
         var i = 0
         decode(s, in: line) { byte in
             out[i] = byte
@@ -26,8 +26,8 @@ enum JSONStringDecoding {
         }
     }
 
-    static func string(_ s: JSONString, in line: UnsafeRawBufferPointer) -> String {
-        if !s.hasEscapes { return String(decoding: line[s.range], as: UTF8.self) }
+    public static func string(_ s: JSONString, in line: UnsafeRawBufferPointer) -> String {
+        if !s.hasEscapes { return String(decoding: UnsafeRawBufferPointer(rebasing: line[s.range]), as: UTF8.self) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(s.range.count)
         decode(s, in: line) { bytes.append($0) }

@@ -2,8 +2,8 @@
 /// unwipeable copy of a line that may hold a secret). Follows the
 /// well-formed byte sequences table of Unicode §3.9 (Table 3-7): no overlong
 /// forms, no surrogates, nothing above U+10FFFF.
-enum UTF8Validation {
-    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+public enum UTF8Validation {
+    public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let n = bytes.count
         while i < n {

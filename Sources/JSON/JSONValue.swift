@@ -4,7 +4,7 @@
 /// demand: names into Swift strings, secret values straight into locked
 /// memory. So the only ordinary-memory copy of a `put` value is the line
 /// itself, a `TransientBytes` wiped when the request is done.
-indirect enum JSONValue: Sendable, Equatable {
+public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// The number's text as sent (it is only ever echoed or range-checked).
@@ -13,7 +13,7 @@ indirect enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .null: return "null"
         case .bool: return "boolean"
@@ -26,7 +26,7 @@ indirect enum JSONValue: Sendable, Equatable {
 }
 
 /// A string's place in the line, between (not including) its quotes.
-struct JSONString: Sendable, Equatable {
-    var range: Range<Int>
-    var hasEscapes: Bool
+public struct JSONString: Sendable, Equatable {
+    public var range: Range<Int>
+    public var hasEscapes: Bool
 }

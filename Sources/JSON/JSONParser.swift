@@ -4,7 +4,7 @@ import Model
 /// duplicate keys, raw control characters in strings, lone surrogates, and
 /// nesting deeper than `maxDepth`. Error messages give a byte offset and what
 /// was expected, never the input.
-struct JSONParser {
+public struct JSONParser {
     static let maxDepth = 32
 
     private let bytes: UnsafeRawBufferPointer
@@ -15,7 +15,7 @@ struct JSONParser {
     }
 
     /// Parses `bytes` as exactly one JSON value.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(CofferError) -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(CofferError) -> JSONValue {
         guard UTF8Validation.isValid(bytes) else { throw CofferError(.badRequest, "the request is not valid UTF-8") }
         var parser = JSONParser(bytes)
         let value = try parser.value(depth: 0)
