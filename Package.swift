@@ -101,7 +101,7 @@ let package = Package(
             dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory"]),
     ]
 )
 

@@ -81,14 +81,22 @@ struct Daemon {
         var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)
         serverConfiguration.limits = settings.limits
         serverConfiguration.adminSocketGroup = settings.adminSocketGroup
+        let activation = SocketActivation.passedSockets()
+        serverConfiguration.activatedSockets = activation.sockets
+        if !activation.unknown.isEmpty {
+            logger.warning("ignoring sockets systemd passed with unknown names", metadata: ["names": "\(activation.unknown)"])
+        }
         let mode = settings.mode
         let server = CofferServer(
             configuration: serverConfiguration, dispatcher: dispatcher,
             group: MultiThreadedEventLoopGroup.singleton, logger: logger,
             onReady: { sockets in
-                _ = sd_notify(0, "READY=1\nSTATUS=serving \(store.snapshot.secrets.count) secrets")
+                // READY only now: the key is loaded, the store open and
+                // every socket listening.
+                SystemdNotifier.ready(SystemdNotifier.describe(services))
                 if case .development(let directory) = mode { DevInstance.announce(directory: directory, sockets: sockets) }
-            }
+            },
+            onShutdown: { SystemdNotifier.stopping() }
         )
 
         try? audit.record(AuditEvent(kind: .started, result: .ok))
@@ -98,12 +106,12 @@ struct Daemon {
             "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server, PolicyReloadOnHangup(services: services, logger: logger),
+            services: [server, ReloadOnHangup(services: services, logger: logger),
                        StoreWatch(services: services, logger: logger)]
-                + (coalescing.map { [AuditFlush(sink: $0)] } ?? []),
+                + (coalescing.map { [AuditFlush(sink: $0)] } ?? [])
+                + (SystemdNotifier.watchdogInterval().map { [WatchdogPing(interval: $0, services: services, group: MultiThreadedEventLoopGroup.singleton)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        _ = sd_notify(0, "STOPPING=1")
         coalescing?.flushAll()
         try? audit.record(AuditEvent(kind: .stopped, result: .ok))
         chainer.sync()

@@ -7,6 +7,8 @@ public final class NotifySocket: @unchecked Sendable {
     public let path: String
     private let socket: OwnedFileDescriptor
     private var fd: Int32 { socket.rawValue }
+    /// Every message received so far, oldest first.
+    public private(set) var messages: [String] = []
 
     public init(path: String) throws {
         self.path = path
@@ -23,13 +25,28 @@ public final class NotifySocket: @unchecked Sendable {
     /// Waits for a message containing `READY=1`, while `alive()` holds, at
     /// most `timeout`. Returns whether it came.
     public func waitForReady(timeout: Duration, alive: () -> Bool) -> Bool {
+        waitFor(timeout: timeout, alive: alive) { $0.contains("READY=1") } != nil
+    }
+
+    /// Receives until a message satisfies `match` (returned), `alive()`
+    /// stops holding, or `timeout` passes (nil). Messages received before
+    /// this call count too.
+    public func waitFor(timeout: Duration, alive: () -> Bool = { true }, _ match: (String) -> Bool) -> String? {
         let deadline = ContinuousClock.now + timeout
+        var seen = 0
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now < deadline {
+        while true {
+            while seen < messages.count {
+                if match(messages[seen]) { return messages[seen] }
+                seen += 1
+            }
+            guard ContinuousClock.now < deadline else { return nil }
             let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0, String(decoding: buffer[0..<n], as: UTF8.self).contains("READY=1") { return true }
-            if !alive() { return false }
+            if n > 0 {
+                messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
+            } else if !alive() {
+                return nil
+            }
         }
-        return false
     }
 }

@@ -7,6 +7,8 @@ final class DevDaemon {
     let directory: TemporaryDirectory
     let process = Process()
     let outputPath: String
+    /// cofferd's NOTIFY_SOCKET: every sd_notify message it sent.
+    private(set) var notify: NotifySocket?
     var devPath: String { directory.path + "/dev" }
     var adminSocket: String { devPath + "/run/admin.sock" }
     var serviceSocket: String { devPath + "/run/coffer.sock" }
@@ -14,10 +16,13 @@ final class DevDaemon {
     /// Starts cofferd and waits (bounded) for its READY=1.
     /// `audit` is where events go: stderr (the default, read back from
     /// `output`) or journal (the private journald scripts/test starts).
-    init(directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = [], audit: String = "stderr") throws {
+    init(
+        directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = [], audit: String = "stderr",
+        environment: [String: String] = [:], development: Bool = true
+    ) throws {
         self.directory = try directory ?? TemporaryDirectory("e2e")
         outputPath = self.directory.file("cofferd-\(UUID().uuidString.prefix(8)).log")
-        try start(arguments: ["--audit", audit] + arguments, launcher: launcher)
+        try start(arguments: ["--audit", audit] + arguments, launcher: launcher, environment: environment, development: development)
     }
 
     /// A dev instance whose policy file (DIR/policy) holds `policy` and
@@ -36,13 +41,14 @@ final class DevDaemon {
         return try DevDaemon(directory: directory, arguments: arguments)
     }
 
-    private func start(arguments: [String], launcher: [String]) throws {
+    private func start(arguments: [String], launcher: [String], environment: [String: String], development: Bool) throws {
         let notify = try NotifySocket(path: directory.file("notify-\(UUID().uuidString.prefix(8)).sock"))
+        self.notify = notify
         let cofferd = binaryPath("cofferd")
-        let command = launcher + [cofferd, "--dev", devPath] + arguments
+        let command = launcher + [cofferd] + (development ? ["--dev", devPath] : []) + arguments
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
-        process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path]
+        process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path].merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = log

@@ -21,6 +21,7 @@ public final class CofferServer: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onReady: @Sendable ([String]) -> Void
+    private let onShutdown: @Sendable () -> Void
     private let connections = Mutex<[ObjectIdentifier: OpenConnection]>([:])
 
     private struct OpenConnection {
@@ -31,8 +32,10 @@ public final class CofferServer: Service {
 
     public init(
         configuration: ServerConfiguration, dispatcher: RequestDispatcher, group: any EventLoopGroup,
-        logger: Logger, onReady: @escaping @Sendable ([String]) -> Void = { _ in }
+        logger: Logger, onReady: @escaping @Sendable ([String]) -> Void = { _ in },
+        onShutdown: @escaping @Sendable () -> Void = {}
     ) {
+        self.onShutdown = onShutdown
         self.configuration = configuration
         self.dispatcher = dispatcher
         self.group = group
@@ -54,33 +57,33 @@ public final class CofferServer: Service {
 
         // Returns when graceful shutdown starts (or the task is cancelled).
         try? await gracefulShutdown()
+        onShutdown()
 
         logger.info("shutting down: no new connections; draining open ones")
         for (listener, channel) in bound {
             try? await channel.close()
-            unlink(configuration.socketPath(listener.fileName))
+            // A socket systemd handed over is systemd's to keep (it goes on
+            // listening for the next start); our own we remove.
+            if configuration.activatedSockets[listener] == nil {
+                unlink(configuration.socketPath(listener.fileName))
+            }
         }
         await drainConnections()
     }
 
     private func bind(_ listener: SocketListener) async throws -> any Channel {
         let path = configuration.socketPath(listener.fileName)
+        if let fd = configuration.activatedSockets[listener] {
+            let channel = try await bootstrap(listener).withBoundSocket(fd).get()
+            logger.info("listening on a socket from systemd", metadata: ["socket": "\(listener.fileName)", "fd": "\(fd)"])
+            return channel
+        }
         // A socket file nobody accepts on was left by a crash and is replaced
         // below; one that answers belongs to a running cofferd.
         if UnixSocket.isServed(path) {
             throw ServerStartupError("another process is serving \(path); is cofferd already running?")
         }
-        let dispatcher = self.dispatcher
-        let limits = configuration.limits
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.autoRead, value: true)
-            // A client may send its requests and shut down its write side;
-            // it still gets every answer (ConnectionHandler drains on inputClosed).
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { [self] channel in
-                self.admit(channel, on: listener, dispatcher: dispatcher, limits: limits)
-            }
+        let channel = try await bootstrap(listener)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
             .get()
         // The socket was created under cofferd's umask (077): owner-only.
@@ -93,6 +96,20 @@ public final class CofferServer: Service {
         }
         logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(listener.mode, radix: 8))"])
         return channel
+    }
+
+    private func bootstrap(_ listener: SocketListener) -> ServerBootstrap {
+        let dispatcher = self.dispatcher
+        let limits = configuration.limits
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: true)
+            // A client may send its requests and shut down its write side;
+            // it still gets every answer (ConnectionHandler drains on inputClosed).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [self] channel in
+                self.admit(channel, on: listener, dispatcher: dispatcher, limits: limits)
+            }
     }
 
     /// Runs on the accepted channel's event loop before any byte is read:

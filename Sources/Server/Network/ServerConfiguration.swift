@@ -40,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     /// When set, admin.sock is 0660 with this group, so that operators who
     /// are not root can reach it (the policy still decides who is served).
     public var adminSocketGroup: gid_t?
+    /// Listening sockets handed over by systemd (socket activation), by
+    /// listener; the others are bound by cofferd itself.
+    public var activatedSockets: [SocketListener: Int32] = [:]
     /// How long graceful shutdown waits for connections to finish.
     public var drainTimeout: Duration = .seconds(10)
 

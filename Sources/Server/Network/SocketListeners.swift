@@ -17,6 +17,15 @@ public enum SocketListener: CaseIterable, Sendable {
 
     /// coffer.sock and credentials.sock are open to every local user (the
     /// policy decides per request); admin.sock to the daemon's user only.
+    /// The FileDescriptorName= of its systemd .socket unit (systemd/).
+    public var activationName: String {
+        switch self {
+        case .service: return "coffer"
+        case .admin: return "admin"
+        case .credentials: return "credentials"
+        }
+    }
+
     public var mode: mode_t {
         switch self {
         case .service, .credentials: return 0o666

@@ -1,0 +1,54 @@
+import FileStore
+import Logging
+import NIOCore
+import Server
+import ServiceLifecycle
+import UnixSignals
+
+/// SIGHUP (`systemctl reload cofferd`): tells systemd RELOADING=1, reads the
+/// policy file and the store file again, then READY=1 with the new status.
+/// A broken policy or store file is logged with its reason and what was in
+/// force stays in force. Settings that shape the daemon itself (sockets,
+/// directories, limits) take a restart (docs/operations.md).
+struct ReloadOnHangup: Service {
+    let services: CofferServices
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            SystemdNotifier.reloading()
+            switch services.reloadPolicy() {
+            case .success(let policy):
+                logger.info("policy reloaded", metadata: ["rules": "\(policy.rules.count)", "operators": "\(policy.operators.count)"])
+            case .failure(let error):
+                logger.error("policy reload refused; the previous policy stays in force", metadata: ["error": "\(error.message)"])
+            }
+            if case .failure(let error) = services.reloadStore() {
+                logger.error("store file refused; still serving the last good one", metadata: ["reason": "\(error.message)"])
+            }
+            SystemdNotifier.ready(SystemdNotifier.describe(services))
+        }
+    }
+}
+
+/// Pings systemd's watchdog at half of WATCHDOG_USEC while the event loops
+/// answer: each ping follows a round trip through every event loop, so a
+/// wedged loop stops the pings and systemd restarts cofferd.
+struct WatchdogPing: Service {
+    let interval: Duration
+    let services: CofferServices
+    let group: any EventLoopGroup
+
+    func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: interval)
+            guard !Task.isShuttingDownGracefully else { break }
+            for loop in group.makeIterator() {
+                try await loop.submit {}.get()
+            }
+            SystemdNotifier.watchdog()
+            SystemdNotifier.status(SystemdNotifier.describe(services))
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import CofferTestSupport
+import Foundation
+import Keyring
+import LockedMemory
+import Testing
+
+/// cofferd as a systemd service: sd_notify messages on a test NOTIFY_SOCKET,
+/// reload and stop, socket activation, credentials, and the unit's exposure.
+@Suite struct SystemdTests {
+    func message(_ daemon: DevDaemon, _ what: String, _ match: @escaping (String) -> Bool) throws -> String {
+        let notify = try #require(daemon.notify)
+        return try #require(notify.waitFor(timeout: .seconds(20), match), "no \(what) from cofferd: \(notify.messages)")
+    }
+
+    @Test func readyCarriesAStatusAndTheWatchdogIsPinged() throws {
+        let daemon = try DevDaemon(environment: ["WATCHDOG_USEC": "200000"])
+        let ready = try message(daemon, "READY=1") { $0.contains("READY=1") }
+        #expect(ready.contains("STATUS=serving 0 secrets"))
+        _ = try message(daemon, "WATCHDOG=1") { $0.contains("WATCHDOG=1") }
+    }
+
+    @Test func sighupReloadsWithRELOADINGThenREADY() throws {
+        let daemon = try DevDaemon()
+        _ = try message(daemon, "READY=1") { $0.contains("READY=1") }
+        #expect(try daemon.ctl(["put", "k"], stdin: "v").status == 0)
+        kill(daemon.pid, SIGHUP)
+        let reloading = try message(daemon, "RELOADING=1") { $0.contains("RELOADING=1") }
+        #expect(reloading.contains("MONOTONIC_USEC="))
+        let again = try message(daemon, "READY=1 after the reload") { $0.contains("READY=1") && $0.contains("serving 1 secrets") }
+        #expect(again.contains("STATUS="))
+    }
+
+    @Test func sigtermStopsCleanly() throws {
+        let daemon = try DevDaemon()
+        _ = try message(daemon, "READY=1") { $0.contains("READY=1") }
+        #expect(daemon.stop(SIGTERM) == 0)
+        #expect(daemon.notify?.messages.contains { $0.contains("STOPPING=1") } == true
+                || daemon.notify?.waitFor(timeout: .seconds(2)) { $0.contains("STOPPING=1") } != nil)
+        for socket in ["coffer.sock", "admin.sock", "credentials.sock"] {
+            #expect(!FileManager.default.fileExists(atPath: daemon.devPath + "/run/" + socket), "\(socket) left behind")
+        }
+    }
+
+    @Test func servesOnSocketsFromSystemdSocketActivate() throws {
+        let directory = try TemporaryDirectory("activated")
+        let run = directory.path + "/dev/run"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let launcher = ["/usr/bin/systemd-socket-activate",
+                        "-l", run + "/coffer.sock", "-l", run + "/admin.sock", "-l", run + "/credentials.sock",
+                        "--fdname=coffer:admin:credentials", "-E", "NOTIFY_SOCKET", "-E", "PATH"]
+        // systemd-socket-activate starts cofferd on the first connection
+        // (as systemd does without Accept=): this client is that connection,
+        // made as soon as the socket exists; its ping is answered once
+        // cofferd has taken the sockets over.
+        let firstAnswer = FirstConnection(socket: run + "/coffer.sock")
+        let daemon = try DevDaemon(directory: directory, launcher: launcher)
+        #expect(firstAnswer.wait()?["pong"] as? Bool == true)
+        #expect(try LineClient(socketPath: daemon.serviceSocket).call(#"{"op":"ping"}"#)["pong"] as? Bool == true)
+        let admin = try LineClient(socketPath: daemon.adminSocket)
+        #expect(try admin.call(#"{"op":"put","name":"a","value":"1"}"#)["ok"] as? Bool == true)
+        #expect(try admin.call(#"{"op":"get","name":"a"}"#)["value"] as? String == "1")
+        #expect(daemon.output.components(separatedBy: "listening on a socket from systemd").count - 1 == 3, "\(daemon.output)")
+    }
+
+    @Test func theMasterKeyComesFromCredentialsDirectory() throws {
+        guard try requireRoot() else { return }
+        let dir = try TemporaryDirectory("credentials-dir")
+        try FileManager.default.createDirectory(atPath: dir.path + "/creds", withIntermediateDirectories: true)
+        let hex = String(repeating: "5a", count: 32)
+        try Data((hex + "\n").utf8).write(to: URL(fileURLWithPath: dir.path + "/creds/master-key"))
+        chmod(dir.path + "/creds/master-key", 0o600)
+        let config = dir.file("cofferd.json")
+        let json = #"{"state":{"directory":"\#(dir.path)/state"},"runtime":{"directory":"\#(dir.path)/run"},"key_file":"/nonexistent"}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: config))
+        let daemon = try DevDaemon(directory: dir, arguments: ["--config", config],
+                                   environment: ["CREDENTIALS_DIRECTORY": dir.path + "/creds"], development: false)
+        let status = try runProgram(binaryPath("cofferctl"), ["status", "--socket", dir.path + "/run/admin.sock", "--json"])
+        let keys = (try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])?["keys"] as? [String: Any]
+        try TestKeys.prepareSecureHeap()
+        let expected = try MasterKey(bytes: try LockedBytes(count: 32) { $0.copyBytes(from: [UInt8](repeating: 0x5a, count: 32)) }).id.hex
+        #expect(keys?["current"] as? String == expected)
+    }
+
+    @Test func theUnitsExposureScoreIsAtMostOnePointFive() throws {
+        let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd/cofferd.service").path
+        let result = try runProgram("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager", unit])
+        let line = try #require(result.stdoutText.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(result.stderr)")
+        let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) })
+        #expect(score <= 1.5, "\(line)")
+    }
+}
+
+/// Connects (from another thread) as soon as `socket` exists and pings.
+final class FirstConnection: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var answer: [String: Any]?
+
+    init(socket: String) {
+        DispatchQueue.global().async { [self] in
+            defer { done.signal() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !FileManager.default.fileExists(atPath: socket), ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            answer = try? LineClient(socketPath: socket).call(#"{"op":"ping"}"#)
+        }
+    }
+
+    func wait() -> [String: Any]? {
+        _ = done.wait(timeout: .now() + 30)
+        return answer
+    }
+}
