@@ -12,7 +12,7 @@ struct CofferCtl: ParsableCommand {
             Exit status: 0 ok, 1 verify did not match, 2 bad request, 3 not found, 4 denied, \
             5 cofferd unreachable, 6 other error, 64 bad usage.
             """,
-        subcommands: [Put.self, Rotate.self, Get.self, Verify.self, List.self, Describe.self, Delete.self, Reload.self, Status.self, Audit.self, Import.self, Export.self, Ping.self]
+        subcommands: [Put.self, Rotate.self, Get.self, Verify.self, List.self, Describe.self, Delete.self, Reload.self, Status.self, Audit.self, Import.self, Export.self, Init.self, Ping.self]
     )
 
     // Given before or after the subcommand: `cofferctl --dev DIR get x` and

@@ -81,6 +81,55 @@ import Testing
         #expect(keys?["current"] as? String == expected)
     }
 
+    @Test func initWritesAnEncryptedCredentialThatCofferdLoads() throws {
+        // systemd-creds writes its host key under /var/lib/systemd: only in
+        // scripts/test's namespace, where that is a tmpfs.
+        guard ProcessInfo.processInfo.environment["COFFER_TEST_NAMESPACE"] == "1" else {
+            try #require(!requireAllPrerequisites, "run under scripts/test")
+            return
+        }
+        let dir = try TemporaryDirectory("init")
+        let credential = dir.file("coffer-master-key")
+        let initialised = try runProgram(binaryPath("cofferctl"), ["init", "--output", credential, "--with-key", "host"])
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        #expect(initialised.stdoutText.contains("LoadCredentialEncrypted=master-key:\(credential)"))
+        #expect(try FileManager.default.attributesOfItem(atPath: credential)[.posixPermissions] as? Int == 0o600)
+        #expect(try runProgram(binaryPath("cofferctl"), ["init", "--output", credential]).status != 0, "never replaces a key")
+
+        // What systemd would put in $CREDENTIALS_DIRECTORY for the unit.
+        try FileManager.default.createDirectory(atPath: dir.path + "/creds", withIntermediateDirectories: true)
+        let decrypted = try runProgram("/usr/bin/systemd-creds", ["decrypt", "--name=master-key", credential, dir.path + "/creds/master-key"])
+        #expect(decrypted.status == 0, "\(decrypted.stderr)")
+        chmod(dir.path + "/creds/master-key", 0o600)
+        let text = try String(contentsOfFile: dir.path + "/creds/master-key", encoding: .utf8)
+        #expect(text.count == 65 && text.dropLast().allSatisfy(\.isHexDigit))
+        let config = dir.file("cofferd.json")
+        let json = #"{"state":{"directory":"\#(dir.path)/state"},"runtime":{"directory":"\#(dir.path)/run"},"key_file":"/nonexistent"}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: config))
+        let daemon = try DevDaemon(directory: dir, arguments: ["--config", config],
+                                   environment: ["CREDENTIALS_DIRECTORY": dir.path + "/creds"], development: false)
+        let admin = try LineClient(socketPath: dir.path + "/run/admin.sock")
+        #expect(try admin.call(#"{"op":"put","name":"k","value":"v"}"#)["ok"] as? Bool == true)
+        _ = daemon
+    }
+
+    @Test func theUnitFilesVerify() throws {
+        let systemd = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd").path
+        let dir = try TemporaryDirectory("units")
+        var units: [String] = []
+        for name in ["cofferd.service", "cofferd.socket", "cofferd-admin.socket", "cofferd-credentials.socket"] {
+            var text = try String(contentsOfFile: systemd + "/" + name, encoding: .utf8)
+            // verify checks that ExecStart= exists: point it at a binary that does.
+            text = text.replacingOccurrences(of: "/usr/bin/cofferd", with: binaryPath("cofferd"))
+            try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            units.append(dir.file(name))
+        }
+        let result = try runProgram("/usr/bin/systemd-analyze", ["verify"] + units)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stderr.contains(dir.path), "warnings about our units: \(result.stderr)")
+    }
+
     @Test func theUnitsExposureScoreIsAtMostOnePointFive() throws {
         let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("systemd/cofferd.service").path
