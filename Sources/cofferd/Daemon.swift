@@ -106,7 +106,9 @@ struct Daemon {
             "locked_bytes": "\(ProcessHardening.lockedBytesReportedByKernel() ?? 0)",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server, ReloadOnHangup(services: services, logger: logger),
+            services: [server, ReloadOnHangup(services: services, logger: logger, reloadSettings: { [settings, logger] in
+                           await Self.reloadSettings(settings, server: server, logger: logger)
+                       }),
                        StoreWatch(services: services, logger: logger)]
                 + (coalescing.map { [AuditFlush(sink: $0)] } ?? [])
                 + (SystemdNotifier.watchdogInterval().map { [WatchdogPing(interval: $0, services: services, group: MultiThreadedEventLoopGroup.singleton)] } ?? []),
@@ -116,6 +118,21 @@ struct Daemon {
         try? audit.record(AuditEvent(kind: .stopped, result: .ok))
         chainer.sync()
         logger.info("cofferd stopped")
+    }
+
+    /// SIGHUP: the configuration again, from the same command line.
+    static func reloadSettings(_ running: DaemonSettings, server: CofferServer, logger: Logger) async {
+        do {
+            let fresh = try await DaemonSettings.resolve(
+                config: running.configPath, dev: running.devArgument, audit: running.auditArgument,
+                auditCoalesce: running.auditCoalesceArgument)
+            server.updateLimits(fresh.limits)
+            let needRestart = running.differencesNeedingRestart(fresh)
+            logger.info("configuration reloaded: limits apply to new connections",
+                        metadata: needRestart.isEmpty ? [:] : ["restart_needed_for": "\(needRestart.joined(separator: ", "))"])
+        } catch {
+            logger.error("configuration reload refused; the running settings stay", metadata: ["error": "\(error)"])
+        }
     }
 
     private func chooseAuditSink(chainer: AuditChainer) throws -> any AuditSink {

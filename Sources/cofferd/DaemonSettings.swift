@@ -25,6 +25,25 @@ struct DaemonSettings: Sendable {
     var auditCoalesceSeconds: Double = 0
     /// admin.sock's group (0660) when operators who are not root use it.
     var adminSocketGroup: gid_t? = nil
+    /// What cofferd was started with, to read the configuration again on SIGHUP.
+    var configPath: String? = nil
+    var devArgument: String? = nil
+    var auditArgument: AuditChoice? = nil
+    var auditCoalesceArgument: Double? = nil
+
+    /// Settings that differ in `fresh` but only take effect at a restart.
+    func differencesNeedingRestart(_ fresh: DaemonSettings) -> [String] {
+        var out: [String] = []
+        if fresh.stateDirectory != stateDirectory { out.append("state.directory") }
+        if fresh.runtimeDirectory != runtimeDirectory { out.append("runtime.directory") }
+        if fresh.keySource != keySource { out.append("key_file") }
+        if fresh.audit != audit { out.append("audit") }
+        if fresh.auditCoalesceSeconds != auditCoalesceSeconds { out.append("audit_coalesce_seconds") }
+        if fresh.policyFile != policyFile { out.append("policy_file") }
+        if fresh.adminSocketGroup != adminSocketGroup { out.append("admin_socket_group") }
+        if fresh.secureHeapBytes != secureHeapBytes { out.append("memory.secure_heap_bytes") }
+        return out
+    }
 
     enum Mode: Sendable, Equatable {
         case production
@@ -38,6 +57,15 @@ struct DaemonSettings: Sendable {
     static let defaultPolicyFile = "/etc/coffer/policy"
 
     static func resolve(config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil) async throws -> DaemonSettings {
+        var settings = try await resolveValues(config: path, dev: dev, audit: audit, auditCoalesce: auditCoalesce)
+        settings.configPath = path
+        settings.devArgument = dev
+        settings.auditArgument = audit
+        settings.auditCoalesceArgument = auditCoalesce
+        return settings
+    }
+
+    private static func resolveValues(config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double?) async throws -> DaemonSettings {
         var providers: [any ConfigProvider] = []
         if let path {
             do {

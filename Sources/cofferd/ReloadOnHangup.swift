@@ -6,18 +6,24 @@ import ServiceLifecycle
 import UnixSignals
 
 /// SIGHUP (`systemctl reload cofferd`): tells systemd RELOADING=1, reads the
-/// policy file and the store file again, then READY=1 with the new status.
-/// A broken policy or store file is logged with its reason and what was in
-/// force stays in force. Settings that shape the daemon itself (sockets,
-/// directories, limits) take a restart (docs/operations.md).
+/// configuration (limits for new connections), the policy file and the
+/// store file again, then READY=1 with the new status. A broken file is
+/// logged with its reason and what was in force stays in force. Settings
+/// that shape the daemon itself (directories, key source, audit sink, the
+/// policy file's path) take a restart, and the log says so
+/// (docs/operations.md).
 struct ReloadOnHangup: Service {
     let services: CofferServices
     let logger: Logger
+    /// Reads the configuration again and applies what can change while
+    /// running (the connection limits); says what needs a restart.
+    let reloadSettings: @Sendable () async -> Void
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         for await _ in hangups.cancelOnGracefulShutdown() {
             SystemdNotifier.reloading()
+            await reloadSettings()
             switch services.reloadPolicy() {
             case .success(let policy):
                 logger.info("policy reloaded", metadata: ["rules": "\(policy.rules.count)", "operators": "\(policy.operators.count)"])

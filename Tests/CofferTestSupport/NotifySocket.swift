@@ -30,10 +30,12 @@ public final class NotifySocket: @unchecked Sendable {
 
     /// Receives until a message satisfies `match` (returned), `alive()`
     /// stops holding, or `timeout` passes (nil). Messages received before
-    /// this call count too.
-    public func waitFor(timeout: Duration, alive: () -> Bool = { true }, _ match: (String) -> Bool) -> String? {
+    /// this call count too, except the first `skip`.
+    public func waitFor(
+        timeout: Duration, after skip: Int = 0, alive: () -> Bool = { true }, _ match: (String) -> Bool
+    ) -> String? {
         let deadline = ContinuousClock.now + timeout
-        var seen = 0
+        var seen = skip
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             while seen < messages.count {

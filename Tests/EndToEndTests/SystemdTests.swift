@@ -7,9 +7,14 @@ import Testing
 /// cofferd as a systemd service: sd_notify messages on a test NOTIFY_SOCKET,
 /// reload and stop, socket activation, credentials, and the unit's exposure.
 @Suite struct SystemdTests {
-    func message(_ daemon: DevDaemon, _ what: String, _ match: @escaping (String) -> Bool) throws -> String {
+    /// The first message matching `match`, after the first `skip` ones.
+    func message(_ daemon: DevDaemon, _ what: String, after skip: Int = 0, _ match: @escaping (String) -> Bool) throws -> String {
         let notify = try #require(daemon.notify)
-        return try #require(notify.waitFor(timeout: .seconds(20), match), "no \(what) from cofferd: \(notify.messages)")
+        return try #require(notify.waitFor(timeout: .seconds(20), after: skip, match), "no \(what) from cofferd: \(notify.messages)")
+    }
+
+    func index(_ daemon: DevDaemon, of message: String) -> Int {
+        (daemon.notify?.messages.firstIndex(of: message) ?? -1) + 1
     }
 
     @Test func readyCarriesAStatusAndTheWatchdogIsPinged() throws {
@@ -26,8 +31,26 @@ import Testing
         kill(daemon.pid, SIGHUP)
         let reloading = try message(daemon, "RELOADING=1") { $0.contains("RELOADING=1") }
         #expect(reloading.contains("MONOTONIC_USEC="))
-        let again = try message(daemon, "READY=1 after the reload") { $0.contains("READY=1") && $0.contains("serving 1 secrets") }
+        let again = try message(daemon, "READY=1 after the reload", after: index(daemon, of: reloading)) { $0.contains("READY=1") }
+        #expect(again.contains("serving 1 secrets"))
         #expect(again.contains("STATUS="))
+    }
+
+    @Test func sighupAppliesNewLimitsToNewConnections() throws {
+        let daemon = try DevDaemon.with(config: #"{"limits": {"max_connections": 50}}"#)
+        _ = try message(daemon, "READY=1") { $0.contains("READY=1") }
+        let held = try LineClient(socketPath: daemon.serviceSocket)
+        #expect(try held.call(#"{"op":"ping"}"#)["ok"] as? Bool == true)
+        try #"{"limits": {"max_connections": 1}, "policy_file": "/elsewhere"}"#
+            .write(toFile: daemon.directory.file("cofferd.json"), atomically: true, encoding: .utf8)
+        kill(daemon.pid, SIGHUP)
+        let reloading = try message(daemon, "RELOADING=1") { $0.contains("RELOADING=1") }
+        _ = try message(daemon, "READY=1 after the reload", after: index(daemon, of: reloading)) { $0.contains("READY=1") }
+        #expect(try waitUntil("the reload is logged") { daemon.output.contains("configuration reloaded") })
+        #expect(daemon.output.contains("policy_file"), "a setting that needs a restart is named")
+        let refused = try LineClient(socketPath: daemon.serviceSocket)
+        #expect(try refused.readLine()?.contains("UNAVAILABLE") == true, "the new limit holds for new connections")
+        #expect(try held.call(#"{"op":"ping"}"#)["ok"] as? Bool == true, "the open connection is kept")
     }
 
     @Test func sigtermStopsCleanly() throws {

@@ -23,6 +23,8 @@ public final class CofferServer: Service {
     private let onReady: @Sendable ([String]) -> Void
     private let onShutdown: @Sendable () -> Void
     private let connections = Mutex<[ObjectIdentifier: OpenConnection]>([:])
+    /// The limits new connections get; SIGHUP may change them.
+    private let currentLimits: Mutex<ServerLimits>
 
     private struct OpenConnection {
         let channel: any Channel
@@ -36,6 +38,7 @@ public final class CofferServer: Service {
         onShutdown: @escaping @Sendable () -> Void = {}
     ) {
         self.onShutdown = onShutdown
+        self.currentLimits = Mutex(configuration.limits)
         self.configuration = configuration
         self.dispatcher = dispatcher
         self.group = group
@@ -98,9 +101,16 @@ public final class CofferServer: Service {
         return channel
     }
 
+    /// New limits for connections accepted from now on (configuration
+    /// reload); open connections keep the limits they started with.
+    public func updateLimits(_ limits: ServerLimits) {
+        currentLimits.withLock { $0 = limits }
+    }
+
+    public var limits: ServerLimits { currentLimits.withLock { $0 } }
+
     private func bootstrap(_ listener: SocketListener) -> ServerBootstrap {
         let dispatcher = self.dispatcher
-        let limits = configuration.limits
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.autoRead, value: true)
@@ -108,7 +118,7 @@ public final class CofferServer: Service {
             // it still gets every answer (ConnectionHandler drains on inputClosed).
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
-                self.admit(channel, on: listener, dispatcher: dispatcher, limits: limits)
+                self.admit(channel, on: listener, dispatcher: dispatcher, limits: self.limits)
             }
     }
 
