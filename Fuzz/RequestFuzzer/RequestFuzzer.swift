@@ -48,9 +48,11 @@ final class FuzzFixture: @unchecked Sendable {
             try SecureHeap.initialize()
             let directory = "/dev/shm/coffer-fuzz-\(getpid())"
             mkdir(directory, 0o700)
+            let keyring = Keyring(current: try MasterKey.generate())
             let services = CofferServices(
-                store: try SecretStore.open(directory: directory),
-                keyring: Keyring(current: try MasterKey.generate()),
+                store: try SecretStore.open(
+                    directory: directory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
+                keyring: keyring,
                 sealer: RecordSealer(),
                 policy: AccessPolicy(superusers: [Self.owner.uid]),
                 audit: SilentAuditSink(),

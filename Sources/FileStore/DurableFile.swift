@@ -33,9 +33,20 @@ enum DurableFile {
             unlink(temp)
             throw error
         }
-        let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
-        try dir.fsync()
+        do {
+            let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
+            try dir.fsync()
+        } catch {
+            // The new file is in place (and is what a reader sees now); only
+            // its surviving a power loss is in doubt.
+            throw RenamedButNotSynced(written: written, underlying: error)
+        }
         return written
+    }
+
+    struct RenamedButNotSynced: Error {
+        let written: stat
+        let underlying: any Error
     }
 
     /// Removes temp files a crash left between steps 1 and 2. They are never

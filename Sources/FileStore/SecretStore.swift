@@ -32,6 +32,9 @@ public final class SecretStore: Sendable {
         let inode: UInt64
         let size: Int64
         let modified: timespec
+        /// Set by the kernel on every change; unlike mtime, no caller can
+        /// put it back.
+        let changed: timespec
 
         init?(path: String) {
             var info = stat()
@@ -44,11 +47,13 @@ public final class SecretStore: Sendable {
             inode = UInt64(info.st_ino)
             size = Int64(info.st_size)
             modified = info.st_mtim
+            changed = info.st_ctim
         }
 
         static func == (a: Self, b: Self) -> Bool {
             a.device == b.device && a.inode == b.inode && a.size == b.size
                 && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
         }
     }
 
@@ -56,32 +61,70 @@ public final class SecretStore: Sendable {
         lastSeen.withLock { $0 = FileIdentity(info) }
     }
 
-    private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator) {
+    private let highWater: StoreHighWater
+
+    private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator, highWater: StoreHighWater) {
         self.directory = directory
         self.current = Mutex(snapshot)
         self.authenticator = authenticator
+        self.highWater = highWater
     }
 
-    /// Opens the store in `directory`, creating an empty one with a new
-    /// random store id if there is none. The file must be 0600 and owned by
-    /// the daemon's user, and its MAC must check. A version 1 file (from
-    /// before the MAC) is taken once and rewritten as version 2 at once.
-    public static func open(directory: String, authenticator: StoreAuthenticator) throws -> SecretStore {
+    /// Opens the store in `directory`. The file must be 0600 and owned by
+    /// the daemon's user, its MAC must check, and it must not be older than
+    /// (or another store than) the last one this directory served
+    /// (`store-generation`, below): a restart cannot be used to roll back.
+    /// A missing file is a new, empty store only when the directory has
+    /// never served one.
+    ///
+    /// A version 1 file (from before the MAC) is refused unless
+    /// `migrateVersion1` (`cofferd --migrate-store-v1`): then every record
+    /// must open (`checkRecord`) and the file is rewritten as version 2.
+    public static func open(
+        directory: String, authenticator: StoreAuthenticator, migrateVersion1: Bool = false,
+        checkRecord: ((Secret, SecretVersion, String) throws -> Void)? = nil
+    ) throws -> SecretStore {
         DurableFile.removeLeftovers(of: fileName, in: directory)
         let path = directory + "/" + fileName
+        let highWater = try StoreHighWater(directory: directory)
         guard let (bytes, info) = try readStoreFile(path) else {
+            if let last = highWater.last {
+                throw StoreError(.notFound, """
+                    the store file \(path) is missing, but this directory served store \(last.storeID) generation \(last.generation): \
+                    restore it (docs/operations.md) rather than start empty
+                    """)
+            }
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
             let written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty, authenticator: authenticator).encoded())
-            let store = SecretStore(directory: directory, snapshot: empty, authenticator: authenticator)
+            let store = SecretStore(directory: directory, snapshot: empty, authenticator: authenticator, highWater: highWater)
             store.remember(written)
+            try highWater.record(empty)
             return store
         }
-        let (snapshot, version) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: true)
-        let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator)
+        let (snapshot, version) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
+        if let last = highWater.last {
+            guard snapshot.storeID == last.storeID else {
+                throw StoreError(.tampered, "the store file belongs to store \(snapshot.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
+            }
+            guard snapshot.generation >= last.generation else {
+                throw StoreError(.tampered, "rollback: the store file has generation \(snapshot.generation), older than the \(last.generation) this directory served")
+            }
+        }
+        let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator, highWater: highWater)
         store.remember(info)
         if version != StoreFileFormat.currentVersion {
+            guard let checkRecord else { throw StoreError(.corrupt, "migrating a version 1 store needs its records checked") }
+            for name in snapshot.sortedNames {
+                let secret = snapshot.secrets[name]!
+                for v in secret.versions {
+                    do { try checkRecord(secret, v, snapshot.storeID) } catch {
+                        throw StoreError(.tampered, "\(name) version \(v.version) does not open; not migrating", underlying: "\(error)")
+                    }
+                }
+            }
             store.remember(try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded()))
         }
+        try highWater.record(snapshot)
         return store
     }
 
@@ -167,6 +210,9 @@ public final class SecretStore: Sendable {
             }
             current.withLock { $0 = next }
             remember(info)
+            do { try highWater.record(next) } catch {
+                throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
+            }
             return .replaced(old: loaded, new: next)
         }
     }
@@ -187,11 +233,20 @@ public final class SecretStore: Sendable {
             let written: stat
             do {
                 written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(next, authenticator: authenticator).encoded())
+            } catch let partly as DurableFile.RenamedButNotSynced {
+                // Serve what is on disk (the watcher would take it anyway),
+                // but do not call it durable.
+                current.withLock { $0 = next }
+                remember(partly.written)
+                try? highWater.record(next)
+                throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
+                                 underlying: "\(partly.underlying)")
             } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
             current.withLock { $0 = next }
             remember(written)
+            try highWater.record(next)
             return result
         }
     }

@@ -19,7 +19,10 @@ extension StoreFileFormat {
         format = try reader.string(top, "format")
         formatVersion = Int(try reader.integer(top, "format_version"))
         storeID = try reader.string(top, "store_id")
-        generation = UInt64(try reader.integer(top, "generation"))
+        guard let generation = UInt64(exactly: try reader.integer(top, "generation")) else {
+            throw StoreError(.corrupt, "the store file's generation is negative")
+        }
+        self.generation = generation
         keyIDs = try top["key_ids"].map { (v) throws(StoreError) in
             try reader.array(v, "key_ids").map { (k) throws(StoreError) in try reader.string(k, "key_ids") }
         }

@@ -57,6 +57,8 @@ public enum Base64 {
         if count > 1, text[count - 2] == UInt8(ascii: "=") { padding += 1 }
         var out = [UInt8]()
         out.reserveCapacity(count / 4 * 3)
+        // What was decoded before a bad character may be part of a secret.
+        defer { if out.count > 0 && out.count != count / 4 * 3 - padding { for i in out.indices { out[i] = 0 } } }
         return reverse.withUnsafeBufferPointer { table -> [UInt8]? in
             var i = 0
             while i < count {

@@ -28,25 +28,37 @@ struct Import: ParsableCommand {
                 data = contents
             }
             let isJSON = (format ?? (file.hasSuffix(".json") ? "json" : "env")) == "json"
-            let pairs = try isJSON ? Self.parseJSON(data) : Self.parseEnv(data)
-            guard !pairs.isEmpty else { throw ClientFailure(.usage, "\(file) holds no secrets") }
-            var imported = 0
-            var batch: [[String: String]] = []
+            let items = try (isJSON ? Self.parseJSON(data) : Self.parseEnv(data).map { ["name": $0.0, "value": $0.1] })
+                .map { item in item.merging(["name": prefix + (item["name"] ?? "")]) { $1 } }
+            guard !items.isEmpty else { throw ClientFailure(.usage, "\(file) holds no secrets") }
+            guard Set(items.compactMap { $0["name"] }).count == items.count else {
+                throw ClientFailure(.usage, "a name appears twice; nothing was imported")
+            }
+            // Batches are sized from their exact JSON encoding, so none can
+            // pass the daemon's line limit; each is one all-or-none commit.
+            var batches: [[[String: String]]] = [[]]
             var size = 0
-            func send() throws(ClientFailure) {
-                guard !batch.isEmpty else { return }
-                let answer = try connection.perform(["op": "import", "secrets": batch])
-                imported += answer["imported"]?.integer.map(Int.init) ?? 0
-                batch.removeAll()
-                size = 0
+            for item in items {
+                let itemSize = (try? JSONSerialization.data(withJSONObject: item).count) ?? Int.max
+                guard itemSize < Self.batchBytes else {
+                    throw ClientFailure(.usage, "the value of \(item["name"] ?? "?") is too large to import; nothing was imported")
+                }
+                if size + itemSize > Self.batchBytes, !batches[batches.count - 1].isEmpty {
+                    batches.append([])
+                    size = 0
+                }
+                batches[batches.count - 1].append(item)
+                size += itemSize + 1
             }
-            for (name, value) in pairs {
-                let itemSize = name.utf8.count + value.utf8.count * 2 + 32
-                if size + itemSize > Self.batchBytes { try send() }
-                batch.append(["name": prefix + name, "value": value])
-                size += itemSize
+            var imported = 0
+            for batch in batches {
+                do throws(ClientFailure) {
+                    let answer = try connection.perform(["op": "import", "secrets": batch])
+                    imported += answer["imported"]?.integer.map(Int.init) ?? 0
+                } catch {
+                    throw ClientFailure(error.kind, "\(error.message) (\(imported) of \(items.count) secrets were imported before this batch)")
+                }
             }
-            try send()
             if !connection.json { print("imported \(imported) secrets") }
         }
     }
@@ -75,16 +87,23 @@ struct Import: ParsableCommand {
         return pairs
     }
 
-    static func parseJSON(_ data: Data) throws(ClientFailure) -> [(String, String)] {
+    /// `{"name": "text value", "other": {"value_base64": "…"}}`: what
+    /// `export --plaintext` writes.
+    static func parseJSON(_ data: Data) throws(ClientFailure) -> [[String: String]] {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ClientFailure(.usage, "the JSON file must be one object of name to string value")
+            throw ClientFailure(.usage, "the JSON file must be one object of name to value")
         }
-        var pairs: [(String, String)] = []
+        var items: [[String: String]] = []
         for name in object.keys.sorted() {
-            guard let value = object[name] as? String else { throw ClientFailure(.usage, "the value of \(name) is not a string") }
-            pairs.append((name, value))
+            if let value = object[name] as? String {
+                items.append(["name": name, "value": value])
+            } else if let binary = (object[name] as? [String: Any])?["value_base64"] as? String {
+                items.append(["name": name, "value_base64": binary])
+            } else {
+                throw ClientFailure(.usage, "the value of \(name) is neither a string nor {\"value_base64\": …}")
+            }
         }
-        return pairs
+        return items
     }
 }
 
@@ -115,11 +134,12 @@ struct Export: ParsableCommand {
             let answer = try quiet.perform(request)
             var bytes: Data
             if plaintext {
-                var object: [String: String] = [:]
+                // Text as a string, bytes as {"value_base64": …}: import reads both.
+                var object: [String: Any] = [:]
                 for item in answer["secrets"]?.array ?? [] {
                     guard let name = item["name"]?.string else { continue }
                     if let value = item["value"]?.string { object[name] = value }
-                    if let value = item["value_base64"]?.string { object[name] = "base64:" + value }
+                    if let value = item["value_base64"]?.string { object[name] = ["value_base64": value] }
                 }
                 bytes = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
                 bytes.append(UInt8(ascii: "\n"))
@@ -142,6 +162,10 @@ struct Export: ParsableCommand {
         guard fd >= 0 else { throw ClientFailure(.failed, "cannot create \(path): \(String(cString: strerror(errno))) (it must not exist yet)") }
         defer { close(fd) }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(fd) == 0 else { throw ClientFailure(.failed, "could not write \(path)") }
+        guard written == data.count, fsync(fd) == 0 else {
+            // Never leave half an export (possibly plaintext) behind.
+            unlink(path)
+            throw ClientFailure(.failed, "could not write \(path)")
+        }
     }
 }

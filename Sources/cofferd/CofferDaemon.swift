@@ -38,6 +38,9 @@ struct CofferDaemon: AsyncParsableCommand {
     @Option(name: .customLong("audit-coalesce"), help: "Count repeated successful reads by one caller of one secret into one summary event per this many seconds (0: off).")
     var auditCoalesce: Double?
 
+    @Flag(name: .customLong("migrate-store-v1"), help: "Take a version 1 store file (from before the store MAC) once: every record is checked, then it is rewritten with a MAC.")
+    var migrateStoreV1 = false
+
     mutating func run() async throws {
         // Harden first, before any key material exists: no core dumps, no
         // ptrace by same-user processes, files private by default.
@@ -46,7 +49,7 @@ struct CofferDaemon: AsyncParsableCommand {
             try ProcessHardening.apply()
             let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit, auditCoalesce: auditCoalesce)
             try SecureHeap.initialize(size: settings.secureHeapBytes)
-            try await Daemon(settings: settings).run()
+            try await Daemon(settings: settings, migrateStoreV1: migrateStoreV1).run()
         } catch let error as StartupRefusal {
             FileHandleStderr.write("cofferd: \(error.message)\n")
             throw ExitCode(1)

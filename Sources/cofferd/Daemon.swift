@@ -18,6 +18,7 @@ import Glibc
 /// gracefully (connections drain; socket files are removed).
 struct Daemon {
     let settings: DaemonSettings
+    var migrateStoreV1 = false
 
     func run() async throws {
         var logger = Logger(label: "cofferd")
@@ -50,7 +51,11 @@ struct Daemon {
         let store: SecretStore
         do {
             store = try SecretStore.open(
-                directory: settings.stateDirectory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer))
+                directory: settings.stateDirectory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer),
+                migrateVersion1: migrateStoreV1,
+                checkRecord: { secret, version, storeID in
+                    _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), keyring: keyring)
+                })
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }

@@ -87,14 +87,27 @@ import Testing
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdoutText.contains("imported 3"))
 
+        let binary = Data([0, 1, 2, 0xff, 0x10])
+        try binary.write(to: URL(fileURLWithPath: daemon.directory.file("blob")))
+        #expect(try daemon.ctl(["put", "bin/blob", "--binary", "--from-file", daemon.directory.file("blob")]).status == 0)
+
         let out = daemon.directory.file("plain.json")
         let plain = try daemon.ctl(["export", "--plaintext", "--out", out])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(plain.stderr.contains("WARNING"))
         #expect(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int == 0o600)
-        let exported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: String]
-        #expect(exported == Dictionary(uniqueKeysWithValues: values.map { ("app/" + $0.key, $0.value) }))
+        let exported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
+        for (name, value) in values { #expect(exported?["app/" + name] as? String == value) }
+        #expect((exported?["bin/blob"] as? [String: Any])?["value_base64"] as? String == binary.base64EncodedString())
         #expect(try daemon.ctl(["export", "--plaintext", "--out", out]).status != 0, "never over an existing file")
+
+        // The plaintext export imports back as it was, bytes included.
+        let elsewhere = try DevDaemon()
+        let reimported = try elsewhere.ctl(["import", out])
+        #expect(reimported.status == 0, "\(reimported.stderr)")
+        #expect(try elsewhere.ctl(["get", "app/QUOTED"]).stdoutText == "a b=c")
+        let blob = try LineClient(socketPath: elsewhere.adminSocket).call(#"{"op":"get","name":"bin/blob"}"#)
+        #expect(blob["value_base64"] as? String == binary.base64EncodedString())
 
         // The encrypted export loads in another instance with the same key.
         let encrypted = try daemon.ctl(["export"])

@@ -212,17 +212,48 @@ import Testing
         #expect(error?.code == .tampered)
     }
 
-    @Test func aVersionOneFileIsTakenOnceAndRewrittenWithAMAC() throws {
+    @Test func aVersionOneFileIsRefusedUnlessMigratedExplicitly() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file(SecretStore.fileName)
         let v1 = #"{"format":"coffer-store","format_version":1,"store_id":"0123","generation":4,"secrets":[]}"#
         _ = FileManager.default.createFile(atPath: path, contents: Data(v1.utf8))
         chmod(path, 0o600)
-        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator(), migrateVersion1: true, checkRecord: opens)
         #expect(store.snapshot.generation == 4)
         let rewritten = try String(contentsOfFile: path, encoding: .utf8)
         #expect(rewritten.contains("\"format_version\" : 2"))
         #expect(rewritten.contains("\"mac\" : "))
+    }
+
+    @Test func aRestartCannotRollBackOrSwapTheStore() throws {
+        let (dir, writer, _) = try twoHandles()
+        defer { withExtendedLifetime(dir) {} }
+        let older = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        try put("c", in: writer)
+        // cofferd stops; someone restores the older copy; cofferd starts.
+        try replaceFile(writer, with: older)
+        let rollback = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(rollback?.message.contains("rollback") == true)
+        // Another store's file (same key) is refused too.
+        let other = try TemporaryDirectory()
+        let foreign = try SecretStore.open(directory: other.path, authenticator: try authenticator())
+        try replaceFile(writer, with: Array(try Data(contentsOf: URL(fileURLWithPath: foreign.path))))
+        #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        // And a missing file is not silently a new, empty store.
+        unlink(writer.path)
+        let missing = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(missing?.code == .notFound)
+    }
+
+    @Test func aNegativeGenerationIsRefusedNotACrash() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file(SecretStore.fileName)
+        let bad = #"{"format":"coffer-store","format_version":2,"store_id":"0123","generation":-1,"secrets":[]}"#
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bad.utf8))
+        chmod(path, 0o600)
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(error?.code == .corrupt)
     }
 
     @Test func anEditInPlaceIsSeenAlthoughTheFileKeepsItsInode() throws {
