@@ -110,10 +110,7 @@ import Testing
         #"{"format":"coffer-store","format_version":1,"store_id":"x","generation":0,"secrets":[{"name":"../x","kind":"generic","protection":"sealed","versions":[]}]}"#,
     ])
     func refusesCorruptFiles(_ contents: String) throws {
-        let dir = try TemporaryDirectory()
-        let path = dir.file(SecretStore.fileName)
-        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
-        chmod(path, 0o600)
+        let (dir, _) = try directory(withStoreFile: contents)
         let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
         #expect(error?.code == .corrupt)
     }
@@ -212,12 +209,17 @@ import Testing
         #expect(error?.code == .tampered)
     }
 
-    @Test func aVersionOneFileIsRefusedUnlessMigratedExplicitly() throws {
+    /// A store directory holding only `contents` as its store file (0600).
+    func directory(withStoreFile contents: String) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()
         let path = dir.file(SecretStore.fileName)
-        let v1 = #"{"format":"coffer-store","format_version":1,"store_id":"0123","generation":4,"secrets":[]}"#
-        _ = FileManager.default.createFile(atPath: path, contents: Data(v1.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
         chmod(path, 0o600)
+        return (dir, path)
+    }
+
+    @Test func aVersionOneFileIsRefusedUnlessMigratedExplicitly() throws {
+        let (dir, path) = try directory(withStoreFile: #"{"format":"coffer-store","format_version":1,"store_id":"0123","generation":4,"secrets":[]}"#)
         #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
         let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator(), migrateVersion1: true, checkRecord: opens)
         #expect(store.snapshot.generation == 4)
@@ -247,11 +249,7 @@ import Testing
     }
 
     @Test func aNegativeGenerationIsRefusedNotACrash() throws {
-        let dir = try TemporaryDirectory()
-        let path = dir.file(SecretStore.fileName)
-        let bad = #"{"format":"coffer-store","format_version":2,"store_id":"0123","generation":-1,"secrets":[]}"#
-        _ = FileManager.default.createFile(atPath: path, contents: Data(bad.utf8))
-        chmod(path, 0o600)
+        let (dir, _) = try directory(withStoreFile: #"{"format":"coffer-store","format_version":2,"store_id":"0123","generation":-1,"secrets":[]}"#)
         let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
         #expect(error?.code == .corrupt)
     }
