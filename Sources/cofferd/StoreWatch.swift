@@ -27,7 +27,11 @@ struct StoreWatch: Service {
                 return true
             }
             guard changed else { continue }
-            switch services.reloadStore() {
+            // Reading and checking a large store takes a while: on the
+            // watcher's own thread, not a cooperative one.
+            let services = self.services
+            let outcome = try await pool.runIfActive { services.reloadStore() }
+            switch outcome {
             case .success(.unchanged):
                 break
             case .success(.replaced(let old, let new)):
