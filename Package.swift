@@ -77,7 +77,7 @@ let package = Package(
         // scripts/bench: figures for the speed goals (docs/benchmarks.md).
         .executableTarget(
             name: "coffer-bench",
-            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model"],
+            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model", "Syscalls", "CLibSystemd"],
             swiftSettings: strict
         ),
 

@@ -9,9 +9,21 @@ import Seal
 /// load and to reload, and whether readers wait during a reload. Figures,
 /// not pass/fail: speed goals are tracked here, not in timed tests.
 @main
-struct StoreBenchmark {
+struct CofferBench {
     static func main() throws {
-        let count = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 100_000
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "gets":
+            guard arguments.count == 4 else { fatalError("usage: coffer-bench gets COFFERD WORKDIR JSON-OUT") }
+            try GetBenchmark(cofferd: arguments[1], work: arguments[2], jsonOut: arguments[3]).run()
+        default:
+            try StoreBenchmark.run(count: Int(arguments.dropFirst().first ?? "") ?? 100_000)
+        }
+    }
+}
+
+enum StoreBenchmark {
+    static func run(count: Int) throws {
         try SecureHeap.initialize()
         let directory = NSTemporaryDirectory() + "coffer-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

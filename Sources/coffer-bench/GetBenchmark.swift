@@ -1,0 +1,221 @@
+import CLibSystemd
+import Foundation
+import Syscalls
+
+/// Gets against cofferd and against two baselines measured in the same
+/// run (docs/performance.md): a minimal Unix-socket echo server, and the
+/// same server sending one journal event per request (the floor when every
+/// read is audited). Figures are ratios, since absolute times vary.
+struct GetBenchmark {
+    let cofferd: String
+    let work: String
+    let jsonOut: String
+    static let singleClientRequests = 5000
+    static let perClientRequests = 1500
+    static let clients = 16
+
+    struct Figures: Codable {
+        var scenario: String
+        var clients: Int
+        var meanMicroseconds: Double
+        var p50Microseconds: Double
+        var p99Microseconds: Double
+        var requestsPerSecond: Double
+    }
+
+    func run() throws {
+        var all: [Figures] = []
+        let request = #"{"id":1,"op":"get","name":"bench/secret"}"#
+
+        for (name, journal) in [("echo", false), ("echo+journal", true)] {
+            let server = try EchoServer(path: work + "/echo-\(journal).sock", journal: journal)
+            all += measure(name, socket: server.path, request: request)
+        }
+        for (name, arguments) in [("cofferd strict audit", ["--audit", "journal"]),
+                                  ("cofferd coalesced audit", ["--audit", "journal", "--audit-coalesce", "1"])] {
+            let dev = work + "/dev-\(all.count)"
+            let process = try startCofferd(dev: dev, arguments: arguments)
+            defer { process.terminate(); process.waitUntilExit() }
+            all += measure(name, socket: dev + "/run/coffer.sock", request: request)
+        }
+
+        print("")
+        print("scenario                     clients  mean µs   p50 µs   p99 µs    req/s")
+        for f in all {
+            print(f.scenario.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + String(format: " %7d %8.1f %8.1f %8.1f %9.0f", f.clients,
+                           f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond))
+        }
+        func find(_ s: String, _ c: Int) -> Figures { all.first { $0.scenario == s && $0.clients == c }! }
+        let ratios: [(String, Double, String)] = [
+            ("strict, 1 client: mean latency vs echo+journal",
+             find("cofferd strict audit", 1).meanMicroseconds / find("echo+journal", 1).meanMicroseconds, "goal <= 1.5"),
+            ("strict, 16 clients: throughput vs echo+journal",
+             find("cofferd strict audit", 16).requestsPerSecond / find("echo+journal", 16).requestsPerSecond, "goal >= 0.8"),
+            ("coalesced, 1 client: mean latency vs echo",
+             find("cofferd coalesced audit", 1).meanMicroseconds / find("echo", 1).meanMicroseconds, "goal <= 1.5"),
+            ("coalesced, 16 clients: throughput vs echo",
+             find("cofferd coalesced audit", 16).requestsPerSecond / find("echo", 16).requestsPerSecond, "goal >= 0.6"),
+        ]
+        print("")
+        for (what, ratio, goal) in ratios {
+            print(what.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: " %5.2f  ", ratio) + "(\(goal))")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(all).write(to: URL(fileURLWithPath: jsonOut))
+        print("\nwrote \(jsonOut)")
+    }
+
+    /// 1 client, then 16 at once; each sends a request and waits for its
+    /// answer before the next (what a service on its request path does).
+    func measure(_ scenario: String, socket: String, request: String) -> [Figures] {
+        [run(scenario, socket: socket, request: request, clients: 1, each: Self.singleClientRequests),
+         run(scenario, socket: socket, request: request, clients: Self.clients, each: Self.perClientRequests)]
+    }
+
+    func run(_ scenario: String, socket: String, request: String, clients: Int, each: Int) -> Figures {
+        let latencies = LatencyLog()
+        let group = DispatchGroup()
+        let start = ContinuousClock.now
+        for _ in 0..<clients {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                guard let client = try? BlockingLineClient(path: socket) else { return }
+                var mine: [Double] = []
+                mine.reserveCapacity(each)
+                for _ in 0..<each {
+                    let t = ContinuousClock.now
+                    guard client.roundTrip(request) else { break }
+                    mine.append(StoreBenchmark.seconds(since: t) * 1e6)
+                }
+                latencies.add(mine)
+            }
+        }
+        group.wait()
+        let elapsed = StoreBenchmark.seconds(since: start)
+        let sorted = latencies.all.sorted()
+        guard !sorted.isEmpty else { return Figures(scenario: scenario, clients: clients, meanMicroseconds: 0, p50Microseconds: 0, p99Microseconds: 0, requestsPerSecond: 0) }
+        return Figures(
+            scenario: scenario, clients: clients,
+            meanMicroseconds: sorted.reduce(0, +) / Double(sorted.count),
+            p50Microseconds: sorted[sorted.count / 2],
+            p99Microseconds: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
+            requestsPerSecond: Double(sorted.count) / elapsed)
+    }
+
+    /// A release cofferd in dev mode with one secret, ready to serve.
+    func startCofferd(dev: String, arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cofferd)
+        process.arguments = ["--dev", dev] + arguments
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let admin = try? BlockingLineClient(path: dev + "/run/admin.sock"),
+               admin.roundTrip(#"{"op":"put","name":"bench/secret","value":"correct horse battery staple"}"#) {
+                return process
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        throw POSIXError(.ETIMEDOUT)
+    }
+}
+
+final class LatencyLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Double] = []
+    func add(_ more: [Double]) { lock.withLock { values += more } }
+    var all: [Double] { lock.withLock { values } }
+}
+
+/// Blocking request/answer over a Unix stream socket, one line each way.
+final class BlockingLineClient {
+    private let socket: OwnedFileDescriptor
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+    private var pending: [UInt8] = []
+
+    init(path: String) throws {
+        socket = try UnixSocket.connect(to: path)
+    }
+
+    func roundTrip(_ line: String) -> Bool {
+        var bytes = Array(line.utf8)
+        bytes.append(10)
+        guard bytes.withUnsafeBytes({ send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return false }
+        while true {
+            if let newline = pending.firstIndex(of: 10) {
+                let ok = !pending[..<newline].starts(with: Array(#"{"id":null,"ok":false"#.utf8))
+                pending.removeSubrange(...newline)
+                return ok
+            }
+            let n = recv(socket.rawValue, &buffer, buffer.count, 0)
+            guard n > 0 else { return false }
+            pending.append(contentsOf: buffer[0..<n])
+        }
+    }
+}
+
+/// The baseline: answers each line with the line itself; with `journal`,
+/// sends one journal event per request first (as strict audit does).
+final class EchoServer: @unchecked Sendable {
+    let path: String
+    private let listener: Int32
+
+    init(path: String, journal: Bool) throws {
+        self.path = path
+        unlink(path)
+        let fd = try UnixSocket.make(SOCK_STREAM)
+        try UnixSocket.bind(fd, to: path)
+        _ = try syscall("listen") { listen(fd.rawValue, 256) }
+        listener = dup(fd.rawValue)
+        let listener = self.listener
+        Thread.detachNewThread {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                Thread.detachNewThread { Self.serve(client, journal: journal) }
+            }
+        }
+    }
+
+    deinit {
+        close(listener)
+        unlink(path)
+    }
+
+    static func serve(_ fd: Int32, journal: Bool) {
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var pending: [UInt8] = []
+        let fields = ["MESSAGE=get bench/secret: ok", "SYSLOG_IDENTIFIER=coffer-bench", "COFFER_EVENT=get",
+                      "COFFER_SECRET=bench/secret", "COFFER_RESULT=ok", "COFFER_PEER_UID=0"].map { Array($0.utf8) }
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { return }
+            pending.append(contentsOf: buffer[0..<n])
+            while let newline = pending.firstIndex(of: 10) {
+                if journal { sendEvent(fields) }
+                let line = Array(pending[...newline])
+                pending.removeSubrange(...newline)
+                _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+        }
+    }
+
+    static func sendEvent(_ fields: [[UInt8]]) {
+        var iovecs: [iovec] = []
+        func pin(_ i: Int) {
+            if i == fields.count { _ = sd_journal_sendv(iovecs, Int32(iovecs.count)); return }
+            fields[i].withUnsafeBytes { b in
+                iovecs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count))
+                pin(i + 1)
+            }
+        }
+        pin(0)
+    }
+}
