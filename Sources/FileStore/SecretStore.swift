@@ -79,10 +79,9 @@ public final class SecretStore: Sendable {
     ///
     /// A version 1 file (from before the MAC) is refused unless
     /// `migrateVersion1` (`cofferd --migrate-store-v1`): then every record
-    /// must open (`checkRecord`) and the file is rewritten as version 2.
+    /// must open and the file is rewritten as version 2.
     public static func open(
-        directory: String, authenticator: StoreAuthenticator, migrateVersion1: Bool = false,
-        checkRecord: ((Secret, SecretVersion, String) throws -> Void)? = nil
+        directory: String, authenticator: StoreAuthenticator, migrateVersion1: Bool = false
     ) throws -> SecretStore {
         DurableFile.removeLeftovers(of: fileName, in: directory)
         let path = directory + "/" + fileName
@@ -113,15 +112,7 @@ public final class SecretStore: Sendable {
         let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator, highWater: highWater)
         store.remember(info)
         if version != StoreFileFormat.currentVersion {
-            guard let checkRecord else { throw StoreError(.corrupt, "migrating a version 1 store needs its records checked") }
-            for name in snapshot.sortedNames {
-                let secret = snapshot.secrets[name]!
-                for v in secret.versions {
-                    do { try checkRecord(secret, v, snapshot.storeID) } catch {
-                        throw StoreError(.tampered, "\(name) version \(v.version) does not open; not migrating", underlying: "\(error)")
-                    }
-                }
-            }
+            try authenticator.checkEveryRecord(of: snapshot)
             store.remember(try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded()))
         }
         try highWater.record(snapshot)
@@ -166,8 +157,8 @@ public final class SecretStore: Sendable {
     /// last good snapshot still served: a missing, unreadable or malformed
     /// file; a MAC that does not match; another store's file; a generation
     /// older than the loaded one (rollback) or equal with other content; a
-    /// record that does not open (`checkRecord`).
-    public func reload(checkRecord: (Secret, SecretVersion, String) throws -> Void) throws(StoreError) -> ReloadOutcome {
+    /// record that does not open.
+    public func reload() throws(StoreError) -> ReloadOutcome {
         try writer.withLock { (_) throws(StoreError) -> ReloadOutcome in
             let loaded = snapshot
             if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
@@ -198,16 +189,7 @@ public final class SecretStore: Sendable {
             guard next.generation > loaded.generation else {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
-            for name in next.sortedNames {
-                let secret = next.secrets[name]!
-                for version in secret.versions {
-                    do {
-                        try checkRecord(secret, version, next.storeID)
-                    } catch {
-                        throw StoreError(.tampered, "\(name) version \(version.version) does not open", underlying: "\(error)")
-                    }
-                }
-            }
+            try authenticator.checkEveryRecord(of: next)
             current.withLock { $0 = next }
             remember(info)
             do { try highWater.record(next) } catch {

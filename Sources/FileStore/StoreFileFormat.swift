@@ -6,11 +6,11 @@ import Seal
 /// The on-disk form of a snapshot (docs/file-format.md): JSON, names and
 /// metadata readable (useful in git diffs), values only as ciphertext, and a
 /// whole-file MAC so that any change made outside cofferd is detected.
-struct StoreFileFormat: Codable {
+struct StoreFileFormat: Encodable {
     static let magic = "coffer-store"
     static let currentVersion = 2
 
-    struct Entry: Codable {
+    struct Entry: Encodable {
         var name: String
         var kind: SecretKind
         var protection: Protection

@@ -14,7 +14,7 @@ extension StoreFileFormat {
             if case .failure(let error) = parsed { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
             throw StoreError(.corrupt, "the store file is not valid JSON")
         }
-        var reader = FieldReader(bytes: bytes)
+        let reader = FieldReader(bytes: bytes)
         let top = try reader.object(root, "the store file")
         format = try reader.string(top, "format")
         formatVersion = Int(try reader.integer(top, "format_version"))

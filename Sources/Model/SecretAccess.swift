@@ -1,7 +1,7 @@
 /// A secret's own say over who reads it (the omni_credentials model: each
 /// credential names its principal and scope). Empty principals and the
 /// `all` scope leave the decision to the policy file's rules.
-public struct SecretAccess: Sendable, Equatable, Codable {
+public struct SecretAccess: Sendable, Equatable, Encodable {
     /// When not empty, only these principals read the secret (get, verify,
     /// describe, list, watch, LoadCredential=); rules do not widen it.
     public var principals: [Principal]
@@ -18,17 +18,6 @@ public struct SecretAccess: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey { case principals, scope }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let texts = try c.decodeIfPresent([String].self, forKey: .principals) ?? []
-        principals = try texts.map { text in
-            do throws(CofferError) { return try Principal.parse(text, directory: NumericAccounts()) } catch {
-                throw DecodingError.dataCorruptedError(forKey: .principals, in: c, debugDescription: error.message)
-            }
-        }
-        scope = try c.decodeIfPresent(SecretScope.self, forKey: .scope) ?? .all
-    }
-
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(principals.map(\.description), forKey: .principals)
@@ -40,7 +29,7 @@ public struct SecretAccess: Sendable, Equatable, Codable {
 /// through the listed sockets (`{"sockets": ["credentials"]}` keeps a
 /// LoadCredential= secret off coffer.sock). The admin socket's superusers
 /// and operators are not limited by it.
-public enum SecretScope: Sendable, Equatable, Codable {
+public enum SecretScope: Sendable, Equatable, Encodable {
     case all
     case sockets(Set<Listener>)
 
@@ -52,19 +41,6 @@ public enum SecretScope: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey { case all, sockets }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let names = try c.decodeIfPresent([String].self, forKey: .sockets) {
-            let sockets = names.compactMap { Listener(rawValue: $0) }.filter { $0 != .admin }
-            guard sockets.count == names.count, !sockets.isEmpty else {
-                throw DecodingError.dataCorruptedError(forKey: .sockets, in: c, debugDescription: "sockets must be service or credentials")
-            }
-            self = .sockets(Set(sockets))
-        } else {
-            self = .all
-        }
-    }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

@@ -52,10 +52,7 @@ struct Daemon {
         do {
             store = try SecretStore.open(
                 directory: settings.stateDirectory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer),
-                migrateVersion1: migrateStoreV1,
-                checkRecord: { secret, version, storeID in
-                    _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), keyring: keyring)
-                })
+                migrateVersion1: migrateStoreV1)
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }

@@ -28,11 +28,6 @@ import Testing
         try StoreAuthenticator(keyring: Keyring(current: TestKeys.master()), sealer: sealer)
     }
 
-    /// What a reload checks for each record: that it opens.
-    func opens(_ secret: Secret, _ version: SecretVersion, _ storeID: String) throws {
-        _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), with: TestKeys.master())
-    }
-
     func mode(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! Int
     }
@@ -139,13 +134,13 @@ import Testing
         let (dir, writer, reader) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }
         try put("c", in: writer)
-        guard case .replaced(let old, let new) = try reader.reload(checkRecord: opens) else {
+        guard case .replaced(let old, let new) = try reader.reload() else {
             Issue.record("expected the newer file to be taken")
             return
         }
         #expect(old.generation + 1 == new.generation)
         #expect(reader.snapshot == writer.snapshot)
-        guard case .unchanged = try reader.reload(checkRecord: opens) else {
+        guard case .unchanged = try reader.reload() else {
             Issue.record("reading the same file again is a no-op")
             return
         }
@@ -182,7 +177,7 @@ import Testing
         }
         let before = reader.snapshot
         try replaceFile(writer, with: bytes)
-        let error = #expect(throws: StoreError.self) { try reader.reload(checkRecord: opens) }
+        let error = #expect(throws: StoreError.self) { try reader.reload() }
         #expect(error?.code == .tampered || error?.code == .corrupt, "\(change): \(String(describing: error))")
         #expect(reader.snapshot == before, "the last good snapshot keeps serving")
     }
@@ -192,9 +187,9 @@ import Testing
         defer { withExtendedLifetime(dir) {} }
         let older = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
         try put("c", in: writer)
-        _ = try reader.reload(checkRecord: opens)
+        _ = try reader.reload()
         try replaceFile(writer, with: older)
-        let error = #expect(throws: StoreError.self) { try reader.reload(checkRecord: opens) }
+        let error = #expect(throws: StoreError.self) { try reader.reload() }
         #expect(error?.code == .tampered)
         #expect(error?.message.contains("rollback") == true)
         #expect(reader.snapshot.secrets.count == 3)
@@ -221,7 +216,7 @@ import Testing
     @Test func aVersionOneFileIsRefusedUnlessMigratedExplicitly() throws {
         let (dir, path) = try directory(withStoreFile: #"{"format":"coffer-store","format_version":1,"store_id":"0123","generation":4,"secrets":[]}"#)
         #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
-        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator(), migrateVersion1: true, checkRecord: opens)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator(), migrateVersion1: true)
         #expect(store.snapshot.generation == 4)
         let rewritten = try String(contentsOfFile: path, encoding: .utf8)
         #expect(rewritten.contains("\"format_version\" : 2"))
@@ -257,7 +252,7 @@ import Testing
     @Test func anEditInPlaceIsSeenAlthoughTheFileKeepsItsInode() throws {
         let (dir, writer, _) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }
-        guard case .unchanged = try writer.reload(checkRecord: opens) else {
+        guard case .unchanged = try writer.reload() else {
             Issue.record("its own last commit is recognised without reading")
             return
         }
@@ -267,6 +262,6 @@ import Testing
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: writer.path))
         try handle.write(contentsOf: bytes)
         try handle.close()
-        #expect(throws: StoreError.self) { try writer.reload(checkRecord: opens) }
+        #expect(throws: StoreError.self) { try writer.reload() }
     }
 }

@@ -78,13 +78,7 @@ public final class CofferServices: Sendable {
     /// cofferd or rolled back, `reload_failed` for one it cannot read).
     @discardableResult
     public func reloadStore() -> Result<SecretStore.ReloadOutcome, StoreError> {
-        let keyring = self.keyring
-        let sealer = self.sealer
-        let result = Result { () throws(StoreError) in
-            try store.reload { secret, version, storeID in
-                _ = try sealer.open(version.sealed, for: secret.identity(storeID: storeID, version: version.version), keyring: keyring)
-            }
-        }
+        let result = Result { () throws(StoreError) in try store.reload() }
         switch result {
         case .success(.unchanged):
             break
