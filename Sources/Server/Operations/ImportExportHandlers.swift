@@ -35,7 +35,7 @@ struct ImportHandler: OperationHandler {
         for value in values {
             guard case .object(let members) = value else { throw CofferError(.badRequest, "each of 'secrets' must be an object") }
             for key in members.keys where !["name", "value", "value_base64", "kind"].contains(key) {
-                throw CofferError(.badRequest, "an import item does not take '\(key.prefix(32))'")
+                throw CofferError(.badRequest, "an import item does not take \(Request.shown(member: key))")
             }
             guard case .string(let nameString)? = members["name"] else { throw CofferError(.badRequest, "an import item needs a 'name'") }
             let name = try SecretName(request.text(nameString))

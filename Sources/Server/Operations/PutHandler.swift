@@ -41,7 +41,13 @@ enum SecretAccessRequest {
         guard texts != nil || scopeMembers != nil else { return nil }
         var principals: [Principal] = []
         for text in texts ?? [] {
-            principals.append(try Principal.parse(text, directory: SystemAccounts()))
+            // Principal.parse quotes what it was given (right for the policy
+            // file); a client's request text is never echoed back.
+            do throws(CofferError) {
+                principals.append(try Principal.parse(text, directory: SystemAccounts()))
+            } catch {
+                throw CofferError(.badRequest, "'principals' holds one that is not user:NAME, uid:N, group:NAME, gid:N, unit:GLOB or anyone, or names an unknown account")
+            }
         }
         var scope = SecretScope.all
         if let scopeMembers {

@@ -64,9 +64,15 @@ struct Request: Sendable {
     /// (say `protecton`) is an error instead of being silently ignored.
     func checkMembers(allowed: Set<String>) throws(CofferError) {
         for key in members.keys.sorted() where !Self.reservedMembers.contains(key) && !allowed.contains(key) {
-            let shown = key.utf8.count <= 64 && SecretName.problem(key) == nil ? "'\(key)'" : "a member"
-            throw CofferError(.badRequest, "\(operation.rawValue) does not take \(shown)")
+            throw CofferError(.badRequest, "\(operation.rawValue) does not take \(Self.shown(member: key))")
         }
+    }
+
+    /// A member name as an error message may show it: quoted when it looks
+    /// like a name, else "a member" (the message never echoes arbitrary
+    /// client text, which could be a misplaced value).
+    static func shown(member key: String) -> String {
+        key.utf8.count <= 64 && SecretName.problem(key) == nil ? "'\(key)'" : "a member"
     }
 
     func has(_ key: String) -> Bool { members[key] != nil }
