@@ -3,6 +3,10 @@ import Model
 /// What kind of decision an event records (COFFER_EVENT).
 public enum AuditEventKind: String, Sendable, CaseIterable {
     case get, verify, list, describe, put, rotate, delete, status, watch
+    case promote, rollback, history
+    case tokenCreate = "token_create"
+    case masterKeyRotated = "master_key_rotated"
+    case seal, unseal
     case reload
     case reloadFailed = "reload_failed"
     case auditReview = "audit_review"
@@ -25,6 +29,13 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .status: return "705b3423131a4a69b3f8a56236e6cbf5"
         case .rotate: return "808bfbdcca5c446d841ab0dacfc290da"
         case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
+        case .promote: return "4577c67500da4dcfb08a928151ccfd7c"
+        case .rollback: return "4cd7ae659e2a4ff093b450219de105c3"
+        case .history: return "17b5d5e6da4148848f6dde5d41d0918c"
+        case .tokenCreate: return "39cbe32734c44b50b8bf13a2c84955e8"
+        case .masterKeyRotated: return "3f980909abba433192027c2b2f97b2da"
+        case .seal: return "6a9e9975fda04fcd952ceedec51e8a8b"
+        case .unseal: return "e577089e1d2d4b65bb665d1d0d9e5947"
         case .reload: return "2dc2f8002dbd4f15b68b17ff4cb23183"
         case .auditReview: return "ad4124e51bb8471f8b8ae65c10fd03ad"
         case .import: return "e1ef0924725f4412b44c1445828cdc19"

@@ -1,3 +1,4 @@
+import Keyring
 import Model
 import Synchronization
 import Syscalls
@@ -62,6 +63,23 @@ public final class SecretStore: Sendable {
     }
 
     private let highWater: StoreHighWater
+    /// The master key id the file on disk is authenticated with: unseal
+    /// must bring it back, or the next start could not check the file.
+    private let fileKey = Mutex<String?>(nil)
+    public var fileKeyID: String? { fileKey.withLock { $0 } }
+
+    /// Writes `snapshot` durably, noting which key authenticated it.
+    private func write(_ snapshot: StoreSnapshot) throws -> stat {
+        let file = try StoreFileFormat(snapshot, authenticator: authenticator)
+        do {
+            let written = try DurableFile.replace(path, in: directory, with: file.encoded())
+            fileKey.withLock { $0 = file.macKeyID }
+            return written
+        } catch let partly as DurableFile.RenamedButNotSynced {
+            fileKey.withLock { $0 = file.macKeyID }
+            throw partly
+        }
+    }
 
     private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator, highWater: StoreHighWater) {
         self.directory = directory
@@ -94,13 +112,12 @@ public final class SecretStore: Sendable {
                     """)
             }
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            let written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(empty, authenticator: authenticator).encoded())
             let store = SecretStore(directory: directory, snapshot: empty, authenticator: authenticator, highWater: highWater)
-            store.remember(written)
+            store.remember(try store.write(empty))
             try highWater.record(empty)
             return store
         }
-        let (snapshot, version) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
+        let (snapshot, version, fileKeyID) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if let last = highWater.last {
             guard snapshot.storeID == last.storeID else {
                 throw StoreError(.tampered, "the store file belongs to store \(snapshot.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
@@ -111,9 +128,10 @@ public final class SecretStore: Sendable {
         }
         let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator, highWater: highWater)
         store.remember(info)
+        store.fileKey.withLock { $0 = fileKeyID }
         if version != StoreFileFormat.currentVersion {
             try authenticator.checkEveryRecord(of: snapshot)
-            store.remember(try DurableFile.replace(path, in: directory, with: StoreFileFormat(snapshot, authenticator: authenticator).encoded()))
+            store.remember(try store.write(snapshot))
         }
         try highWater.record(snapshot)
         return store
@@ -141,6 +159,7 @@ public final class SecretStore: Sendable {
     /// The current snapshot as a store file (ciphertext only, with its
     /// MAC): what `export` hands out and another host can load.
     public func exportedFile() throws -> [UInt8] {
+        // Authenticated by the current key, like the next commit would be.
         try StoreFileFormat(snapshot, authenticator: authenticator).encoded()
     }
 
@@ -161,6 +180,9 @@ public final class SecretStore: Sendable {
     public func reload() throws(StoreError) -> ReloadOutcome {
         try writer.withLock { (_) throws(StoreError) -> ReloadOutcome in
             let loaded = snapshot
+            guard !authenticator.isSealed else {
+                throw StoreError(.sealed, "cofferd is sealed: the store file is read again at unseal")
+            }
             if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
             let bytes: [UInt8]
             let info: stat
@@ -175,7 +197,7 @@ public final class SecretStore: Sendable {
             } catch {
                 throw StoreError(.io, "cannot read the store file", underlying: "\(error)")
             }
-            let next = try StoreFileFormat.decode(bytes, authenticator: authenticator)
+            let (next, _, nextKeyID) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator)
             guard next.storeID == loaded.storeID else {
                 throw StoreError(.tampered, "the store file belongs to another store (\(next.storeID.prefix(8))…)")
             }
@@ -192,6 +214,7 @@ public final class SecretStore: Sendable {
             try authenticator.checkEveryRecord(of: next)
             current.withLock { $0 = next }
             remember(info)
+            fileKey.withLock { $0 = nextKeyID }
             do { try highWater.record(next) } catch {
                 throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
             }
@@ -208,13 +231,14 @@ public final class SecretStore: Sendable {
         _ change: (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
     ) throws -> Result {
         try writer.withLock { _ in
+            guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = snapshot
             var secrets = base.secrets
             let result = try change(base.storeID, &secrets)
             let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets)
             let written: stat
             do {
-                written = try DurableFile.replace(path, in: directory, with: StoreFileFormat(next, authenticator: authenticator).encoded())
+                written = try write(next)
             } catch let partly as DurableFile.RenamedButNotSynced {
                 // Serve what is on disk (the watcher would take it anyway),
                 // but do not call it durable.

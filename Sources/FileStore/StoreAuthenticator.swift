@@ -2,26 +2,34 @@ import Keyring
 import Model
 import Seal
 
-/// Makes and checks the store file's MAC: with the current master key when
-/// writing, with whichever key the file names when reading (a file written
-/// before a master-key rotation still checks against the retired key); and
+/// Makes and checks the store file's MAC: with the keyring's current key
+/// when writing (so after a master-key rotation the file is authenticated
+/// by the new key), with whichever key the file names when reading; and
 /// checks that a file's records open before it is served.
+///
+/// The MAC key is derived per use rather than kept: a commit or reload
+/// costs one HKDF, and `seal` leaves no derived store key behind.
 public struct StoreAuthenticator: Sendable {
-    public let keyID: String
-    let mac: @Sendable ([UInt8]) -> [UInt8]
     private let keyring: Keyring
     private let sealer: RecordSealer
 
     public init(keyring: Keyring, sealer: RecordSealer) throws {
-        let key = try keyring.current()
-        self.keyID = key.id.hex
-        self.mac = try sealer.mac(with: key, for: .storeFile)
+        _ = try keyring.current()
         self.keyring = keyring
         self.sealer = sealer
     }
 
+    /// The key id and MAC function to write a file with; throws while sealed.
+    func current() throws -> (keyID: String, mac: @Sendable ([UInt8]) -> [UInt8]) {
+        let key = try keyring.current()
+        return (key.id.hex, try sealer.mac(with: key, for: .storeFile))
+    }
+
+    /// Whether the keyring is sealed (a reload then waits for unseal rather
+    /// than call a file it cannot check tampered).
+    var isSealed: Bool { keyring.isSealed }
+
     func mac(forKeyID id: String) -> (@Sendable ([UInt8]) -> [UInt8])? {
-        if id == keyID { return mac }
         guard let keyID = KeyID(hex: id), let key = try? keyring.key(for: keyID) else { return nil }
         return try? sealer.mac(with: key, for: .storeFile)
     }

@@ -8,6 +8,8 @@ public struct StoreError: Error, CustomStringConvertible, CustomDebugStringConve
         case permissions
         case io
         case notFound
+        /// The keyring is sealed: nothing can be checked or written.
+        case sealed
     }
 
     public let code: Code

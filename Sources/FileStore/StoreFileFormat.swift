@@ -14,9 +14,87 @@ struct StoreFileFormat: Encodable {
         var name: String
         var kind: SecretKind
         var protection: Protection
-        var versions: [SecretVersion]
+        var versions: [VersionEntry]
         /// Absent when unrestricted.
         var access: SecretAccess?
+        /// Absent only in files written before stages existed (the newest
+        /// version is then current).
+        var stages: StagesEntry?
+        var graceSeconds: Int64?
+        var expiresAt: Int64?
+        var operations: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case name, kind, protection, versions, access, stages, operations
+            case graceSeconds = "grace_seconds"
+            case expiresAt = "expires_at"
+        }
+    }
+
+    struct VersionEntry: Encodable {
+        var version: UInt64
+        var sealed: SealedRecord
+        var encoding: ValueEncoding
+        var createdAt: Int64
+        var createdBy: String
+        var hash: HashEntry?
+
+        enum CodingKeys: String, CodingKey {
+            case version, sealed, encoding, hash
+            case createdAt = "created_at"
+            case createdBy = "created_by"
+        }
+    }
+
+    struct StagesEntry: Encodable, Equatable {
+        var current: UInt64
+        var previous: UInt64?
+        var pending: UInt64?
+        var changedAt: Int64
+        var changedBy: String
+
+        enum CodingKeys: String, CodingKey {
+            case current, previous, pending
+            case changedAt = "changed_at"
+            case changedBy = "changed_by"
+        }
+    }
+
+    /// A hashed version's algorithm and, for scrypt, its cost and salt.
+    struct HashEntry: Encodable, Equatable {
+        var algorithm: String
+        var n: UInt64?
+        var r: UInt32?
+        var p: UInt32?
+        var salt: String?
+
+        init(_ parameters: HashParameters) {
+            algorithm = parameters.algorithm
+            if case .scrypt(let n, let r, let p, let salt) = parameters {
+                self.n = n
+                self.r = r
+                self.p = p
+                self.salt = Base64.encode(salt)
+            }
+        }
+
+        init(algorithm: String, n: UInt64?, r: UInt32?, p: UInt32?, salt: String?) {
+            self.algorithm = algorithm
+            self.n = n
+            self.r = r
+            self.p = p
+            self.salt = salt
+        }
+
+        var parameters: HashParameters? {
+            switch algorithm {
+            case "hmac-sha256": return n == nil && r == nil && p == nil && salt == nil ? .hmacSHA256 : nil
+            case "scrypt":
+                guard let n, let r, let p, let salt = salt.flatMap({ Base64.decode(Array($0.utf8)) }) else { return nil }
+                return .scrypt(n: n, r: r, p: p, salt: salt)
+            default: return nil
+            }
+        }
     }
 
     var format: String
@@ -41,19 +119,16 @@ struct StoreFileFormat: Encodable {
         case secrets
     }
 
-    init(_ snapshot: StoreSnapshot, authenticator: StoreAuthenticator) {
+    init(_ snapshot: StoreSnapshot, authenticator: StoreAuthenticator) throws {
         format = Self.magic
         formatVersion = Self.currentVersion
         storeID = snapshot.storeID
         generation = snapshot.generation
-        secrets = snapshot.sortedNames.map { name in
-            let s = snapshot.secrets[name]!
-            return Entry(name: name.rawValue, kind: s.kind, protection: s.protection, versions: s.versions,
-                         access: s.access.isUnrestricted ? nil : s.access)
-        }
+        secrets = snapshot.sortedNames.map { name in Entry(snapshot.secrets[name]!) }
         keyIDs = Array(Set(secrets.flatMap { $0.versions.map(\.sealed.keyID.hex) })).sorted()
-        macKeyID = authenticator.keyID
-        mac = Hex.encode(authenticator.mac(canonical()))
+        let (keyID, function) = try authenticator.current()
+        macKeyID = keyID
+        mac = Hex.encode(function(canonical()))
     }
 
     func encoded() throws -> [UInt8] {
@@ -86,6 +161,19 @@ struct StoreFileFormat: Encodable {
             case .all: out.add("scope", "all")
             case .sockets(let s): out.add("scope", s.map(\.rawValue).sorted().joined(separator: ","))
             }
+            // Members added after format 2 first shipped go in only when
+            // present, so files written before them still check; a file
+            // that drops one no longer matches its MAC.
+            if let stages = entry.stages {
+                out.add("stages.current", String(stages.current))
+                out.add("stages.previous", stages.previous.map { String($0) } ?? "")
+                out.add("stages.pending", stages.pending.map { String($0) } ?? "")
+                out.add("stages.changed_at", String(stages.changedAt))
+                out.add("stages.changed_by", stages.changedBy)
+            }
+            if let grace = entry.graceSeconds { out.add("grace_seconds", String(grace)) }
+            if let expiry = entry.expiresAt { out.add("expires_at", String(expiry)) }
+            if let operations = entry.operations { out.add("operations", operations.joined(separator: ",")) }
             for v in entry.versions {
                 out.add("version", String(v.version))
                 out.add("encoding", v.encoding.rawValue)
@@ -95,6 +183,13 @@ struct StoreFileFormat: Encodable {
                 out.add("salt", v.sealed.salt)
                 out.add("nonce", v.sealed.nonce)
                 out.add("ciphertext", v.sealed.ciphertext)
+                if let hash = v.hash {
+                    out.add("hash.algorithm", hash.algorithm)
+                    out.add("hash.n", hash.n.map { String($0) } ?? "")
+                    out.add("hash.r", hash.r.map { String($0) } ?? "")
+                    out.add("hash.p", hash.p.map { String($0) } ?? "")
+                    out.add("hash.salt", hash.salt ?? "")
+                }
             }
         }
         return out.bytes
@@ -112,7 +207,7 @@ struct StoreFileFormat: Encodable {
     /// The snapshot and the file's format version (an old one is rewritten).
     static func decodeWithVersion(
         _ bytes: [UInt8], authenticator: StoreAuthenticator, acceptUnauthenticated: Bool = false
-    ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int) {
+    ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?) {
         let file = try StoreFileFormat(parsing: bytes)
         guard file.format == magic else { throw StoreError(.corrupt, "the store file does not start with the coffer-store header") }
         switch file.formatVersion {
@@ -144,12 +239,59 @@ struct StoreFileFormat: Encodable {
                 throw StoreError(.corrupt, "the store file's records are duplicated or out of order at \(name)")
             }
             previous = name
-            guard !entry.versions.isEmpty,
-                  zip(entry.versions, entry.versions.dropFirst()).allSatisfy({ $0.version < $1.version })
-            else { throw StoreError(.corrupt, "the versions of \(name) are missing or out of order") }
-            secrets[name] = Secret(name: name, kind: entry.kind, protection: entry.protection, versions: entry.versions,
-                                   access: entry.access ?? .unrestricted)
+            secrets[name] = try entry.secret(named: name)
         }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets), file.formatVersion)
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets), file.formatVersion, file.macKeyID)
+    }
+}
+
+extension StoreFileFormat.Entry {
+    init(_ s: Secret) {
+        name = s.name.rawValue
+        kind = s.kind
+        protection = s.protection
+        versions = s.versions.map { v in
+            StoreFileFormat.VersionEntry(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt,
+                                         createdBy: v.createdBy, hash: v.hash.map(StoreFileFormat.HashEntry.init))
+        }
+        access = s.access.isUnrestricted ? nil : s.access
+        stages = StoreFileFormat.StagesEntry(current: s.stages.current, previous: s.stages.previous, pending: s.stages.pending,
+                                             changedAt: s.stages.changedAt, changedBy: s.stages.changedBy)
+        graceSeconds = s.graceSeconds == 0 ? nil : s.graceSeconds
+        expiresAt = s.expiresAt
+        operations = s.operations.isEmpty ? nil : s.operations
+    }
+
+    /// The secret this entry holds, after checking what the MAC cannot:
+    /// versions ascending, stages naming versions that exist, and hash
+    /// parameters on exactly the versions of a hashed secret.
+    func secret(named name: SecretName) throws(StoreError) -> Secret {
+        guard !versions.isEmpty, zip(versions, versions.dropFirst()).allSatisfy({ $0.version < $1.version }) else {
+            throw StoreError(.corrupt, "the versions of \(name) are missing or out of order")
+        }
+        var parsed: [SecretVersion] = []
+        for v in versions {
+            let hash = v.hash?.parameters
+            guard (protection == .hashed) == (hash != nil), (v.hash == nil) == (hash == nil) else {
+                throw StoreError(.corrupt, "\(name) version \(v.version) has missing or invalid hash parameters")
+            }
+            parsed.append(SecretVersion(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt,
+                                        createdBy: v.createdBy, hash: hash))
+        }
+        let known = Set(versions.map(\.version))
+        let staged: SecretStages? = stages.map {
+            SecretStages(current: $0.current, previous: $0.previous, pending: $0.pending, changedAt: $0.changedAt, changedBy: $0.changedBy)
+        }
+        if let staged {
+            for stage in Stage.allCases {
+                if let number = staged[stage], !known.contains(number) {
+                    throw StoreError(.corrupt, "the \(stage.rawValue) stage of \(name) names a version it does not have")
+                }
+            }
+        }
+        guard (graceSeconds ?? 0) >= 0 else { throw StoreError(.corrupt, "\(name) has a negative grace period") }
+        return Secret(name: name, kind: kind, protection: protection, versions: parsed, stages: staged,
+                      access: access ?? .unrestricted, graceSeconds: graceSeconds ?? 0, expiresAt: expiresAt,
+                      operations: operations ?? [])
     }
 }

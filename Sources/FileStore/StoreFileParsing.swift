@@ -84,16 +84,56 @@ private struct FieldReader {
         guard let protection = Protection(rawValue: try string(members, "protection")) else {
             throw StoreError(.corrupt, "the store file holds an invalid protection")
         }
-        var versions: [SecretVersion] = []
+        var versions: [StoreFileFormat.VersionEntry] = []
         for item in try array(members["versions"], "versions") {
             versions.append(try version(item))
         }
         return StoreFileFormat.Entry(
             name: try string(members, "name"), kind: kind, protection: protection, versions: versions,
-            access: try members["access"].map { (v) throws(StoreError) in try access(v) })
+            access: try members["access"].map { (v) throws(StoreError) in try access(v) },
+            stages: try members["stages"].map { (v) throws(StoreError) in try stages(v) },
+            graceSeconds: try optionalInteger(members, "grace_seconds"),
+            expiresAt: try optionalInteger(members, "expires_at"),
+            operations: try members["operations"].map { (v) throws(StoreError) in
+                try array(v, "operations").map { (o) throws(StoreError) in try string(o, "operations") }
+            })
     }
 
-    func version(_ value: JSONValue) throws(StoreError) -> SecretVersion {
+    func optionalInteger(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> Int64? {
+        members[key] == nil ? nil : try integer(members, key)
+    }
+
+    func optionalUnsigned(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> UInt64? {
+        try optionalInteger(members, key).map { (v) throws(StoreError) in
+            guard let u = UInt64(exactly: v), u > 0 else { throw StoreError(.corrupt, "the store file's \(key) is not a positive number") }
+            return u
+        }
+    }
+
+    func stages(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.StagesEntry {
+        let members = try object(value, "stages")
+        guard let current = try optionalUnsigned(members, "current") else {
+            throw StoreError(.corrupt, "the store file's stages have no current version")
+        }
+        return StoreFileFormat.StagesEntry(
+            current: current, previous: try optionalUnsigned(members, "previous"), pending: try optionalUnsigned(members, "pending"),
+            changedAt: try integer(members, "changed_at"), changedBy: try string(members, "changed_by"))
+    }
+
+    func hash(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.HashEntry {
+        let members = try object(value, "hash")
+        func small(_ key: String) throws(StoreError) -> UInt32? {
+            try optionalUnsigned(members, key).map { (v) throws(StoreError) in
+                guard let small = UInt32(exactly: v) else { throw StoreError(.corrupt, "the store file's hash.\(key) is out of range") }
+                return small
+            }
+        }
+        return StoreFileFormat.HashEntry(
+            algorithm: try string(members, "algorithm"), n: try optionalUnsigned(members, "n"), r: try small("r"), p: try small("p"),
+            salt: try members["salt"].map { (v) throws(StoreError) in try string(v, "hash.salt") })
+    }
+
+    func version(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.VersionEntry {
         let members = try object(value, "version")
         let sealed = try object(members["sealed"], "sealed")
         guard let keyID = KeyID(hex: try string(sealed, "key_id")) else {
@@ -104,11 +144,12 @@ private struct FieldReader {
         }
         let number = try integer(members, "version")
         guard number > 0 else { throw StoreError(.corrupt, "the store file holds a version below 1") }
-        return SecretVersion(
+        return StoreFileFormat.VersionEntry(
             version: UInt64(number),
             sealed: SealedRecord(keyID: keyID, salt: try base64(sealed, "salt"), nonce: try base64(sealed, "nonce"),
                                  ciphertext: try base64(sealed, "ciphertext")),
-            encoding: encoding, createdAt: try integer(members, "created_at"), createdBy: try string(members, "created_by"))
+            encoding: encoding, createdAt: try integer(members, "created_at"), createdBy: try string(members, "created_by"),
+            hash: try members["hash"].map { (v) throws(StoreError) in try hash(v) })
     }
 
     func access(_ value: JSONValue) throws(StoreError) -> SecretAccess {

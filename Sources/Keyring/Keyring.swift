@@ -38,6 +38,51 @@ public final class Keyring: Sendable {
         }
     }
 
+    public var isSealed: Bool { state.withLock { $0.current == nil } }
+
+    /// Adds `key`; with `makeCurrent`, new records are sealed with it from
+    /// now on (the old current stays loaded, retired, to open old records).
+    public func install(_ key: MasterKey, makeCurrent: Bool) throws(KeyringError) {
+        try state.withLock { (s: inout State) throws(KeyringError) in
+            guard s.current != nil else { throw KeyringError(.sealed, "the keyring is sealed") }
+            s.byID[key.id] = key
+            if makeCurrent { s.current = key }
+        }
+    }
+
+    /// Lets go of retired keys no record needs any more. Their bytes are
+    /// wiped when the last request still holding one finishes (LockedBytes
+    /// wipes on release), so nothing in flight reads a wiped key.
+    public func retire(keeping needed: Set<KeyID>) -> [KeyID] {
+        state.withLock { s in
+            let dropped = s.byID.keys.filter { $0 != s.current?.id && !needed.contains($0) }
+            for id in dropped { s.byID[id] = nil }
+            return dropped.sorted { $0.hex < $1.hex }
+        }
+    }
+
+    /// `seal`: forgets and wipes every key at once. Requests that need a key
+    /// answer UNAVAILABLE until `unseal`; one already opening a record when
+    /// this runs fails its authentication instead of reading a stale key.
+    public func seal() {
+        let keys = state.withLock { s -> [MasterKey] in
+            let all = Array(s.byID.values)
+            s = State(current: nil, byID: [:])
+            return all
+        }
+        for key in keys { key.bytes.wipe() }
+    }
+
+    /// `unseal`: puts keys back; `current` seals new records.
+    public func unseal(current: MasterKey, others: [MasterKey]) {
+        state.withLock { s in
+            var byID: [KeyID: MasterKey] = [:]
+            for key in others { byID[key.id] = key }
+            byID[current.id] = current
+            s = State(current: current, byID: byID)
+        }
+    }
+
     public var keyIDs: (current: KeyID?, retired: [KeyID]) {
         state.withLock { s in
             let current = s.current?.id

@@ -13,6 +13,8 @@ public struct CofferError: Error, Sendable, Equatable, CustomStringConvertible, 
         case denied
         case notFound
         case conflict
+        /// The secret or token is past its `expires_at`.
+        case expired
         case unavailable
         case `internal`
     }

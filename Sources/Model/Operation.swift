@@ -19,7 +19,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     /// Operations that act on a named secret (the policy checks the name).
     public var actsOnSecret: Bool {
         switch self {
-        case .get, .verify, .describe, .put, .rotate, .promote, .rollback, .delete, .history: return true
+        case .get, .verify, .describe, .put, .rotate, .promote, .rollback, .delete, .history, .tokenCreate: return true
         default: return false
         }
     }

@@ -45,7 +45,7 @@ public struct SecretKind: Hashable, Sendable, Codable, CustomStringConvertible {
 }
 
 /// One version of a secret: its ciphertext and who made it, when.
-public struct SecretVersion: Sendable, Equatable, Codable {
+public struct SecretVersion: Sendable, Equatable {
     public var version: UInt64
     public var sealed: SealedRecord
     public var encoding: ValueEncoding
@@ -53,44 +53,61 @@ public struct SecretVersion: Sendable, Equatable, Codable {
     public var createdAt: Int64
     /// The kernel-reported principal that wrote it, e.g. "uid:1000".
     public var createdBy: String
+    /// Set for (and only for) the versions of a `hashed` secret.
+    public var hash: HashParameters?
 
-    public init(version: UInt64, sealed: SealedRecord, encoding: ValueEncoding, createdAt: Int64, createdBy: String) {
+    public init(
+        version: UInt64, sealed: SealedRecord, encoding: ValueEncoding, createdAt: Int64, createdBy: String,
+        hash: HashParameters? = nil
+    ) {
         self.version = version
         self.sealed = sealed
         self.encoding = encoding
         self.createdAt = createdAt
         self.createdBy = createdBy
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case version, sealed, encoding
-        case createdAt = "created_at"
-        case createdBy = "created_by"
+        self.hash = hash
     }
 }
 
-/// A secret: its name, kind, protection and versions (oldest first). The
-/// current version is the last one. Values are only ever held sealed.
+/// A secret: its name, kind, protection, versions (oldest first) and which
+/// of them hold the stages. Values are only ever held sealed.
 public struct Secret: Sendable, Equatable {
     public var name: SecretName
     public var kind: SecretKind
     public var protection: Protection
     public var versions: [SecretVersion]
+    /// Which version is current, previous and pending (SecretStages).
+    public var stages: SecretStages
     /// The secret's own principals and scope (unrestricted by default).
     public var access: SecretAccess
+    /// How long after a rotation verify still accepts the previous version
+    /// (0: not at all), so clients mid-rotation keep working.
+    public var graceSeconds: Int64
+    /// Seconds since the Unix epoch after which nothing of it is served or
+    /// verified (EXPIRED); nil: never.
+    public var expiresAt: Int64?
+    /// For tokens: the operations it allows (verify with `operation` checks
+    /// them); empty: not restricted.
+    public var operations: [String]
 
     public init(
         name: SecretName, kind: SecretKind, protection: Protection, versions: [SecretVersion],
-        access: SecretAccess = .unrestricted
+        stages: SecretStages? = nil, access: SecretAccess = .unrestricted,
+        graceSeconds: Int64 = 0, expiresAt: Int64? = nil, operations: [String] = []
     ) {
         self.name = name
         self.kind = kind
         self.protection = protection
         self.versions = versions
+        self.stages = stages ?? SecretStages(newest: versions.last)
         self.access = access
+        self.graceSeconds = graceSeconds
+        self.expiresAt = expiresAt
+        self.operations = operations
     }
 
-    public var current: SecretVersion? { versions.last }
+    /// The version holding the current stage.
+    public var current: SecretVersion? { version(stages.current) }
 
     public func version(_ number: UInt64) -> SecretVersion? {
         versions.first { $0.version == number }

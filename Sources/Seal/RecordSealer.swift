@@ -140,26 +140,6 @@ public final class RecordSealer: Sendable {
         return out
     }
 
-    static let verifyInfo = Array("coffer verify key v1".utf8)
-
-    /// HMAC-SHA256 of `value` under a key derived from the master key
-    /// (HKDF, info "coffer verify key v1"): what a `hashed` secret stores
-    /// (sealed) instead of its value. Keyed, so a stolen store cannot be
-    /// brute-forced offline without the master key.
-    public func verificationDigest(of value: UnsafeRawBufferPointer, with key: MasterKey) throws -> LockedBytes {
-        let macKey = try derive(master: key, salt: [], info: Self.verifyInfo)
-        let digest = try LockedBytes(count: 32)
-        var length: UInt32 = 32
-        let ok = macKey.withUnsafeBytes { k in
-            digest.withUnsafeMutableBytes { d in
-                HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), value.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                     value.count, d.bindMemory(to: UInt8.self).baseAddress, &length) != nil
-            }
-        }
-        guard ok, length == 32 else { throw SealError(.cryptoFailure, "HMAC failed") }
-        return digest
-    }
-
     /// What a keyed MAC is for: each purpose has its own HKDF info, so one
     /// key never serves two jobs.
     public enum MACPurpose: String, Sendable {

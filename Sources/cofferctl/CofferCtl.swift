@@ -12,7 +12,11 @@ struct CofferCtl: ParsableCommand {
             Exit status: 0 ok, 1 verify did not match, 2 bad request, 3 not found, 4 denied, \
             5 cofferd unreachable, 6 other error, 64 bad usage.
             """,
-        subcommands: [Put.self, Rotate.self, Get.self, Verify.self, List.self, Describe.self, Delete.self, Reload.self, Status.self, Audit.self, Import.self, Export.self, Init.self, Ping.self]
+        subcommands: [
+            Put.self, Rotate.self, Promote.self, Rollback.self, Get.self, Verify.self, List.self, Describe.self, History.self,
+            Delete.self, TokenCreate.self, RotateMasterKey.self, SealCommand.self, Unseal.self, Reload.self, Status.self,
+            Audit.self, Import.self, Export.self, Init.self, Ping.self,
+        ]
     )
 
     // Given before or after the subcommand: `cofferctl --dev DIR get x` and
@@ -45,12 +49,21 @@ struct ConnectionOptions: ParsableArguments {
     /// failure with its exit status.
     /// With --json, the answer line is printed as cofferd sent it.
     func perform(_ request: [String: Any]) throws(ClientFailure) -> JSONAnswer {
+        try perform(request, printing: json)
+    }
+
+    /// The same, never printing (progress polls).
+    func quietly(_ request: [String: Any]) throws(ClientFailure) -> JSONAnswer {
+        try perform(request, printing: false)
+    }
+
+    private func perform(_ request: [String: Any], printing: Bool) throws(ClientFailure) -> JSONAnswer {
         var connection = try AdminConnection(path: socketPath)
         var withID = request
         withID["id"] = 1
         let (answer, line) = try connection.call(withID)
         if answer["ok"]?.bool == true {
-            if json { FileHandle.standardOutput.write(Data(line) + Data("\n".utf8)) }
+            if printing { FileHandle.standardOutput.write(Data(line) + Data("\n".utf8)) }
             return answer
         }
         throw ClientFailure.fromWire(code: answer["error"]?["code"]?.string ?? "INTERNAL",
@@ -65,15 +78,6 @@ struct ValueOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Send the bytes exactly as read (value_base64); default is UTF-8 text with one trailing newline removed.")
     var binary = false
-
-    /// Sends `request` with the value added (put, rotate). The new version
-    /// for a human to read; nil when `--json` already printed the answer.
-    func store(_ request: [String: Any], over connection: ConnectionOptions) throws(ClientFailure) -> String? {
-        var request = request
-        request.merge(try read()) { $1 }
-        let answer = try connection.perform(request)
-        return connection.json ? nil : answer["version"]?.description ?? "?"
-    }
 
     /// The request members for the value: `value` or `value_base64`.
     func read() throws(ClientFailure) -> [String: Any] {

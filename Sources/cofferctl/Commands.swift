@@ -7,6 +7,7 @@ struct Put: ParsableCommand {
     @ParentCommand var root: CofferCtl
     var connection: ConnectionOptions { root.connection }
     @OptionGroup var value: ValueOptions
+    @OptionGroup var version: NewVersionOptions
     @Argument(help: "The secret's name, e.g. db/password.") var name: String
     @Option(help: "A label for what the secret is (password, api-key, …).") var kind: String?
     @Option(help: "sealed (can be revealed; the default) or hashed (verify-only).") var protection: String?
@@ -22,7 +23,7 @@ struct Put: ParsableCommand {
             if let protection { request["protection"] = protection }
             if !principals.isEmpty { request["principals"] = principals }
             if !sockets.isEmpty { request["scope"] = ["sockets": sockets] }
-            if let version = try value.store(request, over: connection) { print("stored \(name) version \(version)") }
+            try version.send(request, value: value, over: connection, verb: "stored", name: name)
         }
     }
 }
@@ -34,6 +35,7 @@ struct Get: ParsableCommand {
     var connection: ConnectionOptions { root.connection }
     @Argument var name: String
     @Option(help: "A specific version instead of the current one.") var version: UInt64?
+    @Option(help: "current (default), previous or pending.") var stage: String?
     @Option(help: "Printed instead when the secret does not exist (not for secrets: it is on the command line).")
     var `default`: String?
 
@@ -41,6 +43,7 @@ struct Get: ParsableCommand {
         try cofferctl.run { () throws(ClientFailure) in
             var request: [String: Any] = ["op": "get", "name": name]
             if let version { request["version"] = version }
+            if let stage { request["stage"] = stage }
             if let `default` { request["default"] = `default` }
             let answer = try connection.perform(request)
             if connection.json { return }
@@ -69,10 +72,17 @@ struct Verify: ParsableCommand {
     var connection: ConnectionOptions { root.connection }
     @OptionGroup var value: ValueOptions
     @Argument var name: String
+    @Option(help: "Check this version only.") var version: UInt64?
+    @Option(help: "Check this stage only (current, previous, pending); default: current, and previous during the grace period.")
+    var stage: String?
+    @Option(help: "For a token: match only if it allows this operation.") var operation: String?
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in
             var request: [String: Any] = ["op": "verify", "name": name]
+            if let version { request["version"] = version }
+            if let stage { request["stage"] = stage }
+            if let operation { request["operation"] = operation }
             request.merge(try value.read()) { $1 }
             let answer = try connection.perform(request)
             let match = answer["match"]?.bool == true
@@ -148,17 +158,21 @@ struct Delete: ParsableCommand {
 }
 
 struct Rotate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make a new value (from stdin or --from-file) the current version of an existing secret.")
+    static let configuration = CommandConfiguration(
+        abstract: "Make a new value (from stdin, --from-file or --generate) the current version of an existing secret; the old one becomes previous.")
 
     @ParentCommand var root: CofferCtl
     var connection: ConnectionOptions { root.connection }
     @OptionGroup var value: ValueOptions
+    @OptionGroup var version: NewVersionOptions
+    @Flag(help: "Stage the new version as pending instead; promote makes it current.") var pending = false
     @Argument(help: "The secret's name.") var name: String
 
     func run() throws {
         try cofferctl.run { () throws(ClientFailure) in
-            let request: [String: Any] = ["op": "rotate", "name": name]
-            if let version = try value.store(request, over: connection) { print("rotated \(name) to version \(version)") }
+            var request: [String: Any] = ["op": "rotate", "name": name]
+            if pending { request["pending"] = true }
+            try version.send(request, value: value, over: connection, verb: "rotated", name: name)
         }
     }
 }

@@ -34,19 +34,26 @@ struct Daemon {
             try DevInstance.ensureDirectory(settings.runtimeDirectory, mode: 0o755)
         }
 
-        let key: MasterKey
+        // The configured key plus any a master-key rotation added; the
+        // newest is current (docs/operator-guide.md, "Master key rotation").
+        let keyLocations = MasterKeyLocations(primary: settings.keySource, stateDirectory: settings.stateDirectory)
+        let loaded: MasterKeyLocations.Loaded
         do {
-            key = try settings.keySource.load()
+            loaded = try keyLocations.load()
         } catch let error as KeyringError {
             throw StartupRefusal(error.message)
         }
+        for skipped in loaded.skipped {
+            logger.warning("a key file listed in \(MasterKeyLocations.listName) was not loaded", metadata: ["reason": "\(skipped)"])
+        }
+        let key = loaded.current
         if generatedKey {
             FileHandleStderr.write("""
                 cofferd: WARNING: generated a new master key at \(settings.keySource.path) (key id \(key.id)).
                 cofferd: WARNING: development only: anyone who can read that file can open every secret under \(settings.stateDirectory).\n
                 """)
         }
-        let keyring = Keyring(current: key)
+        let keyring = Keyring(current: key, retired: loaded.all)
         let sealer = RecordSealer()
         let store: SecretStore
         do {
@@ -56,6 +63,11 @@ struct Daemon {
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }
+        // Keys that neither a record nor the file's MAC needs (the old
+        // primary after a finished rotation) are not kept in memory.
+        var needed = Set(store.snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
+        if let fileKey = store.fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
+        _ = keyring.retire(keeping: needed)
         let chainer: AuditChainer
         do {
             chainer = try AuditChainer(
@@ -77,7 +89,9 @@ struct Daemon {
         }
         let services = CofferServices(
             store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
-            mode: settings.mode == .production ? .production : .development
+            mode: settings.mode == .production ? .production : .development,
+            retainVersions: settings.retainVersions, keyLocations: keyLocations,
+            resealPausePerBatch: settings.developmentResealPause
         )
         let dispatcher = RequestDispatcher(services: services, logger: logger)
         var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)

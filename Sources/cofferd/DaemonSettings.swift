@@ -23,6 +23,11 @@ struct DaemonSettings: Sendable {
     var policyFile: String
     /// The coalescing window for repeated successful reads; 0: off.
     var auditCoalesceSeconds: Double = 0
+    /// How many versions of each secret are kept (retain_versions).
+    var retainVersions: Int = CofferServices.defaultRetainVersions
+    /// Development only: COFFER_DEV_RESEAL_PAUSE_MS slows a master-key
+    /// rotation down so that a test can kill cofferd in its middle.
+    var developmentResealPause: Duration? = nil
     /// admin.sock's group (0660) when operators who are not root use it.
     var adminSocketGroup: gid_t? = nil
     /// What cofferd was started with, to read the configuration again on SIGHUP.
@@ -42,6 +47,7 @@ struct DaemonSettings: Sendable {
         if fresh.policyFile != policyFile { out.append("policy_file") }
         if fresh.adminSocketGroup != adminSocketGroup { out.append("admin_socket_group") }
         if fresh.secureHeapBytes != secureHeapBytes { out.append("memory.secure_heap_bytes") }
+        if fresh.retainVersions != retainVersions { out.append("retain_versions") }
         return out
     }
 
@@ -101,6 +107,10 @@ struct DaemonSettings: Sendable {
             }
             adminSocketGroup = gid
         }
+        let retain = reader.int(forKey: "retain_versions", default: CofferServices.defaultRetainVersions)
+        guard (3...1000).contains(retain) else {
+            throw StartupRefusal("retain_versions must be between 3 (current, previous, pending) and 1000")
+        }
         let heap = reader.int(forKey: "memory.secure_heap_bytes", default: SecureHeap.defaultSize)
         guard heap >= 64 * 1024, heap & (heap - 1) == 0 else {
             throw StartupRefusal("memory.secure_heap_bytes must be a power of two of at least 65536")
@@ -123,6 +133,9 @@ struct DaemonSettings: Sendable {
                 secureHeapBytes: heap,
                 policyFile: policyFile ?? directory + "/policy",
                 auditCoalesceSeconds: coalesce,
+                retainVersions: retain,
+                developmentResealPause: ProcessInfoEnvironment.value("COFFER_DEV_RESEAL_PAUSE_MS")
+                    .flatMap { Int($0) }.map { Duration.milliseconds($0) },
                 adminSocketGroup: adminSocketGroup
             )
         }
@@ -138,6 +151,7 @@ struct DaemonSettings: Sendable {
             secureHeapBytes: heap,
             policyFile: policyFile ?? defaultPolicyFile,
             auditCoalesceSeconds: coalesce,
+            retainVersions: retain,
             adminSocketGroup: adminSocketGroup
         )
     }

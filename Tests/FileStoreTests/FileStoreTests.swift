@@ -19,7 +19,7 @@ import Testing
         let name = try SecretName(name)
         try store.commit { storeID, secrets in
             var secret = secrets[name] ?? Secret(name: name, kind: .generic, protection: .sealed, versions: [])
-            secret.versions.append(try version(secret.nextVersion, of: name, storeID: storeID))
+            try secret.add(try version(secret.nextVersion, of: name, storeID: storeID), pending: false, at: 1_700_000_000, by: "uid:0")
             secrets[name] = secret
         }
     }
@@ -51,6 +51,29 @@ import Testing
         #expect(reopened.snapshot == store.snapshot)
         #expect(reopened.snapshot[try SecretName("db/password")]?.versions.map(\.version) == [1, 2])
         #expect(try mode(store.path) == 0o600)
+    }
+
+    @Test func stagesHashesExpiryAndGraceSurviveARestart() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        let name = try SecretName("svc/token")
+        try store.commit { storeID, secrets in
+            var secret = Secret(name: name, kind: .generic, protection: .hashed, versions: [], graceSeconds: 300,
+                                expiresAt: 2_000_000_000, operations: ["deploy", "read"])
+            for (n, hash) in [(UInt64(1), HashParameters.hmacSHA256), (2, .scrypt(n: 1024, r: 8, p: 1, salt: [1, 2, 3]))] {
+                var v = try version(n, of: name, storeID: storeID)
+                v.sealed = try [7].withUnsafeBytes { try sealer.seal($0, for: secret.identity(storeID: storeID, version: n), with: TestKeys.master()) }
+                v.hash = hash
+                try secret.add(v, pending: n == 2, at: 1_700_000_000 + Int64(n), by: "uid:\(n)")
+            }
+            secrets[name] = secret
+        }
+        let reopened = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        #expect(reopened.snapshot == store.snapshot)
+        let secret = try #require(reopened.snapshot[name])
+        #expect(secret.stages == SecretStages(current: 1, pending: 2, changedAt: 1_700_000_001, changedBy: "uid:1"))
+        #expect(secret.version(2)?.hash == .scrypt(n: 1024, r: 8, p: 1, salt: [1, 2, 3]))
+        #expect(secret.graceSeconds == 300 && secret.expiresAt == 2_000_000_000 && secret.operations == ["deploy", "read"])
     }
 
     @Test func aFailedChangeChangesNothing() throws {
@@ -146,7 +169,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["flip", "truncate", "drop", "duplicate", "reorder"])
+    @Test(arguments: ["flip", "truncate", "drop", "duplicate", "reorder", "unstage", "expire", "rehash"])
     func aFileChangedOutsideCofferdIsRefusedAndTheLastGoodOneServes(change: String) throws {
         let (dir, writer, reader) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }
@@ -167,10 +190,21 @@ import Testing
             secrets.removeLast()
         case "duplicate":
             secrets.append(secrets[0])
+        case "unstage":
+            // Stages and expiry are metadata outside the AAD: the MAC
+            // must cover them, or an edit could move "current".
+            secrets[0]["stages"] = nil
+        case "expire":
+            secrets[0]["expires_at"] = 1
+        case "rehash":
+            var versions = secrets[0]["versions"] as! [[String: Any]]
+            versions[0]["hash"] = ["algorithm": "hmac-sha256"]
+            secrets[0]["versions"] = versions
+            secrets[0]["protection"] = "hashed"
         default:
             secrets.swapAt(0, 1)
         }
-        if ["drop", "duplicate", "reorder"].contains(change) {
+        if ["drop", "duplicate", "reorder", "unstage", "expire", "rehash"].contains(change) {
             json["secrets"] = secrets
             json["generation"] = (json["generation"] as! Int) + 1
             bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]))

@@ -35,18 +35,25 @@ struct Harness {
     let directory: TemporaryDirectory
     let audit = RecordingAuditSink()
     let dispatcher: RequestDispatcher
+    let services: CofferServices
 
-    init() throws {
+    init(retainVersions: Int = CofferServices.defaultRetainVersions) throws {
         directory = try TemporaryDirectory("dispatch")
+        // A real key file, so that unseal and rotate-master-key have
+        // somewhere to load from and record to.
+        let keyFile = directory.path + "/master.key"
+        try MasterKeySource.createKeyFile(at: keyFile, key: try TestKeys.master())
         let keyring = Keyring(current: try TestKeys.master())
-        let services = CofferServices(
+        services = CofferServices(
             store: try SecretStore.open(
                 directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
             keyring: keyring,
             sealer: RecordSealer(),
             policy: .owner(uid: Self.owner.uid),
             audit: audit,
-            mode: .development
+            mode: .development,
+            retainVersions: retainVersions,
+            keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path)
         )
         dispatcher = RequestDispatcher(services: services, logger: Logger(label: "test"))
     }

@@ -60,8 +60,9 @@ final class CredentialSocketHandler: ChannelInboundHandler {
         do {
             lookup = try SecretLookup.find(name, version: nil, in: snapshot)
         } catch {
-            return .refuse(AuditEvent(kind: .get, result: .notFound, operation: .get, secret: name.rawValue,
-                                      peer: requester, listener: .credentials, reason: "not_found"))
+            let expired = error.code == .expired
+            return .refuse(AuditEvent(kind: .get, result: expired ? .error : .notFound, operation: .get, secret: name.rawValue,
+                                      peer: requester, listener: .credentials, reason: expired ? "expired" : "not_found"))
         }
         guard lookup.secret.protection == .sealed else {
             return .refuse(AuditEvent(kind: .get, result: .error, operation: .get, secret: name.rawValue,

@@ -5,6 +5,9 @@ import Model
 import NIOPosix
 import Seal
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What every operation handler may use. One instance per daemon.
 public final class CofferServices: Sendable {
@@ -21,6 +24,17 @@ public final class CofferServices: Sendable {
     let policySource: PolicySource?
     /// Watchers of secret changes.
     public let changes = ChangeFeed()
+    /// How many versions of a secret are kept (the staged ones always).
+    public let retainVersions: Int
+    /// Where master keys load from, and where rotation records new ones;
+    /// nil: rotate-master-key and unseal are unavailable (tests).
+    public let keyLocations: MasterKeyLocations?
+    let rotation: MasterKeyRotation
+    /// The last store reload, for status: when, and what came of it.
+    private let lastStoreReload = Mutex<(at: Int64, result: String)?>(nil)
+    var lastReload: (at: Int64, result: String)? { lastStoreReload.withLock { $0 } }
+
+    public static let defaultRetainVersions = 10
 
     public enum Mode: String, Sendable {
         case development
@@ -29,8 +43,14 @@ public final class CofferServices: Sendable {
 
     public init(
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
-        policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton
+        policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton,
+        retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
+        resealPausePerBatch: Duration? = nil
     ) {
+        precondition(retainVersions >= 3, "current, previous and pending must fit")
+        self.retainVersions = retainVersions
+        self.keyLocations = keyLocations
+        self.rotation = MasterKeyRotation(pausePerBatch: resealPausePerBatch)
         self.policySource = policySource
         self.store = store
         self.keyring = keyring
@@ -79,13 +99,20 @@ public final class CofferServices: Sendable {
     @discardableResult
     public func reloadStore() -> Result<SecretStore.ReloadOutcome, StoreError> {
         let result = Result { () throws(StoreError) in try store.reload() }
+        let now = Int64(time(nil))
         switch result {
         case .success(.unchanged):
             break
+        case .failure(let error) where error.code == .sealed:
+            // Nothing can be checked while sealed; unseal reads it again.
+            lastStoreReload.withLock { $0 = (now, "deferred: sealed") }
+            return result
         case .success(.replaced(let old, let new)):
+            lastStoreReload.withLock { $0 = (now, "ok") }
             try? audit.record(AuditEvent(kind: .reload, result: .ok, reason: "store generation \(old.generation) -> \(new.generation)"))
             publish(Self.changes(from: old, to: new))
         case .failure(let error):
+            lastStoreReload.withLock { $0 = (now, "refused: \(error.code == .tampered ? "tampered" : "unreadable")") }
             let kind: AuditEventKind = error.code == .tampered ? .tamper : .reloadFailed
             try? audit.record(AuditEvent(kind: kind, result: .error, reason: error.message))
         }

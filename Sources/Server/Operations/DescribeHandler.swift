@@ -6,11 +6,12 @@ struct DescribeHandler: OperationHandler {
     let members: Set<String> = ["name"]
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let lookup = try SecretLookup.find(try request.name(), version: nil, in: services.store.snapshot)
+        let lookup = try SecretLookup.describing(try request.name(), in: services.store.snapshot)
         let versions: [ResponseValue] = lookup.secret.versions.map { v in
             .object([
                 ("version", .unsigned(v.version)), ("created_at", .integer(v.createdAt)),
                 ("created_by", .string(v.createdBy)), ("key_id", .string(v.sealed.keyID.hex)),
+                ("stages", .array(lookup.secret.stages.held(by: v.version).map { .string($0.rawValue) })),
             ])
         }
         return HandlerOutcome(lookup.metadata + [("history", .array(versions))], version: lookup.version.version)

@@ -1,14 +1,17 @@
 import Model
 
-/// `get`: reveals a sealed secret's current (or given) version. With
-/// `default`, a missing secret answers the default instead of NOT_FOUND.
+/// `get`: reveals a sealed secret's current version, or the one `stage` or
+/// `version` names. With `default`, a missing secret answers the default
+/// instead of NOT_FOUND. Hashed secrets are never revealed; expired ones
+/// answer EXPIRED.
 struct GetHandler: OperationHandler {
     let operation = Operation.get
-    let members: Set<String> = ["name", "version", "default"]
+    let members: Set<String> = ["name", "version", "stage", "default"]
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let name = try request.name()
         let version = try request.unsigned("version")
+        let stage = try request.stage()
         let fallback = try request.string("default")
         let snapshot = services.store.snapshot
         if let fallback, snapshot[name] == nil {
@@ -17,7 +20,7 @@ struct GetHandler: OperationHandler {
                 result: .notFound
             )
         }
-        let lookup = try SecretLookup.find(name, version: version, in: snapshot)
+        let lookup = try SecretLookup.find(name, version: version, stage: stage, in: snapshot)
         guard lookup.secret.protection == .sealed else {
             throw CofferError(.conflict, "\(name) is verify-only (protection hashed): use verify")
         }
@@ -25,6 +28,7 @@ struct GetHandler: OperationHandler {
         let key = lookup.version.encoding == .text ? "value" : "value_base64"
         return HandlerOutcome(
             [("name", .string(name.rawValue)), ("version", .unsigned(lookup.version.version)),
+             ("stage", lookup.secret.stages.held(by: lookup.version.version).first.map { .string($0.rawValue) } ?? .null),
              ("kind", .string(lookup.secret.kind.rawValue)), (key, .secret(value, lookup.version.encoding))],
             version: lookup.version.version
         )

@@ -64,6 +64,7 @@ struct ImportHandler: OperationHandler {
         let author = context.peer.principal
         let now = Int64(time(nil))
         let prepared = inputs
+        let retain = services.retainVersions
         let written = try await services.commit { storeID, secrets in
             var changes: [(SecretChange, SecretAccess?)] = []
             for (item, input) in prepared {
@@ -76,8 +77,10 @@ struct ImportHandler: OperationHandler {
                 let sealed = try input.bytes.withUnsafeBytes {
                     try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
                 }
-                secret.versions.append(SecretVersion(version: number, sealed: sealed, encoding: input.encoding,
-                                                     createdAt: now, createdBy: author))
+                try secret.add(SecretVersion(version: number, sealed: sealed, encoding: input.encoding,
+                                             createdAt: now, createdBy: author),
+                               pending: false, at: now, by: author)
+                secret.applyRetention(keep: retain)
                 secrets[item.name] = secret
                 changes.append((SecretChange(event: .put, name: item.name, version: number, stage: "current"), secret.access))
             }
@@ -104,7 +107,7 @@ struct ExportHandler: OperationHandler {
         var items: [ResponseValue] = []
         var skipped: [ResponseValue] = []
         for name in snapshot.sortedNames {
-            let lookup = try SecretLookup.find(name, version: nil, in: snapshot)
+            let lookup = try SecretLookup.describing(name, in: snapshot)
             guard lookup.secret.protection == .sealed else {
                 skipped.append(.string(name.rawValue))
                 continue

@@ -13,7 +13,7 @@ struct ListHandler: OperationHandler {
         var items: [ResponseValue] = []
         for name in snapshot.sortedNames where name.rawValue.hasPrefix(prefix) {
             guard policy.mayList(context.peer, name, on: context.listener, secret: snapshot[name]?.access) else { continue }
-            let lookup = try SecretLookup.find(name, version: nil, in: snapshot)
+            let lookup = try SecretLookup.describing(name, in: snapshot)
             items.append(.object(lookup.metadata))
         }
         return HandlerOutcome([("secrets", .array(items))])

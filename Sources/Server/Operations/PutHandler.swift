@@ -17,14 +17,15 @@ struct PutHandler: OperationHandler {
     }
 }
 
-/// `rotate`: a new version of an existing secret becomes current; the one
-/// before stays readable by number.
+/// `rotate`: a new version of an existing secret becomes current and the
+/// old current previous; with `pending: true` it is staged instead, for
+/// `promote`.
 struct RotateHandler: OperationHandler {
     let operation = Operation.rotate
-    let members = NewVersion.members
+    let members = NewVersion.members.union(["pending"])
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        try await NewVersion(existing: .required, event: .rotate)
+        try await NewVersion(existing: .required, event: .rotate, pending: try request.bool("pending") ?? false)
             .commit(request, access: nil, context: context, services: services)
     }
 }

@@ -16,7 +16,9 @@ public struct RequestDispatcher: Sendable {
         self.logger = logger
         let all: [any OperationHandler] = [
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
-            WatchHandler(), PutHandler(), RotateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(), ImportHandler(), ExportHandler(),
+            WatchHandler(), PutHandler(), RotateHandler(), StageChangeHandler.promote, StageChangeHandler.rollback,
+            HistoryHandler(), TokenCreateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(),
+            ImportHandler(), ExportHandler(), RotateMasterKeyHandler(), SealHandler(), UnsealHandler(),
         ]
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
@@ -138,6 +140,13 @@ extension Operation {
         case .put: return .put
         case .rotate: return .rotate
         case .delete: return .delete
+        case .promote: return .promote
+        case .rollback: return .rollback
+        case .history: return .history
+        case .tokenCreate: return .tokenCreate
+        case .rotateMasterKey: return .masterKeyRotated
+        case .seal: return .seal
+        case .unseal: return .unseal
         case .status: return .status
         case .audit: return .auditReview
         case .import: return .import

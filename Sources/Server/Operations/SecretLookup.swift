@@ -1,6 +1,9 @@
 import FileStore
 import LockedMemory
 import Model
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A secret version found in a snapshot, and how to open it.
 struct SecretLookup {
@@ -8,16 +11,34 @@ struct SecretLookup {
     let version: SecretVersion
     let storeID: String
 
-    /// The current version, or `version` when asked for one.
-    static func find(_ name: SecretName, version: UInt64?, in snapshot: StoreSnapshot) throws(CofferError) -> SecretLookup {
+    /// The version the request names (`version`, `stage`, else current).
+    /// An expired secret is not served: EXPIRED, whatever was asked.
+    static func find(
+        _ name: SecretName, version: UInt64?, stage: Stage? = nil, in snapshot: StoreSnapshot, now: Int64 = Int64(time(nil))
+    ) throws(CofferError) -> SecretLookup {
+        let secret = try unexpired(name, in: snapshot, now: now)
+        return SecretLookup(secret: secret, version: try secret.resolve(stage: stage, version: version), storeID: snapshot.storeID)
+    }
+
+    /// The current version for metadata (list, describe, export): found
+    /// even when expired, which the metadata then says.
+    static func describing(_ name: SecretName, in snapshot: StoreSnapshot) throws(CofferError) -> SecretLookup {
         guard let secret = snapshot[name] else { throw CofferError(.notFound, "no secret named \(name)") }
-        let found = version.flatMap { secret.version($0) } ?? (version == nil ? secret.current : nil)
-        guard let found else { throw CofferError(.notFound, "\(name) has no version \(version ?? 0)") }
-        return SecretLookup(secret: secret, version: found, storeID: snapshot.storeID)
+        return SecretLookup(secret: secret, version: try secret.resolve(stage: .current, version: nil), storeID: snapshot.storeID)
+    }
+
+    static func unexpired(_ name: SecretName, in snapshot: StoreSnapshot, now: Int64) throws(CofferError) -> Secret {
+        guard let secret = snapshot[name] else { throw CofferError(.notFound, "no secret named \(name)") }
+        guard !secret.isExpired(at: now) else { throw CofferError(.expired, "\(name) expired; it is no longer served or verified") }
+        return secret
     }
 
     /// Opens the version into locked memory; the caller releases it (wiped).
     func open(with services: CofferServices) throws -> LockedBytes {
+        try Self.open(version, of: secret, storeID: storeID, with: services)
+    }
+
+    static func open(_ version: SecretVersion, of secret: Secret, storeID: String, with services: CofferServices) throws -> LockedBytes {
         try services.sealer.open(
             version.sealed,
             for: secret.identity(storeID: storeID, version: version.version),
@@ -27,7 +48,7 @@ struct SecretLookup {
 
     /// Metadata shared by list and describe: never a value.
     var metadata: [(String, ResponseValue)] {
-        [
+        var out: [(String, ResponseValue)] = [
             ("name", .string(secret.name.rawValue)),
             ("kind", .string(secret.kind.rawValue)),
             ("protection", .string(secret.protection.rawValue)),
@@ -36,5 +57,13 @@ struct SecretLookup {
             ("updated_at", .integer(version.createdAt)),
             ("updated_by", .string(version.createdBy)),
         ]
+        if let pending = secret.stages.pending { out.append(("pending_version", .unsigned(pending))) }
+        if let expiry = secret.expiresAt {
+            out.append(("expires_at", .integer(expiry)))
+            out.append(("expired", .bool(secret.isExpired(at: Int64(time(nil))))))
+        }
+        if secret.graceSeconds > 0 { out.append(("grace_seconds", .integer(secret.graceSeconds))) }
+        if !secret.operations.isEmpty { out.append(("operations", .array(secret.operations.map { .string($0) }))) }
+        return out
     }
 }

@@ -22,10 +22,15 @@ struct StatusHandler: OperationHandler {
                 ("store_id", .string(snapshot.storeID)),
                 ("generation", .unsigned(snapshot.generation)),
                 ("secrets", .integer(Int64(snapshot.secrets.count))),
+                ("versions", .integer(Int64(snapshot.secrets.values.reduce(0) { $0 + $1.versions.count }))),
+                ("hashed", .integer(Int64(snapshot.secrets.values.filter { $0.protection == .hashed }.count))),
+                ("file_key_id", services.store.fileKeyID.map { .string($0) } ?? .null),
+                ("last_reload", services.lastReload.map { .object([("at", .integer($0.at)), ("result", .string($0.result))]) } ?? .null),
             ])),
             ("keys", .object([
                 ("current", keys.current.map { .string($0.hex) } ?? .null),
                 ("retired", .array(keys.retired.map { .string($0.hex) })),
+                ("rotation", Self.rotation(services.rotation)),
             ])),
             ("memory", .object([
                 ("secure_heap_bytes", .integer(Int64(SecureHeap.size))),
@@ -39,5 +44,24 @@ struct StatusHandler: OperationHandler {
                 ("seq", services.audit.sequence.map { .unsigned($0) } ?? .null),
             ])),
         ])
+    }
+}
+
+extension StatusHandler {
+    /// A running rotation's phase and counts, else the last one's result.
+    static func rotation(_ rotation: MasterKeyRotation) -> ResponseValue {
+        if let progress = rotation.progress {
+            return .object([
+                ("state", .string("running")), ("phase", .string(progress.phase)), ("key_id", .string(progress.newKeyID)),
+                ("done", .integer(Int64(progress.done))), ("total", .integer(Int64(progress.total))),
+            ])
+        }
+        if let (outcome, finishedAt) = rotation.lastOutcome {
+            return .object([
+                ("state", .string("finished")), ("key_id", .string(outcome.newKeyID)),
+                ("resealed", .integer(Int64(outcome.resealed))), ("finished_at", .integer(finishedAt)),
+            ])
+        }
+        return .object([("state", .string("idle"))])
     }
 }

@@ -1,29 +1,62 @@
+import LockedMemory
 import Model
 import Seal
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `verify`: does the presented value equal the stored one? Answers only
-/// `match`. Compared in constant time; the candidate is decoded into locked
-/// memory and wiped, and never logged or audited.
+/// `match`. Without `stage` or `version` it checks current, then previous
+/// while the secret's grace period after a rotation lasts. With
+/// `operation`, a token matches only if it also allows that operation.
+/// Compared in constant time; the candidate is decoded into locked memory
+/// and wiped, and never logged or audited.
 struct VerifyHandler: OperationHandler {
     let operation = Operation.verify
-    let members: Set<String> = ["name", "version", "value", "value_base64"]
+    let members: Set<String> = ["name", "version", "stage", "value", "value_base64", "operation"]
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let name = try request.name()
         guard let candidate = try request.secretInput() else {
             throw CofferError(.badRequest, "missing 'value' (or 'value_base64') to verify")
         }
-        let lookup = try SecretLookup.find(name, version: try request.unsigned("version"), in: services.store.snapshot)
-        let stored = try lookup.open(with: services)
-        let match: Bool
-        switch lookup.secret.protection {
-        case .sealed:
-            match = stored.withUnsafeBytes { s in candidate.bytes.withUnsafeBytes { ConstantTime.equals(s, $0) } }
-        case .hashed:
-            let key = try services.keyring.key(for: lookup.version.sealed.keyID)
-            let digest = try candidate.bytes.withUnsafeBytes { try services.sealer.verificationDigest(of: $0, with: key) }
-            match = stored.withUnsafeBytes { s in digest.withUnsafeBytes { ConstantTime.equals(s, $0) } }
+        let version = try request.unsigned("version")
+        let stage = try request.stage()
+        let wanted = try request.string("operation")
+        let snapshot = services.store.snapshot
+        let now = Int64(time(nil))
+        let secret = try SecretLookup.unexpired(name, in: snapshot, now: now)
+        let candidates = version == nil && stage == nil
+            ? secret.verifyCandidates(at: now)
+            : [try secret.resolve(stage: stage, version: version)]
+        if let wanted, !secret.operations.isEmpty, !secret.operations.contains(wanted) {
+            // Still compare, so the answer takes as long either way.
+            _ = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
+            return HandlerOutcome([("match", .bool(false))], version: candidates.first?.version)
         }
-        return HandlerOutcome([("match", .bool(match))], version: lookup.version.version)
+        let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
+        return HandlerOutcome([("match", .bool(matched != nil))], version: matched?.version ?? candidates.first?.version)
+    }
+
+    /// The first of `versions` the candidate matches. Hashed versions are
+    /// checked on the blocking pool (scrypt takes tens of milliseconds).
+    private func matching(
+        _ candidate: LockedBytes, _ versions: [SecretVersion], of secret: Secret, storeID: String, services: CofferServices
+    ) async throws -> SecretVersion? {
+        for version in versions {
+            let stored = try SecretLookup.open(version, of: secret, storeID: storeID, with: services)
+            let match: Bool
+            if let hash = version.hash, case .scrypt = hash {
+                match = try await services.blockingPool.runIfActive {
+                    try candidate.withUnsafeBytes { try ValueHashing.matches($0, stored: stored, hash) }
+                }
+            } else if let hash = version.hash {
+                match = try candidate.withUnsafeBytes { try ValueHashing.matches($0, stored: stored, hash) }
+            } else {
+                match = stored.withUnsafeBytes { s in candidate.withUnsafeBytes { ConstantTime.equals(s, $0) } }
+            }
+            if match { return version }
+        }
+        return nil
     }
 }

@@ -18,6 +18,7 @@ extension CofferError.Code {
         case .denied: return "DENIED"
         case .notFound: return "NOT_FOUND"
         case .conflict: return "CONFLICT"
+        case .expired: return "EXPIRED"
         case .unavailable: return "UNAVAILABLE"
         case .internal: return "INTERNAL"
         }

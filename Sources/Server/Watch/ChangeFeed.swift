@@ -4,7 +4,7 @@ import Synchronization
 /// A change to a secret as watchers are told of it: never a value.
 public struct SecretChange: Sendable, Equatable {
     public enum Event: String, Sendable {
-        case put, rotate, delete, reload
+        case put, rotate, promote, rollback, delete, reload
     }
 
     public var event: Event

@@ -1,5 +1,3 @@
-import Seal
-import Syscalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,14 +11,14 @@ import Glibc
 /// 3. fsync the directory, which makes the rename itself durable
 ///    (fsync(2): "calling fsync() on the file does not ensure that the entry
 ///    in the directory containing the file has also reached disk").
-enum DurableFile {
-    static let tempMarker = ".tmp-"
+public enum DurableFile {
+    public static let tempMarker = ".tmp-"
 
     /// Returns the new file's status (taken before the rename, which keeps
     /// it), so that cofferd knows its own file when the watcher sees it.
     @discardableResult
-    static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws -> stat {
-        let temp = path + tempMarker + (try SecureRandom.hex(6))
+    public static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws -> stat {
+        let temp = path + tempMarker + randomSuffix()
         let written: stat
         do {
             let fd = try OwnedFileDescriptor.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
@@ -44,14 +42,22 @@ enum DurableFile {
         return written
     }
 
-    struct RenamedButNotSynced: Error {
-        let written: stat
-        let underlying: any Error
+    public struct RenamedButNotSynced: Error {
+        public let written: stat
+        public let underlying: any Error
+    }
+
+    /// 12 hex digits from the system generator (getrandom(2) underneath):
+    /// temp names nobody can guess ahead.
+    private static func randomSuffix() -> String {
+        let value = UInt64.random(in: 0..<(1 << 48))
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 12 - hex.count) + hex
     }
 
     /// Removes temp files a crash left between steps 1 and 2. They are never
     /// loaded: the target still holds the last committed state.
-    static func removeLeftovers(of fileName: String, in directory: String) {
+    public static func removeLeftovers(of fileName: String, in directory: String) {
         guard let dir = opendir(directory) else { return }
         defer { closedir(dir) }
         let prefix = fileName + tempMarker

@@ -1,0 +1,105 @@
+/// The lifecycle rules (docs/protocol.md, "Versions and stages"): plain
+/// functions on a Secret that decide and change it, or throw and change
+/// nothing. The handlers seal and commit; these say what the result is.
+extension Secret {
+    /// Adds `version` (the next number) and gives it a stage:
+    /// - not pending: it becomes current and the old current previous. A
+    ///   staged pending version would then be older than current, so this
+    ///   is refused while one waits (promote it, or stage a new one).
+    /// - pending: it becomes pending (replacing a pending version that was
+    ///   never promoted); current and previous are unchanged.
+    public mutating func add(_ version: SecretVersion, pending: Bool, at now: Int64, by author: String) throws(CofferError) {
+        precondition(version.version == nextVersion)
+        if versions.isEmpty {
+            guard !pending else {
+                throw CofferError(.conflict, "\(name) has no current version to keep while one is pending; put it first")
+            }
+            versions.append(version)
+            stages = SecretStages(current: version.version, changedAt: now, changedBy: author)
+            return
+        }
+        if pending {
+            versions.append(version)
+            stages.pending = version.version
+            return
+        }
+        guard stages.pending == nil else {
+            throw CofferError(.conflict, "\(name) has a pending version \(stages.pending!): promote it, or rotate with pending to replace it")
+        }
+        versions.append(version)
+        makeCurrent(version.version, previous: stages.current, at: now, by: author)
+    }
+
+    /// pending becomes current; the old current becomes previous.
+    public mutating func promote(at now: Int64, by author: String) throws(CofferError) {
+        guard let pending = stages.pending else {
+            throw CofferError(.conflict, "\(name) has no pending version to promote")
+        }
+        stages.pending = nil
+        makeCurrent(pending, previous: stages.current, at: now, by: author)
+    }
+
+    /// previous becomes current again; the version it replaces becomes
+    /// previous, so a second rollback undoes the first.
+    public mutating func rollback(at now: Int64, by author: String) throws(CofferError) {
+        guard let previous = stages.previous else {
+            throw CofferError(.conflict, "\(name) has no previous version to roll back to")
+        }
+        makeCurrent(previous, previous: stages.current, at: now, by: author)
+    }
+
+    private mutating func makeCurrent(_ version: UInt64, previous: UInt64, at now: Int64, by author: String) {
+        stages.current = version
+        stages.previous = previous
+        stages.changedAt = now
+        stages.changedBy = author
+    }
+
+    /// Keeps at most `keep` versions: the staged ones always, then the
+    /// newest. Returns the numbers dropped (their ciphertext leaves the
+    /// store with the next commit).
+    @discardableResult
+    public mutating func applyRetention(keep: Int) -> [UInt64] {
+        guard versions.count > keep else { return [] }
+        let staged = Set(Stage.allCases.compactMap { stages[$0] })
+        var room = max(keep - staged.count, 0)
+        var kept = Set<UInt64>()
+        for version in versions.reversed() where !staged.contains(version.version) && room > 0 {
+            kept.insert(version.version)
+            room -= 1
+        }
+        let dropped = versions.filter { !staged.contains($0.version) && !kept.contains($0.version) }.map(\.version)
+        versions.removeAll { dropped.contains($0.version) }
+        return dropped
+    }
+
+    public func isExpired(at now: Int64) -> Bool {
+        expiresAt.map { now >= $0 } ?? false
+    }
+
+    /// The version a get or verify names: `version`, else `stage`, else
+    /// current. Asking for both is a bad request.
+    public func resolve(stage: Stage?, version number: UInt64?) throws(CofferError) -> SecretVersion {
+        if stage != nil, number != nil { throw CofferError(.badRequest, "give 'stage' or 'version', not both") }
+        if let number {
+            guard let found = version(number) else { throw CofferError(.notFound, "\(name) has no version \(number)") }
+            return found
+        }
+        let stage = stage ?? .current
+        guard let number = stages[stage], let found = version(number) else {
+            throw CofferError(.notFound, "\(name) has no \(stage.rawValue) version")
+        }
+        return found
+    }
+
+    /// What verify (without stage or version) compares against: current,
+    /// then previous while the grace period after the last change lasts.
+    public func verifyCandidates(at now: Int64) -> [SecretVersion] {
+        var out = current.map { [$0] } ?? []
+        if graceSeconds > 0, let previous = stages.previous, now < stages.changedAt + graceSeconds,
+           let found = version(previous) {
+            out.append(found)
+        }
+        return out
+    }
+}
