@@ -224,36 +224,103 @@ public final class SecretStore: Sendable {
 
     public var snapshot: StoreSnapshot { current.withLock { $0 } }
 
+    /// Runs `body` while no commit, reload or restore runs (seal wipes the
+    /// keys under it, so no commit seals with a key being wiped).
+    public func whileNoCommitRuns<R>(_ body: () throws -> R) rethrows -> R {
+        try writer.withLock { _ in try body() }
+    }
+
+    /// Whether commits queue what they change for the mirror (set when
+    /// a PostgreSQL mirror is configured).
+    private let queueing = Mutex(false)
+    public var queuesForMirror: Bool {
+        get { queueing.withLock { $0 } }
+        set { queueing.withLock { $0 = newValue } }
+    }
+
     /// Applies `change` to a copy of the current secrets, writes the result
     /// durably as the next generation, then publishes it. If `change` throws,
-    /// or the write fails, nothing changes.
+    /// or the write fails, nothing changes. With a mirror, every name the
+    /// change touched enters the outbox in the same write; `replicated`
+    /// changes (taken from the mirror) do not.
     public func commit<Result>(
+        replicated: Bool = false,
         _ change: (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
+    ) throws -> Result {
+        try commitWhole { base, secrets, outbox in
+            let before = secrets
+            let result = try change(base.storeID, &secrets)
+            if !replicated, queuesForMirror {
+                let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+                for (name, secret) in secrets where before[name] != secret { outbox[name] = queued }
+                for name in before.keys where secrets[name] == nil { outbox[name] = queued }
+            }
+            return result
+        }
+    }
+
+    /// The mirror confirmed these names as of their outbox generations:
+    /// entries queued again since (a later generation) stay.
+    public func acknowledgeMirrored(_ confirmed: [SecretName: UInt64]) throws {
+        try commitWhole { _, _, outbox in
+            for (name, generation) in confirmed where outbox[name].map({ $0.generation <= generation }) == true {
+                outbox[name] = nil
+            }
+        }
+    }
+
+    /// Queues every secret (a mirror's first sync into an empty database).
+    public func queueEverything() throws {
+        try commitWhole { base, secrets, outbox in
+            let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+            for name in secrets.keys where outbox[name] == nil { outbox[name] = queued }
+        }
+    }
+
+    /// Replaces an empty store with `secrets` of store `storeID` (restore
+    /// from the mirror): refused when this store holds any secret.
+    public func restore(storeID: String, secrets: [SecretName: Secret]) throws {
+        try writer.withLock { _ in
+            let base = snapshot
+            guard base.secrets.isEmpty else {
+                throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets")
+            }
+            try publish(StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets))
+        }
+    }
+
+    private func commitWhole<Result>(
+        _ change: (_ base: StoreSnapshot, _ secrets: inout [SecretName: Secret], _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> Result {
         try writer.withLock { _ in
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = snapshot
             var secrets = base.secrets
-            let result = try change(base.storeID, &secrets)
-            let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets)
-            let written: stat
-            do {
-                written = try write(next)
-            } catch let partly as DurableFile.RenamedButNotSynced {
-                // Serve what is on disk (the watcher would take it anyway),
-                // but do not call it durable.
-                current.withLock { $0 = next }
-                remember(partly.written)
-                try? highWater.record(next)
-                throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
-                                 underlying: "\(partly.underlying)")
-            } catch {
-                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
-            }
-            current.withLock { $0 = next }
-            remember(written)
-            try highWater.record(next)
+            var outbox = base.outbox
+            let result = try change(base, &secrets, &outbox)
+            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets, outbox: outbox))
             return result
         }
+    }
+
+    /// Writes `next` durably, then serves it. Call with the writer lock held.
+    private func publish(_ next: StoreSnapshot) throws {
+        let written: stat
+        do {
+            written = try write(next)
+        } catch let partly as DurableFile.RenamedButNotSynced {
+            // Serve what is on disk (the watcher would take it anyway),
+            // but do not call it durable.
+            current.withLock { $0 = next }
+            remember(partly.written)
+            try? highWater.record(next)
+            throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
+                             underlying: "\(partly.underlying)")
+        } catch {
+            throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+        }
+        current.withLock { $0 = next }
+        remember(written)
+        try highWater.record(next)
     }
 }

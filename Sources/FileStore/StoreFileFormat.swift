@@ -52,11 +52,13 @@ struct StoreFileFormat: Encodable {
         var pending: UInt64?
         var changedAt: Int64
         var changedBy: String
+        var previousUntil: Int64?
 
         enum CodingKeys: String, CodingKey {
             case current, previous, pending
             case changedAt = "changed_at"
             case changedBy = "changed_by"
+            case previousUntil = "previous_until"
         }
     }
 
@@ -107,8 +109,22 @@ struct StoreFileFormat: Encodable {
     var macKeyID: String?
     var mac: String?
     var secrets: [Entry]
+    /// The mirror's outbox, sorted by name; absent when empty.
+    var outbox: [OutboxItem]?
+
+    struct OutboxItem: Encodable, Equatable {
+        var name: String
+        var generation: UInt64
+        var queuedAt: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case name, generation
+            case queuedAt = "queued_at"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
+        case outbox
         case format
         case formatVersion = "format_version"
         case storeID = "store_id"
@@ -125,6 +141,9 @@ struct StoreFileFormat: Encodable {
         storeID = snapshot.storeID
         generation = snapshot.generation
         secrets = snapshot.sortedNames.map { name in Entry(snapshot.secrets[name]!) }
+        outbox = snapshot.outbox.isEmpty ? nil : snapshot.outbox.keys.sorted().map { name in
+            OutboxItem(name: name.rawValue, generation: snapshot.outbox[name]!.generation, queuedAt: snapshot.outbox[name]!.queuedAt)
+        }
         keyIDs = Array(Set(secrets.flatMap { $0.versions.map(\.sealed.keyID.hex) })).sorted()
         let (keyID, function) = try authenticator.current()
         macKeyID = keyID
@@ -152,45 +171,11 @@ struct StoreFileFormat: Encodable {
         out.add("generation", String(generation))
         out.add("key_ids", (keyIDs ?? []).joined(separator: ","))
         out.add("mac_key_id", macKeyID ?? "")
-        for entry in secrets {
-            out.add("name", entry.name)
-            out.add("kind", entry.kind.rawValue)
-            out.add("protection", entry.protection.rawValue)
-            out.add("principals", (entry.access?.principals ?? []).map(\.description).joined(separator: ","))
-            switch entry.access?.scope ?? .all {
-            case .all: out.add("scope", "all")
-            case .sockets(let s): out.add("scope", s.map(\.rawValue).sorted().joined(separator: ","))
-            }
-            // Members added after format 2 first shipped go in only when
-            // present, so files written before them still check; a file
-            // that drops one no longer matches its MAC.
-            if let stages = entry.stages {
-                out.add("stages.current", String(stages.current))
-                out.add("stages.previous", stages.previous.map { String($0) } ?? "")
-                out.add("stages.pending", stages.pending.map { String($0) } ?? "")
-                out.add("stages.changed_at", String(stages.changedAt))
-                out.add("stages.changed_by", stages.changedBy)
-            }
-            if let grace = entry.graceSeconds { out.add("grace_seconds", String(grace)) }
-            if let expiry = entry.expiresAt { out.add("expires_at", String(expiry)) }
-            if let operations = entry.operations { out.add("operations", operations.joined(separator: ",")) }
-            for v in entry.versions {
-                out.add("version", String(v.version))
-                out.add("encoding", v.encoding.rawValue)
-                out.add("created_at", String(v.createdAt))
-                out.add("created_by", v.createdBy)
-                out.add("key_id", v.sealed.keyID.hex)
-                out.add("salt", v.sealed.salt)
-                out.add("nonce", v.sealed.nonce)
-                out.add("ciphertext", v.sealed.ciphertext)
-                if let hash = v.hash {
-                    out.add("hash.algorithm", hash.algorithm)
-                    out.add("hash.n", hash.n.map { String($0) } ?? "")
-                    out.add("hash.r", hash.r.map { String($0) } ?? "")
-                    out.add("hash.p", hash.p.map { String($0) } ?? "")
-                    out.add("hash.salt", hash.salt ?? "")
-                }
-            }
+        for entry in secrets { entry.canonical(into: &out) }
+        for item in outbox ?? [] {
+            out.add("outbox.name", item.name)
+            out.add("outbox.generation", String(item.generation))
+            out.add("outbox.queued_at", String(item.queuedAt))
         }
         return out.bytes
     }
@@ -222,7 +207,11 @@ struct StoreFileFormat: Encodable {
                 throw StoreError(.tampered, "the store file's MAC does not match: it was changed outside cofferd")
             }
         case 1 where acceptUnauthenticated:
-            break
+            // Nothing added after version 1 may arrive unauthenticated and
+            // then be written out under a MAC.
+            guard file.outbox == nil, file.secrets.allSatisfy({ e in
+                e.stages == nil && e.graceSeconds == nil && e.expiresAt == nil && e.operations == nil && e.versions.allSatisfy { $0.hash == nil }
+            }) else { throw StoreError(.corrupt, "a version 1 store file holds members version 1 never had") }
         default:
             throw StoreError(.corrupt, "the store file has format version \(file.formatVersion); this cofferd reads \(currentVersion)")
         }
@@ -241,7 +230,15 @@ struct StoreFileFormat: Encodable {
             previous = name
             secrets[name] = try entry.secret(named: name)
         }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets), file.formatVersion, file.macKeyID)
+        var outbox: [SecretName: OutboxEntry] = [:]
+        for item in file.outbox ?? [] {
+            guard let name = try? SecretName(item.name), outbox[name] == nil, item.generation <= file.generation else {
+                throw StoreError(.corrupt, "the store file's outbox holds an invalid or repeated entry")
+            }
+            outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
+        }
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets, outbox: outbox),
+                file.formatVersion, file.macKeyID)
     }
 }
 
@@ -256,7 +253,8 @@ extension StoreFileFormat.Entry {
         }
         access = s.access.isUnrestricted ? nil : s.access
         stages = StoreFileFormat.StagesEntry(current: s.stages.current, previous: s.stages.previous, pending: s.stages.pending,
-                                             changedAt: s.stages.changedAt, changedBy: s.stages.changedBy)
+                                             changedAt: s.stages.changedAt, changedBy: s.stages.changedBy,
+                                             previousUntil: s.stages.previousAcceptedUntil)
         graceSeconds = s.graceSeconds == 0 ? nil : s.graceSeconds
         expiresAt = s.expiresAt
         operations = s.operations.isEmpty ? nil : s.operations
@@ -280,7 +278,8 @@ extension StoreFileFormat.Entry {
         }
         let known = Set(versions.map(\.version))
         let staged: SecretStages? = stages.map {
-            SecretStages(current: $0.current, previous: $0.previous, pending: $0.pending, changedAt: $0.changedAt, changedBy: $0.changedBy)
+            SecretStages(current: $0.current, previous: $0.previous, pending: $0.pending, changedAt: $0.changedAt,
+                         changedBy: $0.changedBy, previousAcceptedUntil: $0.previousUntil)
         }
         if let staged {
             for stage in Stage.allCases {
@@ -289,9 +288,57 @@ extension StoreFileFormat.Entry {
                 }
             }
         }
-        guard (graceSeconds ?? 0) >= 0 else { throw StoreError(.corrupt, "\(name) has a negative grace period") }
+        guard (0...Secret.maxGraceSeconds).contains(graceSeconds ?? 0) else {
+            throw StoreError(.corrupt, "\(name) has a grace period out of range")
+        }
         return Secret(name: name, kind: kind, protection: protection, versions: parsed, stages: staged,
                       access: access ?? .unrestricted, graceSeconds: graceSeconds ?? 0, expiresAt: expiresAt,
                       operations: operations ?? [])
+    }
+}
+
+extension StoreFileFormat.Entry {
+    /// This secret's part of the MAC input (see StoreFileFormat.canonical);
+    /// the mirror MACs each secret's rows with it too.
+    func canonical(into out: inout LengthPrefixedFields) {
+        out.add("name", name)
+        out.add("kind", kind.rawValue)
+        out.add("protection", protection.rawValue)
+        out.add("principals", (access?.principals ?? []).map(\.description).joined(separator: ","))
+        switch access?.scope ?? .all {
+        case .all: out.add("scope", "all")
+        case .sockets(let s): out.add("scope", s.map(\.rawValue).sorted().joined(separator: ","))
+        }
+        // Members added after format 2 first shipped go in only when
+        // present, so files written before them still check; a file
+        // that drops one no longer matches its MAC.
+        if let stages = stages {
+            out.add("stages.current", String(stages.current))
+            out.add("stages.previous", stages.previous.map { String($0) } ?? "")
+            out.add("stages.pending", stages.pending.map { String($0) } ?? "")
+            out.add("stages.changed_at", String(stages.changedAt))
+            out.add("stages.changed_by", stages.changedBy)
+            if let until = stages.previousUntil { out.add("stages.previous_until", String(until)) }
+        }
+        if let grace = graceSeconds { out.add("grace_seconds", String(grace)) }
+        if let expiry = expiresAt { out.add("expires_at", String(expiry)) }
+        if let operations = operations { out.add("operations", operations.joined(separator: ",")) }
+        for v in versions {
+            out.add("version", String(v.version))
+            out.add("encoding", v.encoding.rawValue)
+            out.add("created_at", String(v.createdAt))
+            out.add("created_by", v.createdBy)
+            out.add("key_id", v.sealed.keyID.hex)
+            out.add("salt", v.sealed.salt)
+            out.add("nonce", v.sealed.nonce)
+            out.add("ciphertext", v.sealed.ciphertext)
+            if let hash = v.hash {
+                out.add("hash.algorithm", hash.algorithm)
+                out.add("hash.n", hash.n.map { String($0) } ?? "")
+                out.add("hash.r", hash.r.map { String($0) } ?? "")
+                out.add("hash.p", hash.p.map { String($0) } ?? "")
+                out.add("hash.salt", hash.salt ?? "")
+            }
+        }
     }
 }

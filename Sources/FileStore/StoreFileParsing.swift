@@ -32,10 +32,20 @@ extension StoreFileFormat {
         for item in try reader.array(top["secrets"], "secrets") {
             secrets.append(try reader.entry(item))
         }
+        outbox = try top["outbox"].map { (v) throws(StoreError) in
+            try reader.array(v, "outbox").map { (item) throws(StoreError) in
+                let members = try reader.object(item, "outbox entry")
+                guard let generation = UInt64(exactly: try reader.integer(members, "generation")) else {
+                    throw StoreError(.corrupt, "the store file's outbox holds a negative generation")
+                }
+                return OutboxItem(name: try reader.string(members, "name"), generation: generation,
+                                  queuedAt: try reader.integer(members, "queued_at"))
+            }
+        }
     }
 }
 
-private struct FieldReader {
+struct FieldReader {
     let bytes: [UInt8]
 
     func object(_ value: JSONValue?, _ what: String) throws(StoreError) -> [String: JSONValue] {
@@ -117,7 +127,8 @@ private struct FieldReader {
         }
         return StoreFileFormat.StagesEntry(
             current: current, previous: try optionalUnsigned(members, "previous"), pending: try optionalUnsigned(members, "pending"),
-            changedAt: try integer(members, "changed_at"), changedBy: try string(members, "changed_by"))
+            changedAt: try integer(members, "changed_at"), changedBy: try string(members, "changed_by"),
+            previousUntil: try optionalInteger(members, "previous_until"))
     }
 
     func hash(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.HashEntry {

@@ -7,14 +7,31 @@ public struct StoreSnapshot: Sendable, Equatable {
     /// Incremented by every commit.
     public let generation: UInt64
     public let secrets: [SecretName: Secret]
+    /// The mirror's outbox: names changed (or deleted) since PostgreSQL
+    /// last confirmed them. Kept in the store file, so it is exactly as
+    /// durable as the change itself (docs/mirror.md).
+    public let outbox: [SecretName: OutboxEntry]
 
-    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret]) {
+    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: [SecretName: OutboxEntry] = [:]) {
         self.storeID = storeID
         self.generation = generation
         self.secrets = secrets
+        self.outbox = outbox
     }
 
     public subscript(name: SecretName) -> Secret? { secrets[name] }
 
     public var sortedNames: [SecretName] { secrets.keys.sorted() }
+}
+
+/// A name waiting for the mirror: the commit that queued it, and when.
+public struct OutboxEntry: Sendable, Equatable {
+    public let generation: UInt64
+    /// Seconds since the epoch: how far behind the mirror is.
+    public let queuedAt: Int64
+
+    public init(generation: UInt64, queuedAt: Int64) {
+        self.generation = generation
+        self.queuedAt = queuedAt
+    }
 }

@@ -115,6 +115,9 @@ public struct Secret: Sendable, Equatable {
 
     public var nextVersion: UInt64 { (versions.last?.version ?? 0) + 1 }
 
+    /// The longest grace period: a year.
+    public static let maxGraceSeconds: Int64 = 366 * 86400
+
     /// What a record of this secret is bound to (the AAD, docs/crypto.md).
     public func identity(storeID: String, version: UInt64) -> RecordIdentity {
         RecordIdentity(storeID: storeID, name: name.rawValue, version: version, protection: protection.rawValue)

@@ -53,6 +53,8 @@ extension Secret {
         stages.previous = previous
         stages.changedAt = now
         stages.changedBy = author
+        let (until, overflow) = now.addingReportingOverflow(graceSeconds)
+        stages.previousAcceptedUntil = graceSeconds > 0 && !overflow ? until : nil
     }
 
     /// Keeps at most `keep` versions: the staged ones always, then the
@@ -93,13 +95,30 @@ extension Secret {
     }
 
     /// What verify (without stage or version) compares against: current,
-    /// then previous while the grace period after the last change lasts.
+    /// then previous while the grace period fixed at the last change lasts.
     public func verifyCandidates(at now: Int64) -> [SecretVersion] {
         var out = current.map { [$0] } ?? []
-        if graceSeconds > 0, let previous = stages.previous, now < stages.changedAt + graceSeconds,
-           let found = version(previous) {
+        if previousIsAccepted(at: now), let previous = stages.previous, let found = version(previous) {
             out.append(found)
         }
         return out
+    }
+
+    func previousIsAccepted(at now: Int64) -> Bool {
+        stages.previousAcceptedUntil.map { now < $0 } ?? false
+    }
+
+    /// The version verify checks when asked for a stage or version: only
+    /// current, pending (before promote) and previous within its grace
+    /// period. A rotated-out password or token does not verify again just
+    /// because it is still retained.
+    public func verifyTarget(stage: Stage?, version number: UInt64?, at now: Int64) throws(CofferError) -> SecretVersion {
+        let found = try resolve(stage: stage, version: number)
+        let accepted = found.version == stages.current || found.version == stages.pending
+            || (found.version == stages.previous && previousIsAccepted(at: now))
+        guard accepted else {
+            throw CofferError(.conflict, "\(name) version \(found.version) is not current, pending, or previous within its grace period: verify does not accept it")
+        }
+        return found
     }
 }

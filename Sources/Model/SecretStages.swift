@@ -14,13 +14,21 @@ public struct SecretStages: Sendable, Equatable {
     public var pending: UInt64?
     public var changedAt: Int64
     public var changedBy: String
+    /// Until when verify also accepts previous: fixed when current changes
+    /// (from the grace period in force then), so a later change of the
+    /// grace period never reopens an old window.
+    public var previousAcceptedUntil: Int64?
 
-    public init(current: UInt64, previous: UInt64? = nil, pending: UInt64? = nil, changedAt: Int64, changedBy: String) {
+    public init(
+        current: UInt64, previous: UInt64? = nil, pending: UInt64? = nil, changedAt: Int64, changedBy: String,
+        previousAcceptedUntil: Int64? = nil
+    ) {
         self.current = current
         self.previous = previous
         self.pending = pending
         self.changedAt = changedAt
         self.changedBy = changedBy
+        self.previousAcceptedUntil = previousAcceptedUntil
     }
 
     /// A secret read from a file written before stages existed: the newest

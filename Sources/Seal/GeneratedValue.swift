@@ -40,27 +40,31 @@ public struct GeneratedValue: Sendable, Equatable {
     public func make() throws -> LockedBytes {
         var raw = try SecureRandom.privateBytes(bytes)
         defer { raw.wipe() }
-        var text: [UInt8]
+        var text: [UInt8] = []
         switch format {
-        case .hex: text = Self.hex(raw)
+        case .hex:
+            text.reserveCapacity(bytes * 2)
+            Self.appendHex(raw, to: &text)
         case .base64:
             // The emitting form, so no String copy of the value is left unwiped.
-            text = []
             text.reserveCapacity(Base64.encodedCount(raw.count))
             raw.withUnsafeBytes { Base64.encode($0) { text.append($0) } }
-        case .token: text = Array((prefix + "_").utf8) + Self.hex(raw)
+        case .token:
+            // One buffer, reserved up front: no unwiped temporary holds
+            // the token.
+            text.reserveCapacity(prefix.utf8.count + 1 + bytes * 2)
+            text.append(contentsOf: prefix.utf8)
+            text.append(UInt8(ascii: "_"))
+            Self.appendHex(raw, to: &text)
         }
         return try LockedBytes(takingAndWiping: &text)
     }
 
-    private static func hex(_ bytes: [UInt8]) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
+    private static func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
         for byte in bytes {
             out.append(digit(byte >> 4))
             out.append(digit(byte & 0xf))
         }
-        return out
     }
 
     private static func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }

@@ -147,6 +147,8 @@ public final class RecordSealer: Sendable {
         case auditChain = "coffer audit chain v1"
         /// The store file's whole-file MAC (docs/file-format.md).
         case storeFile = "coffer store mac v1"
+        /// Each secret's rows in the PostgreSQL mirror (docs/mirror.md).
+        case mirrorRow = "coffer mirror row v1"
     }
 
     /// HMAC-SHA256 under a key derived from `key` (HKDF, info per

@@ -36,6 +36,9 @@ public enum ValueHashing {
     /// scrypt's memory ceiling: N = 2^15, r = 8 needs 32 MiB; parameters
     /// that would need more than this are refused rather than run.
     static let scryptMaxMemory: UInt64 = 128 << 20
+    public static let scryptMaxN: UInt64 = 1 << 20
+    public static let scryptMaxR: UInt32 = 32
+    public static let scryptMaxP: UInt32 = 16
 
     /// The bytes to seal for `value` under `parameters`.
     public static func derive(_ value: UnsafeRawBufferPointer, _ parameters: HashParameters) throws -> LockedBytes {
@@ -82,13 +85,12 @@ public enum ValueHashing {
 
     private static func hmac(key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) throws {
         var length: UInt32 = UInt32(digestCount)
-        // HMAC(3) with a NULL data pointer is fine only for length 0; give
-        // it a valid pointer either way.
-        var empty: UInt8 = 0
-        let data = value.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? withUnsafeMutablePointer(to: &empty) { UnsafePointer($0) }
-        guard HMAC(EVP_sha256(), key.baseAddress, Int32(key.count), data, value.count, out, &length) != nil,
-              length == UInt32(digestCount)
-        else {
+        // An empty value may come with a nil base address: hand HMAC(3) a
+        // valid pointer (to a byte it does not read) for the whole call.
+        let ok = withNonNullBytes(value) { data in
+            HMAC(EVP_sha256(), key.baseAddress, Int32(key.count), data, value.count, out, &length) != nil
+        }
+        guard ok, length == UInt32(digestCount) else {
             ERR_clear_error()
             throw SealError(.cryptoFailure, "HMAC failed")
         }
@@ -98,16 +100,27 @@ public enum ValueHashing {
         _ value: UnsafeRawBufferPointer, n: UInt64, r: UInt32, p: UInt32, salt: [UInt8], into out: UnsafeMutablePointer<UInt8>
     ) throws {
         // EVP_PBE_scrypt(3): N a power of two above 1; r * p < 2^30.
-        guard n > 1, n & (n - 1) == 0, r > 0, p > 0, UInt64(r) * UInt64(p) < 1 << 30,
+        // Bounded before any arithmetic (a store file from elsewhere could
+        // carry anything): then 128 * r * (n + p + 2) cannot overflow.
+        guard (2...scryptMaxN).contains(n), n & (n - 1) == 0, (1...scryptMaxR).contains(r), (1...scryptMaxP).contains(p),
               128 * UInt64(r) * (n + UInt64(p) + 2) <= scryptMaxMemory
         else { throw SealError(.malformedRecord, "scrypt parameters out of range") }
-        var empty: CChar = 0
-        let password = value.baseAddress?.assumingMemoryBound(to: CChar.self) ?? withUnsafeMutablePointer(to: &empty) { UnsafePointer($0) }
-        guard EVP_PBE_scrypt(password, value.count, salt, salt.count, n, UInt64(r), UInt64(p), scryptMaxMemory,
-                             out, digestCount) == 1
-        else {
+        let ok = withNonNullBytes(value) { password in
+            password.withMemoryRebound(to: CChar.self, capacity: max(value.count, 1)) { password in
+                EVP_PBE_scrypt(password, value.count, salt, salt.count, n, UInt64(r), UInt64(p), scryptMaxMemory,
+                               out, digestCount) == 1
+            }
+        }
+        guard ok else {
             ERR_clear_error()
             throw SealError(.cryptoFailure, "scrypt failed")
         }
     }
+}
+
+/// `value`'s bytes, or a pointer to one zero byte when it is empty.
+private func withNonNullBytes<R>(_ value: UnsafeRawBufferPointer, _ body: (UnsafePointer<UInt8>) -> R) -> R {
+    if let base = value.baseAddress, value.count > 0 { return body(base.assumingMemoryBound(to: UInt8.self)) }
+    let zero: [UInt8] = [0]
+    return zero.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

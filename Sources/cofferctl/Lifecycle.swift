@@ -90,10 +90,7 @@ struct Promote: ParsableCommand {
     @Argument var name: String
 
     func run() throws {
-        try cofferctl.run { () throws(ClientFailure) in
-            let answer = try connection.perform(["op": "promote", "name": name])
-            if !connection.json { print("promoted \(name): version \(text(answer["version"])) is current") }
-        }
+        try moveStage("promote", name, over: connection, saying: "promoted")
     }
 }
 
@@ -105,10 +102,15 @@ struct Rollback: ParsableCommand {
     @Argument var name: String
 
     func run() throws {
-        try cofferctl.run { () throws(ClientFailure) in
-            let answer = try connection.perform(["op": "rollback", "name": name])
-            if !connection.json { print("rolled back \(name): version \(text(answer["version"])) is current") }
-        }
+        try moveStage("rollback", name, over: connection, saying: "rolled back")
+    }
+}
+
+/// promote and rollback: one request, and which version is current now.
+func moveStage(_ op: String, _ name: String, over connection: ConnectionOptions, saying verb: String) throws {
+    try cofferctl.run { () throws(ClientFailure) in
+        let answer = try connection.perform(["op": op, "name": name])
+        if !connection.json { print("\(verb) \(name): version \(text(answer["version"])) is current") }
     }
 }
 

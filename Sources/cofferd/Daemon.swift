@@ -67,6 +67,16 @@ struct Daemon {
         // primary after a finished rotation) are not kept in memory.
         var needed = Set(store.snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
         if let fileKey = store.fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
+        let loadedIDs = Set(loaded.all.map(\.id))
+        let missing = needed.subtracting(loadedIDs)
+        guard missing.isEmpty else {
+            // Fail closed and say so, rather than serve a store part of
+            // which cannot be opened.
+            throw StartupRefusal("""
+                the store holds records sealed under master key \(missing.map(\.hex).sorted().joined(separator: ", ")), \
+                which neither \(settings.keySource) nor \(settings.stateDirectory)/\(MasterKeyLocations.listName) provides
+                """)
+        }
         _ = keyring.retire(keeping: needed)
         let chainer: AuditChainer
         do {

@@ -66,11 +66,19 @@ import Testing
     }
 
     @Test func verifyAcceptsPreviousOnlyDuringTheGracePeriod() throws {
-        var s = try secret(versions: 2)                // changed at 20
+        var s = try secret(versions: 2)                // changed at 20, no grace
         #expect(s.verifyCandidates(at: 21).map(\.version) == [2])
         s.graceSeconds = 30
-        #expect(s.verifyCandidates(at: 49).map(\.version) == [2, 1])
-        #expect(s.verifyCandidates(at: 50).map(\.version) == [2])
+        #expect(s.verifyCandidates(at: 21).map(\.version) == [2], "a new grace period does not reopen an old window")
+        try s.add(version(3), pending: false, at: 40, by: "uid:0")
+        #expect(s.verifyCandidates(at: 69).map(\.version) == [3, 2])
+        #expect(s.verifyCandidates(at: 70).map(\.version) == [3])
+        // Asked for by stage or number, the same rule holds.
+        #expect(try s.verifyTarget(stage: .previous, version: nil, at: 69).version == 2)
+        #expect((#expect(throws: CofferError.self) { try s.verifyTarget(stage: .previous, version: nil, at: 70) })?.code == .conflict)
+        #expect(throws: CofferError.self) { try s.verifyTarget(stage: nil, version: 1, at: 41) }
+        try s.add(version(4), pending: true, at: 80, by: "uid:0")
+        #expect(try s.verifyTarget(stage: .pending, version: nil, at: 81).version == 4)
     }
 
     @Test func resolveNamesAStageOrAVersionNotBoth() throws {

@@ -115,7 +115,7 @@ import Testing
         #expect(secret.protection == .hashed && secret.current?.hash == .hmacSHA256 && secret.kind.rawValue == "token")
         #expect(try await h.errorCode(#"{"op":"get","name":"tokens/ci"}"#) == "CONFLICT", "never revealed again")
         #expect(!(try String(contentsOfFile: h.services.store.path, encoding: .utf8)).contains(String(token.dropFirst(3))))
-        #expect(try await match(h, "tokens/ci", token) == true)
+        #expect(try await match(h, "tokens/ci", token) == false, "a restricted token names its operation or fails closed")
         #expect(try await match(h, "tokens/ci", token, extra: #","operation":"deploy""#) == true)
         #expect(try await match(h, "tokens/ci", token, extra: #","operation":"delete""#) == false)
         #expect(try await match(h, "tokens/ci", "pg_" + String(repeating: "0", count: 64)) == false)
@@ -173,6 +173,26 @@ import Testing
         #expect(try await h.call(#"{"op":"unseal"}"#)["sealed"] as? Bool == false)
         #expect(try await value(h, #"{"op":"get","name":"db"}"#) == "v")
         #expect(h.audit.all.contains { $0.kind == .seal } && h.audit.all.contains { $0.kind == .unseal && $0.result == .ok })
+    }
+
+    @Test func aKeyFileRotationIsListedWithItsIDAndAReusedPathIsRefused() async throws {
+        let h = try Harness()
+        _ = try await h.call(#"{"op":"put","name":"db","value":"v"}"#)
+        let path = h.directory.path + "/next.key"
+        let next = try MasterKey.generate()
+        try MasterKeySource.createKeyFile(at: path, key: next)
+        let answer = try await h.call(#"{"op":"rotate-master-key","key_file":"\#(path)"}"#)
+        #expect(answer["key_id"] as? String == next.id.hex)
+        let locations = try #require(h.services.keyLocations)
+        #expect(try locations.listed().last?.keyID == next.id)
+        #expect(try locations.load().current.id == next.id)
+        // Someone writes another key over the same path: it is not taken.
+        try FileManager.default.removeItem(atPath: path)
+        try MasterKeySource.createKeyFile(at: path, key: try MasterKey.generate())
+        let reloaded = try locations.load()
+        #expect(reloaded.current.id != next.id)
+        #expect(reloaded.skipped.count == 1 && reloaded.skipped[0].contains("listed for key \(next.id)"))
+        #expect(try await h.errorCode(#"{"op":"rotate-master-key","key_file":"/nonexistent/key"}"#) == "BAD_REQUEST")
     }
 
     @Test func rotatingTheMasterKeyResealsEveryRecordWhileReadsGoOn() async throws {

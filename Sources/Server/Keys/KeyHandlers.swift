@@ -18,8 +18,8 @@ struct RotateMasterKeyHandler: OperationHandler {
         }
         let source: MasterKeyRotation.NewKey = file.map { .file($0) } ?? .generate
         let rotation = services.rotation
-        let outcome = try await services.blockingPool.runIfActive {
-            try rotation.run(source, services: services, locations: locations)
+        let outcome = try await services.exclusively(.rotateMasterKey) {
+            try await services.blockingPool.runIfActive { try rotation.run(source, services: services, locations: locations) }
         }
         return HandlerOutcome([
             ("key_id", .string(outcome.newKeyID)),
@@ -36,10 +36,11 @@ struct SealHandler: OperationHandler {
     let members: Set<String> = []
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        guard services.rotation.progress == nil else {
-            throw CofferError(.conflict, "a master-key rotation is running; seal after it ends")
+        try await services.exclusively(.seal) {
+            // Under the store's writer lock: no commit is sealing with a
+            // key while it is wiped.
+            services.store.whileNoCommitRuns { services.keyring.seal() }
         }
-        services.keyring.seal()
         return HandlerOutcome([("sealed", .bool(true))])
     }
 }
@@ -56,6 +57,10 @@ struct UnsealHandler: OperationHandler {
         guard let locations = services.keyLocations else {
             throw CofferError(.unavailable, "this cofferd has no key source to unseal from")
         }
+        return try await services.exclusively(.unseal) { try await unseal(file, locations: locations, services: services) }
+    }
+
+    private func unseal(_ file: String?, locations: MasterKeyLocations, services: CofferServices) async throws -> HandlerOutcome {
         guard services.keyring.isSealed else { throw CofferError(.conflict, "cofferd is not sealed") }
         let loaded: MasterKeyLocations.Loaded
         do {

@@ -78,6 +78,10 @@ final class MasterKeyRotation: Sendable {
         case .file(let file):
             do {
                 key = try MasterKeySource.keyFile(path: file).load()
+                // The store is about to depend on this file: make sure it
+                // (and its name) survive a power loss before anything is
+                // sealed with it.
+                try MasterKeyLocations.syncToDisk(file)
             } catch let error as KeyringError {
                 throw CofferError(.badRequest, "the new key file cannot be used: \(error.message)")
             }
@@ -86,7 +90,7 @@ final class MasterKeyRotation: Sendable {
             key = try MasterKey.generate()
             path = try locations.storeGenerated(key)
         }
-        try locations.add(path)
+        try locations.add(path, keyID: key.id)
         try keyring.install(key, makeCurrent: true)
         let newID = key.id
 

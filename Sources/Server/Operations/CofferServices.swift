@@ -36,6 +36,22 @@ public final class CofferServices: Sendable {
 
     public static let defaultRetainVersions = 10
 
+    /// rotate-master-key, seal and unseal exclude one another: a seal must
+    /// not wipe a key a rotation is sealing with, nor an unseal swap the
+    /// keyring under it.
+    private let keyOperation = Mutex<Operation?>(nil)
+
+    func exclusively<R>(_ operation: Operation, _ body: () async throws -> R) async throws -> R {
+        let busy = keyOperation.withLock { running -> Operation? in
+            if let running { return running }
+            running = operation
+            return nil
+        }
+        if let busy { throw CofferError(.conflict, "\(busy.rawValue) is running; try again when it ends") }
+        defer { keyOperation.withLock { $0 = nil } }
+        return try await body()
+    }
+
     public enum Mode: String, Sendable {
         case development
         case production

@@ -59,13 +59,15 @@ struct ImportHandler: OperationHandler {
             }
             inputs.append((item, input))
         }
-        let key = try services.keyring.current()
+        let keyring = services.keyring
         let sealer = services.sealer
         let author = context.peer.principal
         let now = Int64(time(nil))
         let prepared = inputs
         let retain = services.retainVersions
         let written = try await services.commit { storeID, secrets in
+            // Under the writer lock, as in NewVersion.
+            let key = try keyring.current()
             var changes: [(SecretChange, SecretAccess?)] = []
             for (item, input) in prepared {
                 var secret = secrets[item.name] ?? Secret(name: item.name, kind: item.kind ?? .generic, protection: .sealed, versions: [])

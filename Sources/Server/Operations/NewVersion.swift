@@ -15,7 +15,7 @@ struct NewVersion {
         "name", "value", "value_base64", "generate", "kind", "protection", "hash", "grace_seconds", "expires_at",
     ]
     static let maxValueBytes = 48 * 1024
-    static let maxGraceSeconds: Int64 = 366 * 86400
+    static let maxGraceSeconds = Secret.maxGraceSeconds
 
     enum Existing {
         /// put: the first version or the next.
@@ -82,7 +82,7 @@ struct NewVersion {
             payload = value
         }
 
-        let key = try services.keyring.current()
+        let keyring = services.keyring
         let sealer = services.sealer
         let author = context.peer.principal
         let now = Int64(time(nil))
@@ -106,6 +106,10 @@ struct NewVersion {
             if let expiry = options.expiresAt { secret.expiresAt = expiry }
             if let operations = forced?.operations { secret.operations = operations }
             let number = secret.nextVersion
+            // The key is taken under the store's writer lock: a master-key
+            // rotation's commit (and the retiring that follows it) cannot
+            // fall between taking it and committing with it.
+            let key = try keyring.current()
             let sealed = try payload.withUnsafeBytes {
                 try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
             }

@@ -28,8 +28,10 @@ struct VerifyHandler: OperationHandler {
         let secret = try SecretLookup.unexpired(name, in: snapshot, now: now)
         let candidates = version == nil && stage == nil
             ? secret.verifyCandidates(at: now)
-            : [try secret.resolve(stage: stage, version: version)]
-        if let wanted, !secret.operations.isEmpty, !secret.operations.contains(wanted) {
+            : [try secret.verifyTarget(stage: stage, version: version, at: now)]
+        // A token restricted to some operations matches only when the
+        // caller names one of them: fail closed when it names none.
+        if !secret.operations.isEmpty, wanted.map({ !secret.operations.contains($0) }) ?? true {
             // Still compare, so the answer takes as long either way.
             _ = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
             return HandlerOutcome([("match", .bool(false))], version: candidates.first?.version)
