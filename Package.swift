@@ -40,10 +40,11 @@ let package = Package(
         .target(name: "JSON", dependencies: ["Model"], swiftSettings: strict),
         .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
+        .target(name: "Mirror", dependencies: ["CLibPQ", "Model", "Seal", "Keyring", "FileStore", "Syscalls"], swiftSettings: strict),
         .target(
             name: "Server",
             dependencies: [
-                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON",
+                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON", "Mirror",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -54,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "cofferd",
             dependencies: [
-                "CLibSystemd", "Server", "Keyring", "LockedMemory", "FileStore", "Audit", "Model", "Seal", "Syscalls",
+                "CLibSystemd", "Server", "Keyring", "LockedMemory", "FileStore", "Audit", "Model", "Seal", "Syscalls", "Mirror",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

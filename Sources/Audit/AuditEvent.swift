@@ -7,6 +7,9 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
     case tokenCreate = "token_create"
     case masterKeyRotated = "master_key_rotated"
     case seal, unseal
+    case restore
+    case mirrorError = "mirror_error"
+    case mirrorRecovered = "mirror_recovered"
     case reload
     case reloadFailed = "reload_failed"
     case auditReview = "audit_review"
@@ -29,6 +32,9 @@ public enum AuditEventKind: String, Sendable, CaseIterable {
         case .status: return "705b3423131a4a69b3f8a56236e6cbf5"
         case .rotate: return "808bfbdcca5c446d841ab0dacfc290da"
         case .watch: return "a53c0defd57b456aac77e8051a86cb5c"
+        case .restore: return "1cd4108c10b24027b2b63e1723fbf526"
+        case .mirrorError: return "db25adf50d6347adbcc00a6ab87f4b24"
+        case .mirrorRecovered: return "c7d879f899a14a1e8fbc285870db3e3e"
         case .promote: return "4577c67500da4dcfb08a928151ccfd7c"
         case .rollback: return "4cd7ae659e2a4ff093b450219de105c3"
         case .history: return "17b5d5e6da4148848f6dde5d41d0918c"

@@ -5,7 +5,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case tokenCreate = "token.create"
     case rotateMasterKey = "rotate-master-key"
     case seal, unseal, reload, status, audit
-    case `import`, export
+    case `import`, export, restore
 
     /// Operations that change the store or the daemon: served on the admin
     /// socket only.

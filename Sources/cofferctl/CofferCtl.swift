@@ -14,7 +14,7 @@ struct CofferCtl: ParsableCommand {
             """,
         subcommands: [
             Put.self, Rotate.self, Promote.self, Rollback.self, Get.self, Verify.self, List.self, Describe.self, History.self,
-            Delete.self, TokenCreate.self, RotateMasterKey.self, SealCommand.self, Unseal.self, Reload.self, Status.self,
+            Delete.self, TokenCreate.self, RotateMasterKey.self, SealCommand.self, Unseal.self, Restore.self, Reload.self, Status.self,
             Audit.self, Import.self, Export.self, Init.self, Ping.self,
         ]
     )

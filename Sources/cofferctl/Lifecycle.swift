@@ -256,3 +256,32 @@ final class LockedResult: @unchecked Sendable {
 func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild an empty store from the PostgreSQL mirror; rows that fail their checks are skipped and reported.")
+
+    @ParentCommand var root: CofferCtl
+    var connection: ConnectionOptions { root.connection }
+    @Flag(name: .customLong("from-postgres"), help: "Restore from the mirror cofferd is configured with (the only source).")
+    var fromPostgres = false
+    @Option(name: .customLong("store-id"), help: "Which store, when the database holds more than one.") var storeID: String?
+
+    func validate() throws {
+        if !fromPostgres { throw ValidationError("say where from: --from-postgres") }
+    }
+
+    func run() throws {
+        try cofferctl.run { () throws(ClientFailure) in
+            var request: [String: Any] = ["op": "restore", "from": "postgres"]
+            if let storeID { request["store_id"] = storeID }
+            let answer = try connection.perform(request)
+            if connection.json { return }
+            print("restored \(text(answer["restored"])) secrets of store \(text(answer["store_id"]))")
+            let refused = answer["refused"]?.array.compactMap(\.string) ?? []
+            if !refused.isEmpty {
+                FileHandle.standardError.write(Data("cofferctl: refused (failed their checks, not served): \(refused.joined(separator: ", "))\n".utf8))
+            }
+        }
+    }
+}

@@ -38,6 +38,9 @@ struct CofferDaemon: AsyncParsableCommand {
     @Option(name: .customLong("audit-coalesce"), help: "Count repeated successful reads by one caller of one secret into one summary event per this many seconds (0: off).")
     var auditCoalesce: Double?
 
+    @Option(name: .long, help: "Mirror every write to PostgreSQL (a libpq conninfo or URI; docs/mirror.md). Also postgres.conninfo or COFFER_POSTGRES_URL.")
+    var postgres: String?
+
     @Flag(name: .customLong("migrate-store-v1"), help: "Take a version 1 store file (from before the store MAC) once: every record is checked, then it is rewritten with a MAC.")
     var migrateStoreV1 = false
 
@@ -47,7 +50,8 @@ struct CofferDaemon: AsyncParsableCommand {
         umask(0o077)
         do {
             try ProcessHardening.apply()
-            let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit, auditCoalesce: auditCoalesce)
+            let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit, auditCoalesce: auditCoalesce,
+                                                            postgres: postgres)
             try SecureHeap.initialize(size: settings.secureHeapBytes)
             try await Daemon(settings: settings, migrateStoreV1: migrateStoreV1).run()
         } catch let error as StartupRefusal {

@@ -4,6 +4,7 @@ import FileStore
 import Keyring
 import LockedMemory
 import Logging
+import Mirror
 import Model
 import NIOPosix
 import Seal
@@ -78,6 +79,11 @@ struct Daemon {
                 """)
         }
         _ = keyring.retire(keeping: needed)
+
+        // The mirror, before the audit chain: a restore at startup changes
+        // the store id, which names the chain.
+        let relay = MirrorEventRelay(logger: logger)
+        let mirror = try startMirror(store: store, keyring: keyring, sealer: sealer, relay: relay, logger: logger)
         let chainer: AuditChainer
         do {
             chainer = try AuditChainer(
@@ -103,6 +109,10 @@ struct Daemon {
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
             resealPausePerBatch: settings.developmentResealPause
         )
+        if let mirror {
+            services.attach(mirror)
+            relay.attach(services)
+        }
         let dispatcher = RequestDispatcher(services: services, logger: logger)
         var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)
         serverConfiguration.limits = settings.limits
@@ -137,6 +147,7 @@ struct Daemon {
                        }),
                        StoreWatch(services: services, logger: logger)]
                 + (coalescing.map { [AuditFlush(sink: $0)] } ?? [])
+                + (mirror.map { [MirrorService(mirror: $0)] } ?? [])
                 + (SystemdNotifier.watchdogInterval().map { [WatchdogPing(interval: $0, services: services, group: MultiThreadedEventLoopGroup.singleton)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -146,12 +157,49 @@ struct Daemon {
         logger.info("cofferd stopped")
     }
 
+    /// The mirror when one is configured; an empty store is restored from
+    /// it first (docs/mirror.md, "Restore"). PostgreSQL being down is not a
+    /// reason to refuse to start: writes queue in the outbox meanwhile.
+    private func startMirror(
+        store: SecretStore, keyring: Keyring, sealer: RecordSealer, relay: MirrorEventRelay, logger: Logger
+    ) throws -> Mirror? {
+        guard let conninfo = settings.postgres else { return nil }
+        var password: String?
+        if let file = settings.postgresPasswordFile {
+            do {
+                password = try PasswordFile.read(file)
+            } catch {
+                throw StartupRefusal("cannot read the PostgreSQL password file \(file): \(error)")
+            }
+        }
+        let mirror: Mirror
+        do {
+            mirror = try Mirror(settings: Mirror.Settings(conninfo: conninfo, password: password), store: store, keyring: keyring,
+                                sealer: sealer, stateDirectory: settings.stateDirectory, events: relay.handle)
+        } catch {
+            throw StartupRefusal("cannot start the PostgreSQL mirror: \(error)")
+        }
+        if store.snapshot.secrets.isEmpty {
+            do {
+                let restored = try mirror.restore()
+                if restored.secrets > 0 || !restored.refused.isEmpty {
+                    logger.notice("restored the empty store from PostgreSQL", metadata: [
+                        "store_id": "\(restored.storeID)", "secrets": "\(restored.secrets)", "refused": "\(restored.refused.count)"])
+                }
+            } catch {
+                logger.warning("the store is empty and PostgreSQL could not restore it now; `cofferctl restore --from-postgres` later",
+                               metadata: ["reason": "\(error)"])
+            }
+        }
+        return mirror
+    }
+
     /// SIGHUP: the configuration again, from the same command line.
     static func reloadSettings(_ running: DaemonSettings, server: CofferServer, logger: Logger) async {
         do {
             let fresh = try await DaemonSettings.resolve(
                 config: running.configPath, dev: running.devArgument, audit: running.auditArgument,
-                auditCoalesce: running.auditCoalesceArgument)
+                auditCoalesce: running.auditCoalesceArgument, postgres: running.postgresArgument)
             server.updateLimits(fresh.limits)
             let needRestart = running.differencesNeedingRestart(fresh)
             logger.info("configuration reloaded: limits apply to new connections",

@@ -28,6 +28,12 @@ struct DaemonSettings: Sendable {
     /// Development only: COFFER_DEV_RESEAL_PAUSE_MS slows a master-key
     /// rotation down so that a test can kill cofferd in its middle.
     var developmentResealPause: Duration? = nil
+    /// The PostgreSQL mirror's libpq conninfo (docs/mirror.md); nil: none.
+    var postgres: String? = nil
+    /// Where the mirror's password comes from: a file, or the systemd
+    /// credential `postgres-password`. Read at startup, never logged.
+    var postgresPasswordFile: String? = nil
+    var postgresArgument: String? = nil
     /// admin.sock's group (0660) when operators who are not root use it.
     var adminSocketGroup: gid_t? = nil
     /// What cofferd was started with, to read the configuration again on SIGHUP.
@@ -48,6 +54,7 @@ struct DaemonSettings: Sendable {
         if fresh.adminSocketGroup != adminSocketGroup { out.append("admin_socket_group") }
         if fresh.secureHeapBytes != secureHeapBytes { out.append("memory.secure_heap_bytes") }
         if fresh.retainVersions != retainVersions { out.append("retain_versions") }
+        if fresh.postgres != postgres || fresh.postgresPasswordFile != postgresPasswordFile { out.append("postgres") }
         return out
     }
 
@@ -62,8 +69,11 @@ struct DaemonSettings: Sendable {
     static let defaultKeyFile = "/etc/coffer/master.key"
     static let defaultPolicyFile = "/etc/coffer/policy"
 
-    static func resolve(config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil) async throws -> DaemonSettings {
-        var settings = try await resolveValues(config: path, dev: dev, audit: audit, auditCoalesce: auditCoalesce)
+    static func resolve(
+        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil, postgres: String? = nil
+    ) async throws -> DaemonSettings {
+        var settings = try await resolveValues(config: path, dev: dev, audit: audit, auditCoalesce: auditCoalesce, postgres: postgres)
+        settings.postgresArgument = postgres
         settings.configPath = path
         settings.devArgument = dev
         settings.auditArgument = audit
@@ -71,7 +81,9 @@ struct DaemonSettings: Sendable {
         return settings
     }
 
-    private static func resolveValues(config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double?) async throws -> DaemonSettings {
+    private static func resolveValues(
+        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double?, postgres: String?
+    ) async throws -> DaemonSettings {
         var providers: [any ConfigProvider] = []
         if let path {
             do {
@@ -120,10 +132,19 @@ struct DaemonSettings: Sendable {
             throw StartupRefusal("limits must be positive (max_line_bytes at least 1024)")
         }
         let credentials = ProcessInfoEnvironment.value("CREDENTIALS_DIRECTORY")
+        // --postgres, else the config file's postgres.conninfo, else
+        // COFFER_POSTGRES_URL. The password: postgres.password_file, else
+        // the systemd credential postgres-password when it exists.
+        let conninfo = postgres ?? reader.string(forKey: "postgres.conninfo") ?? ProcessInfoEnvironment.value("COFFER_POSTGRES_URL")
+        var passwordFile = reader.string(forKey: "postgres.password_file")
+        if passwordFile == nil, let credentials, access(credentials + "/postgres-password", F_OK) == 0 {
+            passwordFile = credentials + "/postgres-password"
+        }
 
+        var result: DaemonSettings
         if let dev {
             let directory = dev.hasPrefix("/") ? dev : currentDirectory() + "/" + dev
-            return DaemonSettings(
+            result = DaemonSettings(
                 mode: .development(directory: directory),
                 stateDirectory: directory + "/state",
                 runtimeDirectory: directory + "/run",
@@ -138,9 +159,9 @@ struct DaemonSettings: Sendable {
                     .flatMap { Int($0) }.map { Duration.milliseconds($0) },
                 adminSocketGroup: adminSocketGroup
             )
-        }
+        } else {
         let auditSetting = reader.string(forKey: "audit").flatMap(AuditChoice.init(rawValue:))
-        return DaemonSettings(
+        result = DaemonSettings(
             mode: .production,
             stateDirectory: firstPath(reader.string(forKey: "state.directory")) ?? defaultStateDirectory,
             runtimeDirectory: firstPath(reader.string(forKey: "runtime.directory")) ?? defaultRuntimeDirectory,
@@ -154,6 +175,10 @@ struct DaemonSettings: Sendable {
             retainVersions: retain,
             adminSocketGroup: adminSocketGroup
         )
+        }
+        result.postgres = conninfo.flatMap { $0.isEmpty ? nil : $0 }
+        result.postgresPasswordFile = passwordFile
+        return result
     }
 
     private static func timeout(_ reader: ConfigReader, _ key: String, default value: TimeAmount) throws -> TimeAmount {

@@ -16,24 +16,58 @@ public func runProgram(
     _ executable: String, _ arguments: [String], stdin: Data? = nil,
     environment: [String: String]? = nil, timeout: Duration = .seconds(60)
 ) throws -> ProgramResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    // posix_spawn and waitpid rather than Foundation's Process: its exit
+    // notification was lost, now and then, for a child whose own children
+    // outlive it (pg_ctl starting a server), and waitUntilExit then never
+    // returned.
+    var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
+    guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else { throw POSIXError(.EMFILE) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+    for fd in input + output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        env.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
+    close(input[0]); close(output[1]); close(errors[1])
+    guard spawned == 0 else {
+        close(input[1]); close(output[0]); close(errors[0])
+        throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT)
+    }
+    let writer = FileHandle(fileDescriptor: input[1], closeOnDealloc: true)
+    if let stdin { try? writer.write(contentsOf: stdin) }
+    try? writer.close()
+    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    // Read both pipes at once, so a child that fills one is never stuck.
+    let errorHandle = FileHandle(fileDescriptor: errors[0], closeOnDealloc: true)
+    let errorData = LockedData()
+    let errorReader = Thread { errorData.set(errorHandle.readDataToEndOfFile()) }
+    errorReader.start()
+    let out = FileHandle(fileDescriptor: output[0], closeOnDealloc: true).readDataToEndOfFile()
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     killer.cancel()
-    return ProgramResult(status: process.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))
+    while !errorData.isSet { usleep(1000) }
+    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return ProgramResult(status: code, stdout: out, stderr: String(decoding: errorData.value, as: UTF8.self))
+}
+
+/// The other pipe's contents, handed from its reader thread.
+private final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: Data?
+    func set(_ d: Data) { lock.withLock { data = d } }
+    var isSet: Bool { lock.withLock { data != nil } }
+    var value: Data { lock.withLock { data ?? Data() } }
 }
 
 /// Where the built binaries are: $COFFER_BIN_DIR (scripts/test sets it), else

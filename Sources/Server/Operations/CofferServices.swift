@@ -1,6 +1,7 @@
 import Audit
 import FileStore
 import Keyring
+import Mirror
 import Model
 import NIOPosix
 import Seal
@@ -35,6 +36,18 @@ public final class CofferServices: Sendable {
     var lastReload: (at: Int64, result: String)? { lastStoreReload.withLock { $0 } }
 
     public static let defaultRetainVersions = 10
+
+    /// The PostgreSQL mirror, when one is configured (attached once the
+    /// services exist, since its events report through them).
+    private let mirrorSlot = Mutex<Mirror?>(nil)
+    public var mirror: Mirror? { mirrorSlot.withLock { $0 } }
+    public func attach(_ mirror: Mirror) { mirrorSlot.withLock { $0 = mirror } }
+
+    /// Tells watchers what changed when the store changed other than by a
+    /// request here (the mirror took other hosts' changes).
+    public func announce(from old: StoreSnapshot, to new: StoreSnapshot) {
+        publish(Self.changes(from: old, to: new))
+    }
 
     /// rotate-master-key, seal and unseal exclude one another: a seal must
     /// not wipe a key a rotation is sealing with, nor an unseal swap the
@@ -162,7 +175,9 @@ public final class CofferServices: Sendable {
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
     ) async throws -> Result {
         let store = self.store
-        return try await blockingPool.runIfActive { try store.commit(change) }
+        let result = try await blockingPool.runIfActive { try store.commit(change) }
+        mirror?.wake()
+        return result
     }
 }
 

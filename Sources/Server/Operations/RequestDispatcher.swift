@@ -18,7 +18,7 @@ public struct RequestDispatcher: Sendable {
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
             WatchHandler(), PutHandler(), RotateHandler(), StageChangeHandler.promote, StageChangeHandler.rollback,
             HistoryHandler(), TokenCreateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(),
-            ImportHandler(), ExportHandler(), RotateMasterKeyHandler(), SealHandler(), UnsealHandler(),
+            ImportHandler(), ExportHandler(), RotateMasterKeyHandler(), SealHandler(), UnsealHandler(), RestoreHandler(),
         ]
         handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
     }
@@ -147,6 +147,7 @@ extension Operation {
         case .rotateMasterKey: return .masterKeyRotated
         case .seal: return .seal
         case .unseal: return .unseal
+        case .restore: return .restore
         case .status: return .status
         case .audit: return .auditReview
         case .import: return .import

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LockedMemory
 import Model
 
@@ -38,6 +41,7 @@ struct StatusHandler: OperationHandler {
                 ("locked_bytes", ProcessHardening.lockedBytesReportedByKernel().map { .integer(Int64($0)) } ?? .null),
                 ("dumpable", .bool(ProcessHardening.isDumpable)),
             ])),
+            ("mirror", Self.mirror(services)),
             ("audit", .object([
                 ("sink", .string(services.audit.name)),
                 ("reachable", .bool(services.audit.isReachable)),
@@ -63,5 +67,27 @@ extension StatusHandler {
             ])
         }
         return .object([("state", .string("idle"))])
+    }
+}
+
+extension StatusHandler {
+    /// Whether the mirror is connected, how much waits in the outbox and
+    /// since when, and what it took from the other hosts.
+    static func mirror(_ services: CofferServices) -> ResponseValue {
+        guard let mirror = services.mirror else { return .object([("configured", .bool(false))]) }
+        let status = mirror.status
+        let outbox = services.store.snapshot.outbox
+        let oldest = outbox.values.map(\.queuedAt).min()
+        return .object([
+            ("configured", .bool(true)),
+            ("connected", .bool(status.connected)),
+            ("queue_depth", .integer(Int64(outbox.count))),
+            ("lag_seconds", oldest.map { .integer(max(0, Int64(time(nil)) - $0)) } ?? .integer(0)),
+            ("last_error", status.lastError.map { .string($0) } ?? .null),
+            ("last_push_at", status.lastPushAt.map { .integer($0) } ?? .null),
+            ("pushed_rows", .integer(Int64(status.pushedRows))),
+            ("pulled_sequence", .integer(status.pulledSequence)),
+            ("refused_rows", .integer(Int64(status.refusedRows))),
+        ])
     }
 }

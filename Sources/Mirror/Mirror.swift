@@ -1,0 +1,263 @@
+import FileStore
+import Keyring
+import Model
+import Seal
+import Synchronization
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The PostgreSQL mirror (docs/mirror.md): carries every committed change to
+/// the database, replays what an outage or a crash left in the outbox,
+/// takes the other hosts' changes (LISTEN/NOTIFY plus a periodic catch-up),
+/// and restores an empty store from the database.
+///
+/// It runs on a thread of its own (libpq blocks); `run` returns after
+/// `stop`. Writes never wait for it: a commit only adds to the outbox,
+/// which lives in the store file itself.
+public final class Mirror: Sendable {
+    public struct Settings: Sendable {
+        /// A libpq conninfo or URI. Never logged (it may hold a password).
+        public var conninfo: String
+        /// From a file or a systemd credential; passed to libpq apart from
+        /// the conninfo, never logged.
+        public var password: String?
+        public var catchUpInterval: Duration = .seconds(5)
+        public var batchSize = 1000
+        public var maxBackoff: Duration = .seconds(30)
+
+        public init(conninfo: String, password: String? = nil) {
+            self.conninfo = conninfo
+            self.password = password
+        }
+    }
+
+    /// What the daemon audits or tells watchers about.
+    public enum Event: Sendable {
+        case error(MirrorError)
+        case recovered
+        /// A row that failed its MAC or did not open: never taken.
+        case tampered(name: String)
+        /// Other hosts' changes were taken into the store.
+        case pulled(old: StoreSnapshot, new: StoreSnapshot)
+    }
+
+    public struct Status: Sendable {
+        public var connected = false
+        public var lastError: String?
+        public var lastPushAt: Int64?
+        public var pushedRows = 0
+        public var pulledSequence: Int64 = 0
+        public var refusedRows = 0
+    }
+
+    let settings: Settings
+    let store: SecretStore
+    let rows: RowAuthenticator
+    let state: MirrorState
+    let events: @Sendable (Event) -> Void
+    private let wakeup: WakePipe
+    private let stopped = Atomic<Bool>(false)
+    private let current = Mutex(Status())
+
+    public init(
+        settings: Settings, store: SecretStore, keyring: Keyring, sealer: RecordSealer, stateDirectory: String,
+        events: @escaping @Sendable (Event) -> Void
+    ) throws {
+        self.settings = settings
+        self.store = store
+        self.rows = RowAuthenticator(keyring: keyring, sealer: sealer)
+        self.state = MirrorState(directory: stateDirectory)
+        self.events = events
+        self.wakeup = try WakePipe()
+        store.queuesForMirror = true
+    }
+
+    public var status: Status { current.withLock { $0 } }
+
+    /// Called after every commit: push now rather than at the next tick.
+    public func wake() { wakeup.signal() }
+
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        wakeup.signal()
+    }
+
+    func connect() throws(MirrorError) -> PostgresConnection {
+        let connection = try PostgresConnection(conninfo: settings.conninfo, password: settings.password)
+        try MirrorSchema.migrate(connection)
+        return connection
+    }
+
+    // MARK: The loop
+
+    public func run() {
+        let origin: String
+        do { origin = try state.hostID() } catch {
+            events(.error(MirrorError(.state, "cannot read or create the mirror's host id")))
+            return
+        }
+        var connection: PostgresConnection?
+        var failing = false
+        var backoff = Duration.milliseconds(500)
+        var pulled = state.pulled(storeID: store.snapshot.storeID)
+        current.withLock { $0.pulledSequence = pulled }
+        while !stopped.load(ordering: .acquiring) {
+            do {
+                if connection == nil {
+                    let fresh = try connect()
+                    try fresh.execute("LISTEN coffer_changes")
+                    try queueEverythingIfTheDatabaseLacksThisStore(fresh)
+                    connection = fresh
+                    current.withLock { $0.connected = true; $0.lastError = nil }
+                    if failing { events(.recovered) }
+                    failing = false
+                    backoff = .milliseconds(500)
+                }
+                guard let live = connection else { continue }
+                try pushAll(over: live, origin: origin)
+                pulled = try pullAll(over: live, origin: origin, after: pulled)
+                wait(for: settings.catchUpInterval, socket: live.socket)
+                _ = try live.notifications()
+            } catch {
+                connection = nil
+                current.withLock { $0.connected = false; $0.lastError = error.message }
+                if !failing { events(.error(error)) }
+                failing = true
+                wait(for: backoff, socket: nil)
+                backoff = min(backoff * 2, settings.maxBackoff)
+            }
+        }
+    }
+
+    /// A mirror added to a store that already holds secrets, or pointed at
+    /// an empty database, sends everything once.
+    private func queueEverythingIfTheDatabaseLacksThisStore(_ connection: PostgresConnection) throws(MirrorError) {
+        let snapshot = store.snapshot
+        guard !snapshot.secrets.isEmpty else { return }
+        let count = try connection.execute("SELECT count(*) FROM coffer_secrets WHERE store_id = $1", [.text(snapshot.storeID)])
+            .integer(0, 0) ?? 0
+        guard count == 0 else { return }
+        do { try store.queueEverything() } catch {
+            throw MirrorError(.state, "cannot queue the store for its first sync", detail: "\(error)")
+        }
+    }
+
+    private func pushAll(over connection: PostgresConnection, origin: String) throws(MirrorError) {
+        let writer = MirrorWriter(connection: connection, rows: rows, origin: origin)
+        var confirmed: [SecretName: UInt64] = [:]
+        var pushed = Set<SecretName>()
+        defer { acknowledge(confirmed) }
+        while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
+            let snapshot = store.snapshot
+            let items = MirrorWriter.batch(from: snapshot, limit: settings.batchSize, excluding: pushed)
+            guard !items.isEmpty else { return }
+            do {
+                try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
+            } catch let error as MirrorError {
+                throw error
+            } catch {
+                throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
+            }
+            for item in items {
+                confirmed[item.name] = item.generation
+                pushed.insert(item.name)
+            }
+            current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += items.count }
+        }
+    }
+
+    /// Takes confirmed names out of the outbox: one store commit for a
+    /// whole push, not one per batch.
+    private func acknowledge(_ confirmed: [SecretName: UInt64]) {
+        guard !confirmed.isEmpty else { return }
+        // A failure here only means the names are pushed again (upserts).
+        try? store.acknowledgeMirrored(confirmed)
+    }
+
+    private func pullAll(over connection: PostgresConnection, origin: String, after start: Int64) throws(MirrorError) -> Int64 {
+        let reader = MirrorReader(connection: connection, rows: rows)
+        var sequence = start
+        while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
+            let storeID = store.snapshot.storeID
+            let page = try reader.changes(storeID: storeID, after: sequence)
+            guard page.lastSequence > sequence else { break }
+            for name in page.refused { events(.tampered(name: name)) }
+            try take(page.changes.filter { $0.origin != origin })
+            sequence = page.lastSequence
+            try? state.recordPulled(storeID: storeID, sequence: sequence)
+            let refused = page.refused.count
+            current.withLock { $0.pulledSequence = sequence; $0.refusedRows += refused }
+        }
+        return sequence
+    }
+
+    /// Applies the other hosts' changes that differ from ours. A name with
+    /// a change of ours still in the outbox keeps ours (it is pushed next).
+    private func take(_ changes: [MirrorReader.Change]) throws(MirrorError) {
+        let before = store.snapshot
+        let wanted = changes.filter { before.outbox[$0.name] == nil && before.secrets[$0.name] != $0.secret }
+        guard !wanted.isEmpty else { return }
+        do {
+            try store.commit(replicated: true) { _, secrets in
+                for change in wanted { secrets[change.name] = change.secret }
+            }
+        } catch {
+            throw MirrorError(.state, "cannot commit the other hosts' changes", detail: "\(error)")
+        }
+        events(.pulled(old: before, new: store.snapshot))
+    }
+
+    // MARK: Restore
+
+    public struct Restored: Sendable {
+        public let storeID: String
+        public let secrets: Int
+        public let refused: [String]
+    }
+
+    /// Rebuilds an empty store from the database: every secret of the one
+    /// store there (or `storeID`), each checked; rows that fail are
+    /// skipped, reported as tampered, and never served.
+    public func restore(storeID requested: String? = nil) throws -> Restored {
+        let connection = try connect()
+        let reader = MirrorReader(connection: connection, rows: rows)
+        let storeID: String
+        if let requested {
+            storeID = requested
+        } else {
+            let ids = try reader.storeIDs()
+            guard ids.count <= 1 else {
+                throw MirrorError(.state, "the database holds \(ids.count) stores (\(ids.map { "\($0.0.prefix(8))…: \($0.1)" }.joined(separator: ", "))); name one with store_id")
+            }
+            guard let only = ids.first else { return Restored(storeID: store.snapshot.storeID, secrets: 0, refused: []) }
+            storeID = only.0
+        }
+        var secrets: [SecretName: Secret] = [:]
+        var refused: [String] = []
+        var sequence: Int64 = 0
+        while true {
+            let page = try reader.changes(storeID: storeID, after: sequence)
+            guard page.lastSequence > sequence else { break }
+            for change in page.changes { secrets[change.name] = change.secret }
+            refused += page.refused
+            sequence = page.lastSequence
+        }
+        for name in refused { events(.tampered(name: name)) }
+        try store.restore(storeID: storeID, secrets: secrets)
+        try state.recordPulled(storeID: storeID, sequence: sequence)
+        current.withLock { $0.pulledSequence = sequence }
+        return Restored(storeID: storeID, secrets: secrets.count, refused: refused)
+    }
+
+    // MARK: Waiting
+
+    private func wait(for duration: Duration, socket: Int32?) {
+        var fds = [pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]
+        if let socket, socket >= 0 { fds.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
+        let milliseconds = Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        _ = try? syscall("poll") { poll(&fds, nfds_t(fds.count), milliseconds) }
+        wakeup.drain()
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// The mirror's tables, created and migrated by cofferd on first connect
+/// (docs/mirror.md has them, and the least-privilege role). Each migration
+/// runs once, in a transaction, under an advisory lock so that two hosts
+/// starting together do not both run it.
+enum MirrorSchema {
+    /// pg_advisory_xact_lock key: "coffer" as ASCII in a bigint.
+    static let lockKey: Int64 = 0x636f_6666_6572
+
+    static let migrations: [String] = [
+        // 1: secrets (metadata, stages, a MAC per secret) and their versions
+        // (ciphertext only). change_seq orders changes for the other hosts.
+        """
+        CREATE SEQUENCE coffer_change_seq;
+        CREATE TABLE coffer_secrets (
+            store_id         text    NOT NULL,
+            name             text    NOT NULL,
+            kind             text,
+            protection       text,
+            current_version  bigint,
+            previous_version bigint,
+            pending_version  bigint,
+            metadata         text,
+            deleted_at       bigint,
+            generation       bigint  NOT NULL,
+            origin           text    NOT NULL,
+            mac_key_id       text    NOT NULL,
+            mac              bytea   NOT NULL,
+            change_seq       bigint  NOT NULL DEFAULT nextval('coffer_change_seq'),
+            PRIMARY KEY (store_id, name)
+        );
+        CREATE INDEX coffer_secrets_changes ON coffer_secrets (store_id, change_seq);
+        CREATE TABLE coffer_versions (
+            store_id    text    NOT NULL,
+            name        text    NOT NULL,
+            version     bigint  NOT NULL,
+            stage       text,
+            key_id      text    NOT NULL,
+            salt        bytea   NOT NULL,
+            nonce       bytea   NOT NULL,
+            ciphertext  bytea   NOT NULL,
+            encoding    text    NOT NULL,
+            hash        text,
+            created_at  bigint  NOT NULL,
+            created_by  text    NOT NULL,
+            generation  bigint  NOT NULL,
+            origin      text    NOT NULL,
+            PRIMARY KEY (store_id, name, version)
+        );
+        """,
+    ]
+
+    /// Brings the database to the newest schema; returns its version.
+    @discardableResult
+    static func migrate(_ connection: PostgresConnection) throws(MirrorError) -> Int {
+        try connection.execute("CREATE TABLE IF NOT EXISTS coffer_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        return try connection.transaction { () throws(MirrorError) -> Int in
+            try connection.execute("SELECT pg_advisory_xact_lock($1)", [.integer(lockKey)])
+            let applied = try connection.execute("SELECT coalesce(max(version), 0) FROM coffer_schema_migrations").integer(0, 0) ?? 0
+            guard applied <= Int64(migrations.count) else {
+                throw MirrorError(.schema, "the database has mirror schema version \(applied), newer than this cofferd's \(migrations.count)")
+            }
+            for index in Int(applied)..<migrations.count {
+                for statement in migrations[index].split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                    try connection.execute(statement)
+                }
+                try connection.execute("INSERT INTO coffer_schema_migrations (version) VALUES ($1)", [.integer(Int64(index + 1))])
+            }
+            return migrations.count
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Syscalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the mirror keeps in the state directory (never key bytes):
+/// - `host-id`: this host's random id, the `origin` of the rows it writes;
+/// - `mirror-pulled`: the store id and the last change_seq taken from the
+///   other hosts, so a restart resumes instead of reading everything again.
+struct MirrorState {
+    let directory: String
+
+    func hostID() throws -> String {
+        let path = directory + "/host-id"
+        if let fd = try? OwnedFileDescriptor.open(path, O_RDONLY | O_NOFOLLOW),
+           let text = try? fd.readAll(limit: 256) {
+            let id = String(decoding: text, as: UTF8.self).trimmingSuffixNewlines
+            if id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) { return id }
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = generator.next() }
+        let id = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        try DurableFile.replace(path, in: directory, with: Array((id + "\n").utf8))
+        return id
+    }
+
+    func pulled(storeID: String) -> Int64 {
+        guard let fd = try? OwnedFileDescriptor.open(directory + "/mirror-pulled", O_RDONLY | O_NOFOLLOW),
+              let text = try? fd.readAll(limit: 256)
+        else { return 0 }
+        let parts = String(decoding: text, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count == 2, parts[0] == storeID, let sequence = Int64(parts[1]) else { return 0 }
+        return sequence
+    }
+
+    func recordPulled(storeID: String, sequence: Int64) throws {
+        try DurableFile.replace(directory + "/mirror-pulled", in: directory, with: Array("\(storeID) \(sequence)\n".utf8))
+    }
+}

@@ -1,0 +1,106 @@
+import FileStore
+import Model
+
+/// Pushes outbox entries to PostgreSQL: per batch one transaction of three
+/// unnest() statements (secrets, versions, versions no longer kept) and a
+/// NOTIFY for the other hosts. Upserts keyed by (store id, name[, version])
+/// make a replay after a crash or an outage harmless.
+struct MirrorWriter {
+    let connection: PostgresConnection
+    let rows: RowAuthenticator
+    /// This host (STATE/host-id): the other hosts skip what it wrote.
+    let origin: String
+
+    struct Item {
+        let name: SecretName
+        /// nil: deleted.
+        let secret: Secret?
+        let generation: UInt64
+    }
+
+    /// The outbox as items, oldest change first, at most `limit`.
+    static func batch(from snapshot: StoreSnapshot, limit: Int, excluding done: Set<SecretName> = []) -> [Item] {
+        snapshot.outbox.filter { !done.contains($0.key) }
+            .sorted { ($0.value.generation, $0.key) < ($1.value.generation, $1.key) }.prefix(limit).map {
+            Item(name: $0.key, secret: snapshot.secrets[$0.key], generation: $0.value.generation)
+        }
+    }
+
+    func push(_ items: [Item], storeID: String, now: Int64) throws {
+        var names: [String?] = [], kinds: [String?] = [], protections: [String?] = []
+        var currents: [Int64?] = [], previouses: [Int64?] = [], pendings: [Int64?] = []
+        var metadata: [String?] = [], deletedAt: [Int64?] = [], generations: [Int64?] = []
+        var macKeys: [String?] = [], macs: [[UInt8]] = []
+        var vName: [String?] = [], vNumber: [Int64?] = [], vStage: [String?] = [], vKey: [String?] = []
+        var vSalt: [[UInt8]] = [], vNonce: [[UInt8]] = [], vCipher: [[UInt8]] = [], vEncoding: [String?] = []
+        var vHash: [String?] = [], vCreatedAt: [Int64?] = [], vCreatedBy: [String?] = [], vGeneration: [Int64?] = []
+        for item in items {
+            let deleted: Int64? = item.secret == nil ? now : nil
+            let (keyID, mac) = try rows.sign(storeID: storeID, name: item.name.rawValue, deletedAt: deleted, secret: item.secret)
+            names.append(item.name.rawValue)
+            deletedAt.append(deleted)
+            generations.append(Int64(item.generation))
+            macKeys.append(keyID)
+            macs.append(mac)
+            guard let secret = item.secret else {
+                kinds.append(nil); protections.append(nil); currents.append(nil); previouses.append(nil); pendings.append(nil)
+                metadata.append(nil)
+                continue
+            }
+            let row = SecretRow(secret)
+            kinds.append(row.kind); protections.append(row.protection)
+            currents.append(Int64(row.current)); previouses.append(row.previous.map(Int64.init)); pendings.append(row.pending.map(Int64.init))
+            metadata.append(row.metadata)
+            for v in row.versions {
+                vName.append(row.name); vNumber.append(Int64(v.version)); vStage.append(v.stage); vKey.append(v.keyID)
+                vSalt.append(v.salt); vNonce.append(v.nonce); vCipher.append(v.ciphertext); vEncoding.append(v.encoding)
+                vHash.append(v.hash); vCreatedAt.append(v.createdAt); vCreatedBy.append(v.createdBy)
+                vGeneration.append(Int64(item.generation))
+            }
+        }
+        try connection.transaction { () throws(MirrorError) in
+            try connection.execute("""
+                INSERT INTO coffer_secrets (store_id, name, kind, protection, current_version, previous_version, pending_version,
+                                            metadata, deleted_at, generation, origin, mac_key_id, mac)
+                SELECT $1::text, u.n, u.k, u.p, u.c, u.pr, u.pe, u.m, u.d, u.g, $2::text, u.mk, u.mac
+                FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[],
+                            $10::bigint[], $11::bigint[], $12::text[], $13::bytea[]) AS u(n, k, p, c, pr, pe, m, d, g, mk, mac)
+                ON CONFLICT (store_id, name) DO UPDATE SET
+                    kind = EXCLUDED.kind, protection = EXCLUDED.protection, current_version = EXCLUDED.current_version,
+                    previous_version = EXCLUDED.previous_version, pending_version = EXCLUDED.pending_version,
+                    metadata = EXCLUDED.metadata, deleted_at = EXCLUDED.deleted_at, generation = EXCLUDED.generation,
+                    origin = EXCLUDED.origin, mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac,
+                    change_seq = nextval('coffer_change_seq')
+                """, [.text(storeID), .text(origin), PostgresArray.text(names), PostgresArray.text(kinds), PostgresArray.text(protections),
+                      PostgresArray.integers(currents), PostgresArray.integers(previouses), PostgresArray.integers(pendings),
+                      PostgresArray.text(metadata), PostgresArray.integers(deletedAt), PostgresArray.integers(generations),
+                      PostgresArray.text(macKeys), PostgresArray.bytes(macs)])
+            // Versions the batch's secrets no longer keep (retention,
+            // deletion) leave the database with them.
+            try connection.execute("""
+                DELETE FROM coffer_versions v
+                WHERE v.store_id = $1 AND v.name = ANY($2::text[])
+                  AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::bigint[]) AS k(n, ver) WHERE k.n = v.name AND k.ver = v.version)
+                """, [.text(storeID), PostgresArray.text(names), PostgresArray.text(vName), PostgresArray.integers(vNumber)])
+            if !vName.isEmpty {
+                try connection.execute("""
+                    INSERT INTO coffer_versions (store_id, name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash,
+                                                 created_at, created_by, generation, origin)
+                    SELECT $1::text, u.n, u.v, u.s, u.k, u.salt, u.nonce, u.c, u.e, u.h, u.ca, u.cb, u.g, $2::text
+                    FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[],
+                                $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bigint[])
+                         AS u(n, v, s, k, salt, nonce, c, e, h, ca, cb, g)
+                    ON CONFLICT (store_id, name, version) DO UPDATE SET
+                        stage = EXCLUDED.stage, key_id = EXCLUDED.key_id, salt = EXCLUDED.salt, nonce = EXCLUDED.nonce,
+                        ciphertext = EXCLUDED.ciphertext, encoding = EXCLUDED.encoding, hash = EXCLUDED.hash,
+                        generation = EXCLUDED.generation, origin = EXCLUDED.origin
+                    """, [.text(storeID), .text(origin), PostgresArray.text(vName), PostgresArray.integers(vNumber),
+                          PostgresArray.text(vStage), PostgresArray.text(vKey), PostgresArray.bytes(vSalt),
+                          PostgresArray.bytes(vNonce), PostgresArray.bytes(vCipher), PostgresArray.text(vEncoding),
+                          PostgresArray.text(vHash), PostgresArray.integers(vCreatedAt), PostgresArray.text(vCreatedBy),
+                          PostgresArray.integers(vGeneration)])
+            }
+            try connection.execute("SELECT pg_notify('coffer_changes', $1)", [.text(storeID)])
+        }
+    }
+}

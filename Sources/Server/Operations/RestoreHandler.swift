@@ -1,0 +1,39 @@
+import Mirror
+import Model
+
+/// `restore`: `{"from": "postgres", "store_id"?}` rebuilds an empty store
+/// from the mirror (docs/mirror.md, "Restore"). Refused when the store
+/// holds anything: a restore never merges into or replaces live data.
+struct RestoreHandler: OperationHandler {
+    let operation = Operation.restore
+    let members: Set<String> = ["from", "store_id"]
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        guard try request.string("from") == "postgres" else {
+            throw CofferError(.badRequest, "'from' must be \"postgres\" (the only source restore knows)")
+        }
+        let storeID = try request.string("store_id")
+        if let storeID, storeID.utf8.count != 32 || !storeID.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
+            throw CofferError(.badRequest, "'store_id' is 32 lowercase hex digits")
+        }
+        guard let mirror = services.mirror else {
+            throw CofferError(.unavailable, "no PostgreSQL mirror is configured (--postgres, postgres.conninfo or COFFER_POSTGRES_URL)")
+        }
+        guard services.store.snapshot.secrets.isEmpty else {
+            throw CofferError(.conflict, "restore needs an empty store; this one holds secrets")
+        }
+        let old = services.store.snapshot
+        let restored: Mirror.Restored
+        do {
+            restored = try await services.blockingPool.runIfActive { try mirror.restore(storeID: storeID) }
+        } catch let error as MirrorError {
+            throw CofferError(.unavailable, "restore failed: \(error.message)", underlying: error.debugDescription)
+        }
+        services.announce(from: old, to: services.store.snapshot)
+        return HandlerOutcome([
+            ("store_id", .string(restored.storeID)),
+            ("restored", .integer(Int64(restored.secrets))),
+            ("refused", .array(restored.refused.map { .string($0) })),
+        ])
+    }
+}

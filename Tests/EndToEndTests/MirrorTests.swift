@@ -1,0 +1,131 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// The PostgreSQL mirror against real servers: what the tables hold, an
+/// outage, a second host, a tampered row, a restore (docs/mirror.md).
+@Suite struct MirrorTests {
+    /// A dev instance mirroring to `conninfo`; `keyFrom` shares another
+    /// instance's master key (a second host of the same fleet).
+    func host(_ conninfo: String, keyFrom other: DevDaemon? = nil, directory: TemporaryDirectory? = nil) throws -> DevDaemon {
+        let directory = try directory ?? TemporaryDirectory("host")
+        if let other {
+            try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: other.devPath + "/master.key", toPath: directory.path + "/dev/master.key")
+        }
+        return try DevDaemon(directory: directory, arguments: ["--postgres", conninfo])
+    }
+
+    func value(_ daemon: DevDaemon, _ name: String) throws -> String? {
+        let result = try daemon.ctl(["get", name])
+        return result.status == 0 ? result.stdoutText : nil
+    }
+
+    func mirror(_ daemon: DevDaemon) throws -> [String: Any] {
+        try LineClient(socketPath: daemon.adminSocket).call(#"{"op":"status"}"#)["mirror"] as? [String: Any] ?? [:]
+    }
+
+    @Test func theTablesHoldNoPlaintext() throws {
+        guard let db = try PostgresDatabase(label: "plain") else { return }
+        let daemon = try host(db.conninfo)
+        let sealed = uniqueValue("sealed"), password = uniqueValue("password")
+        #expect(try daemon.ctl(["put", "db/pw"], stdin: sealed).status == 0)
+        #expect(try daemon.ctl(["put", "login", "--protection", "hashed"], stdin: password).status == 0)
+        let token = try daemon.ctl(["token-create", "tokens/ci"]).stdoutText.trimmingCharacters(in: .newlines)
+        #expect(try daemon.ctl(["rotate", "db/pw", "--generate"]).status == 0)
+        let generated = try #require(try value(daemon, "db/pw"))
+        #expect(try waitUntil("the mirror has every write") { try mirror(daemon)["queue_depth"] as? Int == 0 })
+        #expect(try db.sql("SELECT count(*) FROM coffer_versions") == "4\n")
+        let dump = try runProgram(PostgresDatabase.bin + "/pg_dump", ["--data-only", db.conninfo])
+        try #require(dump.status == 0, "\(dump.stderr)")
+        let text = dump.stdoutText
+        for secret in [sealed, password, token, generated, String(token.dropFirst(7))] {
+            #expect(!text.contains(secret), "the database holds a value in clear")
+            #expect(!text.contains(Data(secret.utf8).map { String(format: "%02x", $0) }.joined()), "the database holds a value in hex")
+        }
+        #expect(text.contains("db/pw"), "names and metadata are there")
+    }
+
+    @Test func writesWhileThePostgresServerIsStoppedArriveAfterItStarts() throws {
+        guard let server = try PrivatePostgres() else { return }
+        let daemon = try host(server.conninfo)
+        #expect(try daemon.ctl(["put", "before"], stdin: "1").status == 0)
+        #expect(try waitUntil("the first write is mirrored") { try mirror(daemon)["queue_depth"] as? Int == 0 })
+        try server.stop()
+        var written: [String] = []
+        for n in 0..<5 {
+            #expect(try daemon.ctl(["put", "during/\(n)"], stdin: "v\(n)").status == 0, "writes are acknowledged without PostgreSQL")
+            written.append("during/\(n)")
+        }
+        #expect(try waitUntil("the mirror notices") { try mirror(daemon)["connected"] as? Bool == false })
+        #expect(try mirror(daemon)["queue_depth"] as? Int == 5)
+        // The queue is in the store file: a restart keeps it.
+        daemon.stop()
+        let again = try DevDaemon(directory: daemon.directory, arguments: ["--postgres", server.conninfo])
+        #expect(try mirror(again)["queue_depth"] as? Int == 5)
+        try server.start()
+        #expect(try waitUntil("the queue drains after PostgreSQL starts", timeout: .seconds(60)) {
+            try mirror(again)["queue_depth"] as? Int == 0
+        })
+        let names = try PostgresDatabase.psql(server.conninfo, "SELECT name FROM coffer_secrets ORDER BY name")
+        #expect(names == (["before"] + written).joined(separator: "\n") + "\n")
+        #expect(again.output.contains("COFFER_EVENT=mirror_error") || daemon.output.contains("COFFER_EVENT=mirror_error"))
+        #expect(again.output.contains("COFFER_EVENT=mirror_recovered"))
+    }
+
+    @Test func aSecondHostConvergesAndRefusesASwappedRow() throws {
+        guard let db = try PostgresDatabase(label: "fleet") else { return }
+        let first = try host(db.conninfo)
+        #expect(try first.ctl(["put", "app/one"], stdin: "one").status == 0)
+        #expect(try first.ctl(["put", "app/two"], stdin: "two").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+
+        // A new host with the key and an empty state directory restores.
+        let second = try host(db.conninfo, keyFrom: first)
+        #expect(try value(second, "app/one") == "one")
+        // Changes on either side reach the other within seconds.
+        #expect(try first.ctl(["rotate", "app/one"], stdin: "one-b").status == 0)
+        #expect(try waitUntil("the second host sees the rotation") { try value(second, "app/one") == "one-b" })
+        #expect(try second.ctl(["put", "app/three"], stdin: "three").status == 0)
+        #expect(try waitUntil("the first host sees the new secret") { try value(first, "app/three") == "three" })
+        #expect(try first.ctl(["delete", "app/three"]).status == 0)
+        #expect(try waitUntil("the second host sees the delete") { try second.ctl(["get", "app/three"]).status == 3 })
+
+        // Someone swaps two ciphertexts in the database and makes the rows
+        // look new: the second host refuses them and keeps what it had.
+        try db.sql("""
+            UPDATE coffer_versions v SET ciphertext = o.ciphertext, nonce = o.nonce, salt = o.salt
+            FROM coffer_versions o WHERE v.name = 'app/two' AND v.version = 1 AND o.name = 'app/one' AND o.version = 2;
+            UPDATE coffer_secrets SET change_seq = nextval('coffer_change_seq') WHERE name = 'app/two';
+            NOTIFY coffer_changes;
+            """)
+        #expect(try waitUntil("the refusal is audited") { second.output.contains("COFFER_REASON=mirror_row_refused") })
+        #expect(second.output.contains("COFFER_EVENT=tamper"))
+        #expect(try value(second, "app/two") == "two", "the swapped row is never served")
+
+        // A third host restores the rest and skips the swapped row.
+        let third = try host(db.conninfo, keyFrom: first)
+        #expect(try value(third, "app/one") == "one-b")
+        #expect(try third.ctl(["get", "app/two"]).status == 3)
+        #expect(third.output.contains("COFFER_REASON=mirror_row_refused"))
+    }
+
+    @Test func restoreFromPostgresThroughCofferctl() throws {
+        guard let db = try PostgresDatabase(label: "restore") else { return }
+        let first = try host(db.conninfo)
+        for n in 0..<20 { #expect(try first.ctl(["put", "r/\(n)"], stdin: "v\(n)").status == 0) }
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        // A host that started without the mirror's rows (PostgreSQL was
+        // elsewhere): an explicit restore.
+        let directory = try TemporaryDirectory("restore")
+        try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: first.devPath + "/master.key", toPath: directory.path + "/dev/master.key")
+        let empty = try DevDaemon(directory: directory, arguments: ["--postgres", "host=/nonexistent dbname=none"])
+        #expect(try empty.ctl(["restore", "--from-postgres"]).status == 6, "no reachable database: UNAVAILABLE")
+        empty.stop()
+        let restored = try DevDaemon(directory: directory, arguments: ["--postgres", db.conninfo])
+        #expect(try value(restored, "r/7") == "v7")
+        let again = try restored.ctl(["restore", "--from-postgres"])
+        #expect(again.status == 6 && again.stderr.contains("CONFLICT"), "a store that holds secrets is never replaced")
+    }
+}
