@@ -46,9 +46,12 @@ public struct VersionRow: Sendable, Equatable {
     public var hash: String?
     public var createdAt: Int64
     public var createdBy: String
+    /// The version's id ("" for versions made before ids existed).
+    public var id: String
 
     public init(version: UInt64, stage: String?, keyID: String, salt: [UInt8], nonce: [UInt8], ciphertext: [UInt8],
-                encoding: String, hash: String?, createdAt: Int64, createdBy: String) {
+                encoding: String, hash: String?, createdAt: Int64, createdBy: String, id: String) {
+        self.id = id
         self.version = version
         self.stage = stage
         self.keyID = keyID
@@ -74,7 +77,8 @@ extension SecretRow {
             versions: versions.map { v in
                 VersionRow(version: v.version, stage: secret.stages.held(by: v.version).first?.rawValue,
                            keyID: v.sealed.keyID.hex, salt: v.sealed.salt, nonce: v.sealed.nonce, ciphertext: v.sealed.ciphertext,
-                           encoding: v.encoding.rawValue, hash: v.hash.map(Self.json), createdAt: v.createdAt, createdBy: v.createdBy)
+                           encoding: v.encoding.rawValue, hash: v.hash.map(Self.json), createdAt: v.createdAt, createdBy: v.createdBy,
+                           id: v.id ?? "")
             })
     }
 
@@ -98,7 +102,7 @@ extension SecretRow {
             }
             entry.versions.append(StoreFileFormat.VersionEntry(
                 version: row.version, sealed: SealedRecord(keyID: keyID, salt: row.salt, nonce: row.nonce, ciphertext: row.ciphertext),
-                encoding: encoding, createdAt: row.createdAt, createdBy: row.createdBy, hash: hash))
+                encoding: encoding, createdAt: row.createdAt, createdBy: row.createdBy, hash: hash, id: row.id.isEmpty ? nil : row.id))
         }
         return try entry.secret(named: name)
     }

@@ -38,9 +38,10 @@ struct StoreFileFormat: Encodable {
         var createdAt: Int64
         var createdBy: String
         var hash: HashEntry?
+        var id: String?
 
         enum CodingKeys: String, CodingKey {
-            case version, sealed, encoding, hash
+            case version, sealed, encoding, hash, id
             case createdAt = "created_at"
             case createdBy = "created_by"
         }
@@ -210,7 +211,8 @@ struct StoreFileFormat: Encodable {
             // Nothing added after version 1 may arrive unauthenticated and
             // then be written out under a MAC.
             guard file.outbox == nil, file.secrets.allSatisfy({ e in
-                e.stages == nil && e.graceSeconds == nil && e.expiresAt == nil && e.operations == nil && e.versions.allSatisfy { $0.hash == nil }
+                e.stages == nil && e.graceSeconds == nil && e.expiresAt == nil && e.operations == nil
+                    && e.versions.allSatisfy { $0.hash == nil && $0.id == nil }
             }) else { throw StoreError(.corrupt, "a version 1 store file holds members version 1 never had") }
         default:
             throw StoreError(.corrupt, "the store file has format version \(file.formatVersion); this cofferd reads \(currentVersion)")
@@ -249,7 +251,7 @@ extension StoreFileFormat.Entry {
         protection = s.protection
         versions = s.versions.map { v in
             StoreFileFormat.VersionEntry(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt,
-                                         createdBy: v.createdBy, hash: v.hash.map(StoreFileFormat.HashEntry.init))
+                                         createdBy: v.createdBy, hash: v.hash.map(StoreFileFormat.HashEntry.init), id: v.id)
         }
         access = s.access.isUnrestricted ? nil : s.access
         stages = StoreFileFormat.StagesEntry(current: s.stages.current, previous: s.stages.previous, pending: s.stages.pending,
@@ -274,7 +276,7 @@ extension StoreFileFormat.Entry {
                 throw StoreError(.corrupt, "\(name) version \(v.version) has missing or invalid hash parameters")
             }
             parsed.append(SecretVersion(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt,
-                                        createdBy: v.createdBy, hash: hash))
+                                        createdBy: v.createdBy, hash: hash, id: v.id))
         }
         let known = Set(versions.map(\.version))
         let staged: SecretStages? = stages.map {
@@ -339,6 +341,7 @@ extension StoreFileFormat.Entry {
                 out.add("hash.p", hash.p.map { String($0) } ?? "")
                 out.add("hash.salt", hash.salt ?? "")
             }
+            if let id = v.id { out.add("version.id", id) }
         }
     }
 }

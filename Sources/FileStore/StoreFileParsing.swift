@@ -160,7 +160,8 @@ struct FieldReader {
             sealed: SealedRecord(keyID: keyID, salt: try base64(sealed, "salt"), nonce: try base64(sealed, "nonce"),
                                  ciphertext: try base64(sealed, "ciphertext")),
             encoding: encoding, createdAt: try integer(members, "created_at"), createdBy: try string(members, "created_by"),
-            hash: try members["hash"].map { (v) throws(StoreError) in try hash(v) })
+            hash: try members["hash"].map { (v) throws(StoreError) in try hash(v) },
+            id: try members["id"].map { (v) throws(StoreError) in try string(v, "id") })
     }
 
     func access(_ value: JSONValue) throws(StoreError) -> SecretAccess {

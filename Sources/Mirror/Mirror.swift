@@ -148,17 +148,33 @@ public final class Mirror: Sendable {
         let writer = MirrorWriter(connection: connection, rows: rows, origin: origin)
         var confirmed: [SecretName: UInt64] = [:]
         var pushed = Set<SecretName>()
+        var merged = Set<SecretName>()
         defer { acknowledge(confirmed) }
         while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let snapshot = store.snapshot
             let items = MirrorWriter.batch(from: snapshot, limit: settings.batchSize, excluding: pushed)
             guard !items.isEmpty else { return }
+            let conflicted: Set<SecretName>
             do {
-                try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
+                conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
             } catch let error as MirrorError {
                 throw error
             } catch {
                 throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
+            }
+            if !conflicted.isEmpty {
+                // Another host wrote these names first: merge theirs in
+                // (ours move to the next numbers) and push again. A name
+                // that still collides after its merge waits for the next
+                // round (its rows there may be refused as tampered).
+                let fresh = conflicted.subtracting(merged)
+                guard !fresh.isEmpty else {
+                    pushed.formUnion(conflicted)
+                    throw MirrorError(.state, "\(conflicted.count) secrets still collide with another host's versions after a merge")
+                }
+                try merge(fresh, over: connection, storeID: snapshot.storeID)
+                merged.formUnion(fresh)
+                continue
             }
             for item in items {
                 confirmed[item.name] = item.generation
@@ -166,6 +182,37 @@ public final class Mirror: Sendable {
             }
             current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += items.count }
         }
+    }
+
+    /// Merges the database's state of `names` into ours (Secret.merging):
+    /// our versions it lacks are re-sealed under their new numbers, and the
+    /// result is committed as a local change, so it is pushed next.
+    private func merge(_ names: Set<SecretName>, over connection: PostgresConnection, storeID: String) throws(MirrorError) {
+        let remote = try MirrorReader(connection: connection, rows: rows).current(storeID: storeID, names: Array(names))
+        for name in remote.refused { events(.tampered(name: name)) }
+        let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let keyring = rows.keyring, sealer = rows.sealer
+        let before = store.snapshot
+        do {
+            try store.commit { storeID, secrets in
+                for (name, remoteSecret) in theirs {
+                    guard let ours = secrets[name] else { continue }
+                    var merge = ours.merging(remote: remoteSecret)
+                    for (from, to) in merge.renumbered {
+                        guard let index = merge.secret.versions.firstIndex(where: { $0.version == to }) else { continue }
+                        let record = merge.secret.versions[index].sealed
+                        let value = try sealer.open(record, for: ours.identity(storeID: storeID, version: from), keyring: keyring)
+                        merge.secret.versions[index].sealed = try value.withUnsafeBytes {
+                            try sealer.seal($0, for: merge.secret.identity(storeID: storeID, version: to), with: keyring.current())
+                        }
+                    }
+                    secrets[name] = merge.secret
+                }
+            }
+        } catch {
+            throw MirrorError(.state, "cannot merge another host's versions", detail: "\(error)")
+        }
+        events(.pulled(old: before, new: store.snapshot))
     }
 
     /// Takes confirmed names out of the outbox: one store commit for a

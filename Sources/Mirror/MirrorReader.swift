@@ -38,19 +38,34 @@ struct MirrorReader {
         }
     }
 
+    static let secretColumns = """
+        SELECT name, kind, protection, current_version, previous_version, pending_version, metadata, deleted_at,
+               origin, mac_key_id, mac, change_seq FROM coffer_secrets
+        """
+
     /// Changes to `storeID` after `sequence`, oldest first, one page.
     func changes(storeID: String, after sequence: Int64) throws(MirrorError) -> Page {
-        let secrets = try connection.execute("""
-            SELECT name, kind, protection, current_version, previous_version, pending_version, metadata, deleted_at,
-                   origin, mac_key_id, mac, change_seq
-            FROM coffer_secrets WHERE store_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3
-            """, [.text(storeID), .integer(sequence), .integer(Int64(Self.pageSize))])
+        let secrets = try connection.execute(
+            Self.secretColumns + " WHERE store_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3",
+            [.text(storeID), .integer(sequence), .integer(Int64(Self.pageSize))])
+        return try page(secrets, storeID: storeID, after: sequence)
+    }
+
+    /// The database's state of `names`, checked (a push that conflicted).
+    func current(storeID: String, names: [SecretName]) throws(MirrorError) -> Page {
+        let secrets = try connection.execute(
+            Self.secretColumns + " WHERE store_id = $1 AND name = ANY($2::text[]) ORDER BY change_seq",
+            [.text(storeID), PostgresArray.text(names.map(\.rawValue))])
+        return try page(secrets, storeID: storeID, after: 0)
+    }
+
+    private func page(_ secrets: PostgresResult, storeID: String, after sequence: Int64) throws(MirrorError) -> Page {
         var page = Page(lastSequence: sequence)
         guard secrets.rowCount > 0 else { return page }
         var names: [String?] = []
         for row in 0..<secrets.rowCount { names.append(secrets.text(row, 0)) }
         let versions = try connection.execute("""
-            SELECT name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash, created_at, created_by
+            SELECT name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash, created_at, created_by, version_id
             FROM coffer_versions WHERE store_id = $1 AND name = ANY($2::text[]) ORDER BY name, version
             """, [.text(storeID), PostgresArray.text(names)])
         var byName: [String: [VersionRow]] = [:]
@@ -62,7 +77,8 @@ struct MirrorReader {
             else { continue }
             byName[name, default: []].append(VersionRow(
                 version: number, stage: versions.text(row, 2), keyID: keyID, salt: salt, nonce: nonce, ciphertext: ciphertext,
-                encoding: encoding, hash: versions.text(row, 8), createdAt: createdAt, createdBy: createdBy))
+                encoding: encoding, hash: versions.text(row, 8), createdAt: createdAt, createdBy: createdBy,
+                id: versions.text(row, 11) ?? ""))
         }
         for row in 0..<secrets.rowCount {
             let sequence = secrets.integer(row, 11) ?? page.lastSequence

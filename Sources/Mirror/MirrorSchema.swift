@@ -49,6 +49,11 @@ enum MirrorSchema {
             PRIMARY KEY (store_id, name, version)
         );
         """,
+        // 2: each version's random id, so that two hosts' versions with the
+        // same number are told apart ('' for versions made before ids).
+        """
+        ALTER TABLE coffer_versions ADD COLUMN version_id text NOT NULL DEFAULT ''
+        """,
     ]
 
     /// Brings the database to the newest schema; returns its version.

@@ -6,6 +6,7 @@ import Model
 /// NOTIFY for the other hosts. Upserts keyed by (store id, name[, version])
 /// make a replay after a crash or an outage harmless.
 struct MirrorWriter {
+
     let connection: PostgresConnection
     let rows: RowAuthenticator
     /// This host (STATE/host-id): the other hosts skip what it wrote.
@@ -26,7 +27,10 @@ struct MirrorWriter {
         }
     }
 
-    func push(_ items: [Item], storeID: String, now: Int64) throws {
+    /// Pushes `items`; returns the names whose versions collided with
+    /// another host's (same number, other version id). Nothing of those
+    /// is written: the caller merges and pushes them again.
+    func push(_ items: [Item], storeID: String, now: Int64) throws -> Set<SecretName> {
         var names: [String?] = [], kinds: [String?] = [], protections: [String?] = []
         var currents: [Int64?] = [], previouses: [Int64?] = [], pendings: [Int64?] = []
         var metadata: [String?] = [], deletedAt: [Int64?] = [], generations: [Int64?] = []
@@ -34,6 +38,7 @@ struct MirrorWriter {
         var vName: [String?] = [], vNumber: [Int64?] = [], vStage: [String?] = [], vKey: [String?] = []
         var vSalt: [[UInt8]] = [], vNonce: [[UInt8]] = [], vCipher: [[UInt8]] = [], vEncoding: [String?] = []
         var vHash: [String?] = [], vCreatedAt: [Int64?] = [], vCreatedBy: [String?] = [], vGeneration: [Int64?] = []
+        var vID: [String?] = []
         for item in items {
             let deleted: Int64? = item.secret == nil ? now : nil
             let (keyID, mac) = try rows.sign(storeID: storeID, name: item.name.rawValue, deletedAt: deleted, secret: item.secret)
@@ -56,9 +61,48 @@ struct MirrorWriter {
                 vSalt.append(v.salt); vNonce.append(v.nonce); vCipher.append(v.ciphertext); vEncoding.append(v.encoding)
                 vHash.append(v.hash); vCreatedAt.append(v.createdAt); vCreatedBy.append(v.createdBy)
                 vGeneration.append(Int64(item.generation))
+                vID.append(v.id)
             }
         }
-        try connection.transaction { () throws(MirrorError) in
+        return try connection.transaction { () throws(MirrorError) -> Set<SecretName> in
+            // Versions first: a row of the same number is updated only when
+            // it is the same version (same id: a re-seal, a stage change).
+            // Those not returned collided with another host's.
+            var written = Set<String>()
+            try connection.execute("SAVEPOINT versions")
+            if !vName.isEmpty {
+                let result = try connection.execute("""
+                    INSERT INTO coffer_versions (store_id, name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash,
+                                                 created_at, created_by, generation, origin, version_id)
+                    SELECT $1::text, u.n, u.v, u.s, u.k, u.salt, u.nonce, u.c, u.e, u.h, u.ca, u.cb, u.g, $2::text, u.id
+                    FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[],
+                                $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[])
+                         AS u(n, v, s, k, salt, nonce, c, e, h, ca, cb, g, id)
+                    ON CONFLICT (store_id, name, version) DO UPDATE SET
+                        stage = EXCLUDED.stage, key_id = EXCLUDED.key_id, salt = EXCLUDED.salt, nonce = EXCLUDED.nonce,
+                        ciphertext = EXCLUDED.ciphertext, encoding = EXCLUDED.encoding, hash = EXCLUDED.hash,
+                        generation = EXCLUDED.generation, origin = EXCLUDED.origin
+                    WHERE coffer_versions.version_id = EXCLUDED.version_id
+                    RETURNING name, version
+                    """, [.text(storeID), .text(origin), PostgresArray.text(vName), PostgresArray.integers(vNumber),
+                          PostgresArray.text(vStage), PostgresArray.text(vKey), PostgresArray.bytes(vSalt),
+                          PostgresArray.bytes(vNonce), PostgresArray.bytes(vCipher), PostgresArray.text(vEncoding),
+                          PostgresArray.text(vHash), PostgresArray.integers(vCreatedAt), PostgresArray.text(vCreatedBy),
+                          PostgresArray.integers(vGeneration), PostgresArray.text(vID)])
+                for row in 0..<result.rowCount {
+                    if let name = result.text(row, 0), let version = result.text(row, 1) { written.insert(name + "@" + version) }
+                }
+            }
+            var conflicted = Set<String>()
+            for (i, name) in vName.enumerated() where !written.contains(name! + "@" + String(vNumber[i]!)) {
+                conflicted.insert(name!)
+            }
+            if !conflicted.isEmpty {
+                // Undo this batch's version writes; the caller pushes the
+                // rest again at once, and merges the conflicted names first.
+                try connection.execute("ROLLBACK TO SAVEPOINT versions")
+                return Set(conflicted.compactMap { try? SecretName($0) })
+            }
             try connection.execute("""
                 INSERT INTO coffer_secrets (store_id, name, kind, protection, current_version, previous_version, pending_version,
                                             metadata, deleted_at, generation, origin, mac_key_id, mac)
@@ -82,25 +126,8 @@ struct MirrorWriter {
                 WHERE v.store_id = $1 AND v.name = ANY($2::text[])
                   AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::bigint[]) AS k(n, ver) WHERE k.n = v.name AND k.ver = v.version)
                 """, [.text(storeID), PostgresArray.text(names), PostgresArray.text(vName), PostgresArray.integers(vNumber)])
-            if !vName.isEmpty {
-                try connection.execute("""
-                    INSERT INTO coffer_versions (store_id, name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash,
-                                                 created_at, created_by, generation, origin)
-                    SELECT $1::text, u.n, u.v, u.s, u.k, u.salt, u.nonce, u.c, u.e, u.h, u.ca, u.cb, u.g, $2::text
-                    FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[],
-                                $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bigint[])
-                         AS u(n, v, s, k, salt, nonce, c, e, h, ca, cb, g)
-                    ON CONFLICT (store_id, name, version) DO UPDATE SET
-                        stage = EXCLUDED.stage, key_id = EXCLUDED.key_id, salt = EXCLUDED.salt, nonce = EXCLUDED.nonce,
-                        ciphertext = EXCLUDED.ciphertext, encoding = EXCLUDED.encoding, hash = EXCLUDED.hash,
-                        generation = EXCLUDED.generation, origin = EXCLUDED.origin
-                    """, [.text(storeID), .text(origin), PostgresArray.text(vName), PostgresArray.integers(vNumber),
-                          PostgresArray.text(vStage), PostgresArray.text(vKey), PostgresArray.bytes(vSalt),
-                          PostgresArray.bytes(vNonce), PostgresArray.bytes(vCipher), PostgresArray.text(vEncoding),
-                          PostgresArray.text(vHash), PostgresArray.integers(vCreatedAt), PostgresArray.text(vCreatedBy),
-                          PostgresArray.integers(vGeneration)])
-            }
             try connection.execute("SELECT pg_notify('coffer_changes', $1)", [.text(storeID)])
+            return []
         }
     }
 }

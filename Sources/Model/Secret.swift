@@ -55,10 +55,14 @@ public struct SecretVersion: Sendable, Equatable {
     public var createdBy: String
     /// Set for (and only for) the versions of a `hashed` secret.
     public var hash: HashParameters?
+    /// Random, fixed at creation and kept through re-seals: tells two
+    /// hosts' versions with the same number apart (docs/mirror.md, "Two
+    /// hosts writing one name"). nil for versions made before it existed.
+    public var id: String?
 
     public init(
         version: UInt64, sealed: SealedRecord, encoding: ValueEncoding, createdAt: Int64, createdBy: String,
-        hash: HashParameters? = nil
+        hash: HashParameters? = nil, id: String? = nil
     ) {
         self.version = version
         self.sealed = sealed
@@ -66,6 +70,7 @@ public struct SecretVersion: Sendable, Equatable {
         self.createdAt = createdAt
         self.createdBy = createdBy
         self.hash = hash
+        self.id = id
     }
 }
 

@@ -122,3 +122,57 @@ extension Secret {
         return found
     }
 }
+
+/// What merging another host's state of a secret into ours decided.
+public struct SecretMerge: Sendable, Equatable {
+    /// The merged secret; versions listed in `renumbered` still hold their
+    /// old records and must be re-sealed for their new numbers.
+    public var secret: Secret
+    /// Our versions the other host does not have, moved past its numbers.
+    public var renumbered: [(from: UInt64, to: UInt64)]
+
+    public static func == (a: SecretMerge, b: SecretMerge) -> Bool {
+        a.secret == b.secret && a.renumbered.map(\.from) == b.renumbered.map(\.from) && a.renumbered.map(\.to) == b.renumbered.map(\.to)
+    }
+}
+
+extension Secret {
+    /// Two hosts wrote the same name at once and the database took the
+    /// other's (`remote`) first. Neither write is lost: every remote version
+    /// keeps its number, ours that it lacks (told apart by version id) take
+    /// the next numbers, and what we had made current (or pending) stays so,
+    /// with the remote's current as previous. The rest of the metadata is
+    /// ours: this host's change is the later one.
+    public func merging(remote: Secret) -> SecretMerge {
+        let remoteIDs = Set(remote.versions.compactMap(\.id))
+        var next = max(remote.nextVersion, 1)
+        var versions = remote.versions
+        var renumbered: [(from: UInt64, to: UInt64)] = []
+        for version in self.versions {
+            if let id = version.id {
+                if remoteIDs.contains(id) { continue }
+            } else if let theirs = remote.version(version.version), theirs.id == nil {
+                continue  // made before version ids: the same version on both hosts
+            }
+            var moved = version
+            moved.version = next
+            renumbered.append((version.version, next))
+            versions.append(moved)
+            next += 1
+        }
+        let newNumber: (UInt64?) -> UInt64? = { number in
+            number.flatMap { n in renumbered.first { $0.from == n }?.to }
+        }
+        var merged = self
+        merged.versions = versions
+        if let current = newNumber(stages.current) {
+            merged.stages.current = current
+            merged.stages.previous = remote.stages.current
+        } else {
+            merged.stages.current = remote.stages.current
+            merged.stages.previous = remote.stages.previous
+        }
+        merged.stages.pending = newNumber(stages.pending) ?? remote.stages.pending
+        return SecretMerge(secret: merged, renumbered: renumbered)
+    }
+}

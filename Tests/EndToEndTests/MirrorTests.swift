@@ -110,6 +110,31 @@ import Testing
         #expect(third.output.contains("COFFER_REASON=mirror_row_refused"))
     }
 
+    @Test func twoHostsRotatingOneNameAtOnceLoseNeitherWrite() throws {
+        guard let server = try PrivatePostgres() else { return }
+        let first = try host(server.conninfo)
+        #expect(try first.ctl(["put", "shared"], stdin: "base").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        let second = try host(server.conninfo, keyFrom: first)
+        #expect(try value(second, "shared") == "base")
+        // Both rotate while the database is away: each makes its version 2.
+        try server.stop()
+        #expect(try first.ctl(["rotate", "shared"], stdin: "from-first").status == 0)
+        #expect(try second.ctl(["rotate", "shared"], stdin: "from-second").status == 0)
+        try server.start()
+        func versions(_ daemon: DevDaemon) throws -> [String] {
+            try (1...3).map { n in try daemon.ctl(["get", "shared", "--version", "\(n)"]).stdoutText }
+        }
+        let converged = try waitUntil("both hosts hold both writes", timeout: .seconds(60)) {
+            let a = try versions(first), b = try versions(second)
+            let currentA = try value(first, "shared"), currentB = try value(second, "shared")
+            return a == b && Set(a) == ["base", "from-first", "from-second"] && currentA == currentB
+        }
+        #expect(converged)
+        let rows = try PostgresDatabase.psql(server.conninfo, "SELECT count(*) FROM coffer_versions WHERE name = 'shared'")
+        #expect(rows == "3\n")
+    }
+
     @Test func restoreFromPostgresThroughCofferctl() throws {
         guard let db = try PostgresDatabase(label: "restore") else { return }
         let first = try host(db.conninfo)

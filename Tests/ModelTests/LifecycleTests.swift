@@ -98,3 +98,36 @@ import Testing
         #expect(s.isExpired(at: 1000))
     }
 }
+
+@Suite struct MergeTests {
+    func version(_ n: UInt64, id: String) -> SecretVersion {
+        SecretVersion(version: n, sealed: LifecycleTests.record, encoding: .text, createdAt: 100, createdBy: "uid:0", id: id)
+    }
+
+    func secret(_ versions: [SecretVersion]) throws -> Secret {
+        var s = Secret(name: try SecretName("db/pw"), kind: .generic, protection: .sealed, versions: [])
+        for v in versions { try s.add(v, pending: false, at: 1, by: "uid:0") }
+        return s
+    }
+
+    @Test func bothHostsVersionsSurviveAndOursBecomesCurrent() throws {
+        let ours = try secret([version(1, id: "a"), version(2, id: "ours")])
+        let theirs = try secret([version(1, id: "a"), version(2, id: "theirs")])
+        let merge = ours.merging(remote: theirs)
+        #expect(merge.secret.versions.map(\.version) == [1, 2, 3])
+        #expect(merge.secret.versions.map(\.id) == ["a", "theirs", "ours"])
+        #expect(merge.renumbered.map(\.from) == [2] && merge.renumbered.map(\.to) == [3])
+        #expect(merge.secret.stages.current == 3 && merge.secret.stages.previous == 2)
+    }
+
+    @Test func versionsBothHaveAreNotRenumbered() throws {
+        let shared = try secret([version(1, id: "a"), version(2, id: "b")])
+        let merge = shared.merging(remote: shared)
+        #expect(merge.renumbered.isEmpty)
+        #expect(merge.secret == shared)
+        // Versions from before ids: the same number on both sides is one version.
+        let legacy = Secret(name: try SecretName("x"), kind: .generic, protection: .sealed,
+                            versions: [SecretVersion(version: 1, sealed: LifecycleTests.record, encoding: .text, createdAt: 1, createdBy: "uid:0")])
+        #expect(legacy.merging(remote: legacy).renumbered.isEmpty)
+    }
+}

@@ -80,7 +80,7 @@ struct ImportHandler: OperationHandler {
                     try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
                 }
                 try secret.add(SecretVersion(version: number, sealed: sealed, encoding: input.encoding,
-                                             createdAt: now, createdBy: author),
+                                             createdAt: now, createdBy: author, id: try SecureRandom.hex(8)),
                                pending: false, at: now, by: author)
                 secret.applyRetention(keep: retain)
                 secrets[item.name] = secret

@@ -114,7 +114,7 @@ struct NewVersion {
                 try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
             }
             try secret.add(SecretVersion(version: number, sealed: sealed, encoding: encoding, createdAt: now,
-                                         createdBy: author, hash: hash),
+                                         createdBy: author, hash: hash, id: try SecureRandom.hex(8)),
                            pending: pending, at: now, by: author)
             secret.applyRetention(keep: retain)
             secrets[name] = secret
