@@ -78,7 +78,7 @@ let package = Package(
         // scripts/bench: figures for the speed goals (docs/benchmarks.md).
         .executableTarget(
             name: "coffer-bench",
-            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model", "Syscalls", "CLibSystemd"],
+            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model", "Syscalls", "CLibSystemd", "Mirror"],
             swiftSettings: strict
         ),
 

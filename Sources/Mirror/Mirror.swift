@@ -150,37 +150,43 @@ public final class Mirror: Sendable {
         var pushed = Set<SecretName>()
         var merged = Set<SecretName>()
         defer { acknowledge(confirmed) }
-        while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
+        // One pass sends what the outbox held when it began, in batches;
+        // a name changed meanwhile is sent by the next pass.
+        pass: while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let snapshot = store.snapshot
-            let items = MirrorWriter.batch(from: snapshot, limit: settings.batchSize, excluding: pushed)
-            guard !items.isEmpty else { return }
-            let conflicted: Set<SecretName>
-            do {
-                conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
-            } catch let error as MirrorError {
-                throw error
-            } catch {
-                throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
-            }
-            if !conflicted.isEmpty {
-                // Another host wrote these names first: merge theirs in
-                // (ours move to the next numbers) and push again. A name
-                // that still collides after its merge waits for the next
-                // round (its rows there may be refused as tampered).
-                let fresh = conflicted.subtracting(merged)
-                guard !fresh.isEmpty else {
-                    pushed.formUnion(conflicted)
-                    throw MirrorError(.state, "\(conflicted.count) secrets still collide with another host's versions after a merge")
+            let queue = MirrorWriter.batch(from: snapshot, limit: .max, excluding: pushed)
+            guard !queue.isEmpty else { return }
+            for start in stride(from: 0, to: queue.count, by: settings.batchSize) {
+                guard !stopped.load(ordering: .acquiring), !rows.keyring.isSealed else { return }
+                let items = Array(queue[start..<min(start + settings.batchSize, queue.count)])
+                let conflicted: Set<SecretName>
+                do {
+                    conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
+                } catch let error as MirrorError {
+                    throw error
+                } catch {
+                    throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
                 }
-                try merge(fresh, over: connection, storeID: snapshot.storeID)
-                merged.formUnion(fresh)
-                continue
+                if !conflicted.isEmpty {
+                    // Another host wrote these names first: merge theirs in
+                    // (ours move to the next numbers) and push again. A name
+                    // that still collides after its merge waits for the next
+                    // round (its rows there may be refused as tampered).
+                    let fresh = conflicted.subtracting(merged)
+                    guard !fresh.isEmpty else {
+                        pushed.formUnion(conflicted)
+                        throw MirrorError(.state, "\(conflicted.count) secrets still collide with another host's versions after a merge")
+                    }
+                    try merge(fresh, over: connection, storeID: snapshot.storeID)
+                    merged.formUnion(fresh)
+                    continue pass
+                }
+                for item in items {
+                    confirmed[item.name] = item.generation
+                    pushed.insert(item.name)
+                }
+                current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += items.count }
             }
-            for item in items {
-                confirmed[item.name] = item.generation
-                pushed.insert(item.name)
-            }
-            current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += items.count }
         }
     }
 
@@ -254,6 +260,15 @@ public final class Mirror: Sendable {
             throw MirrorError(.state, "cannot commit the other hosts' changes", detail: "\(error)")
         }
         events(.pulled(old: before, new: store.snapshot))
+    }
+
+    /// Connects, pushes everything the outbox holds, and returns how many
+    /// secrets went (scripts/bench; the daemon uses `run`).
+    public func pushOnce() throws -> Int {
+        let connection = try connect()
+        let before = current.withLock { $0.pushedRows }
+        try pushAll(over: connection, origin: try state.hostID())
+        return current.withLock { $0.pushedRows } - before
     }
 
     // MARK: Restore

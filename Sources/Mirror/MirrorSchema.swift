@@ -59,10 +59,16 @@ enum MirrorSchema {
     /// Brings the database to the newest schema; returns its version.
     @discardableResult
     static func migrate(_ connection: PostgresConnection) throws(MirrorError) -> Int {
-        try connection.execute("CREATE TABLE IF NOT EXISTS coffer_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        // A least-privilege role (docs/mirror.md) may not CREATE anything,
+        // not even with IF NOT EXISTS: look before creating, and when the
+        // schema is current, do nothing but read.
+        if try applied(connection) == Int64(migrations.count) { return migrations.count }
         return try connection.transaction { () throws(MirrorError) -> Int in
             try connection.execute("SELECT pg_advisory_xact_lock($1)", [.integer(lockKey)])
-            let applied = try connection.execute("SELECT coalesce(max(version), 0) FROM coffer_schema_migrations").integer(0, 0) ?? 0
+            if try connection.execute("SELECT to_regclass('coffer_schema_migrations') IS NULL").text(0, 0) == "t" {
+                try connection.execute("CREATE TABLE coffer_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            }
+            let applied = try applied(connection)
             guard applied <= Int64(migrations.count) else {
                 throw MirrorError(.schema, "the database has mirror schema version \(applied), newer than this cofferd's \(migrations.count)")
             }
@@ -74,5 +80,11 @@ enum MirrorSchema {
             }
             return migrations.count
         }
+    }
+
+    /// The newest migration the database has, 0 for none.
+    private static func applied(_ connection: PostgresConnection) throws(MirrorError) -> Int64 {
+        guard try connection.execute("SELECT to_regclass('coffer_schema_migrations') IS NOT NULL").text(0, 0) == "t" else { return 0 }
+        return try connection.execute("SELECT coalesce(max(version), 0) FROM coffer_schema_migrations").integer(0, 0) ?? 0
     }
 }

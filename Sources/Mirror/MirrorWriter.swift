@@ -39,9 +39,10 @@ struct MirrorWriter {
         var vSalt: [[UInt8]] = [], vNonce: [[UInt8]] = [], vCipher: [[UInt8]] = [], vEncoding: [String?] = []
         var vHash: [String?] = [], vCreatedAt: [Int64?] = [], vCreatedBy: [String?] = [], vGeneration: [Int64?] = []
         var vID: [String?] = []
+        let sign = try rows.signer()
         for item in items {
             let deleted: Int64? = item.secret == nil ? now : nil
-            let (keyID, mac) = try rows.sign(storeID: storeID, name: item.name.rawValue, deletedAt: deleted, secret: item.secret)
+            let (keyID, mac) = sign(storeID, item.name.rawValue, deleted, item.secret)
             names.append(item.name.rawValue)
             deletedAt.append(deleted)
             generations.append(Int64(item.generation))

@@ -12,10 +12,14 @@ struct RowAuthenticator: Sendable {
     let keyring: Keyring
     let sealer: RecordSealer
 
-    func sign(storeID: String, name: String, deletedAt: Int64?, secret: Secret?) throws -> (keyID: String, mac: [UInt8]) {
+    /// A signer for one batch: the MAC key is derived once, not per row.
+    func signer() throws -> @Sendable (_ storeID: String, _ name: String, _ deletedAt: Int64?, _ secret: Secret?) -> (keyID: String, mac: [UInt8]) {
         let key = try keyring.current()
         let mac = try sealer.mac(with: key, for: .mirrorRow)
-        return (key.id.hex, mac(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret)))
+        let keyID = key.id.hex
+        return { storeID, name, deletedAt, secret in
+            (keyID, mac(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret)))
+        }
     }
 
     /// Whether the MAC checks and every record opens for this store.

@@ -13,6 +13,9 @@ struct CofferBench {
     static func main() throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
+        case "mirror":
+            guard arguments.count == 3, let count = Int(arguments[1]) else { fatalError("usage: coffer-bench mirror N CONNINFO") }
+            try MirrorBenchmark.run(count: count, conninfo: arguments[2])
         case "gets":
             guard arguments.count == 4 else { fatalError("usage: coffer-bench gets COFFERD WORKDIR JSON-OUT") }
             try GetBenchmark(cofferd: arguments[1], work: arguments[2], jsonOut: arguments[3]).run()

@@ -135,6 +135,29 @@ import Testing
         #expect(rows == "3\n")
     }
 
+    @Test func theLeastPrivilegeRoleOfTheDocsIsEnough() throws {
+        guard let db = try PostgresDatabase(label: "role") else { return }
+        // The owner's first start creates the tables.
+        let owner = try host(db.conninfo)
+        #expect(try owner.ctl(["put", "a"], stdin: "1").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(owner)["queue_depth"] as? Int == 0 })
+        let role = "coffer_mirror_" + db.name.suffix(8)
+        try db.sql("""
+            CREATE ROLE \(role) LOGIN;
+            REVOKE ALL ON SCHEMA public FROM PUBLIC;
+            GRANT USAGE ON SCHEMA public TO \(role);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON coffer_secrets, coffer_versions TO \(role);
+            GRANT SELECT ON coffer_schema_migrations TO \(role);
+            GRANT USAGE ON SEQUENCE coffer_change_seq TO \(role);
+            """)
+        let limited = try host(db.conninfo.replacingOccurrences(of: "user=postgres", with: "user=\(role)"), keyFrom: owner)
+        #expect(try value(limited, "a") == "1", "restored through the limited role")
+        #expect(try limited.ctl(["put", "b"], stdin: "2").status == 0)
+        #expect(try waitUntil("the limited role mirrors writes") { try mirror(limited)["queue_depth"] as? Int == 0 })
+        #expect(try mirror(limited)["last_error"] is NSNull)
+        #expect(try waitUntil("the owner's host sees it") { try value(owner, "b") == "2" })
+    }
+
     @Test func restoreFromPostgresThroughCofferctl() throws {
         guard let db = try PostgresDatabase(label: "restore") else { return }
         let first = try host(db.conninfo)
