@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "JSON", dependencies: ["Model"], swiftSettings: strict),
         .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
-        .target(name: "Mirror", dependencies: ["CLibPQ", "Model", "Seal", "Keyring", "FileStore", "Syscalls"], swiftSettings: strict),
+        .target(name: "Mirror", dependencies: ["CLibPQ", "CCofferShims", "Model", "Seal", "Keyring", "FileStore", "Syscalls"], swiftSettings: strict),
         .target(
             name: "Server",
             dependencies: [
@@ -85,7 +85,7 @@ let package = Package(
         // Shared by the test targets only: temp directories, fixed keys, waits.
         .target(
             name: "CofferTestSupport",
-            dependencies: ["LockedMemory", "Keyring", "Syscalls"],
+            dependencies: ["LockedMemory", "Keyring", "Syscalls", "CCofferShims"],
             path: "Tests/CofferTestSupport"
         ),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CLibCrypto", "CLibPQ", "CLibSystemd", "CCofferShims"]),

@@ -61,3 +61,10 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
     EVP_KDF_CTX_reset(ctx);
     return rc;
 }
+
+#include <fcntl.h>
+#include <unistd.h>
+
+int coffer_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}

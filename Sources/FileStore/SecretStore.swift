@@ -269,6 +269,16 @@ public final class SecretStore: Sendable {
         }
     }
 
+    /// A commit by the mirror itself: it sees and decides the outbox (other
+    /// hosts' changes are not queued; a merge of theirs with ours is), and
+    /// it sees the state under the writer lock, so no request's commit can
+    /// fall between what it read and what it writes.
+    public func commitFromMirror<Result>(
+        _ change: (_ base: StoreSnapshot, _ secrets: inout [SecretName: Secret], _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+    ) throws -> Result {
+        try commitWhole(change)
+    }
+
     /// Queues every secret (a mirror's first sync into an empty database).
     public func queueEverything() throws {
         try commitWhole { base, secrets, outbox in
@@ -282,8 +292,10 @@ public final class SecretStore: Sendable {
     public func restore(storeID: String, secrets: [SecretName: Secret]) throws {
         try writer.withLock { _ in
             let base = snapshot
-            guard base.secrets.isEmpty else {
-                throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets")
+            // Unpushed deletions count as content: restoring over them
+            // would bring the deleted secrets back.
+            guard base.secrets.isEmpty, base.outbox.isEmpty else {
+                throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
             try publish(StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets))
         }

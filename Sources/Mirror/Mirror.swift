@@ -50,6 +50,8 @@ public final class Mirror: Sendable {
         public var pushedRows = 0
         public var pulledSequence: Int64 = 0
         public var refusedRows = 0
+        /// Names that collided again after a merge in the last pass.
+        public var stuck = 0
     }
 
     let settings: Settings
@@ -116,7 +118,7 @@ public final class Mirror: Sendable {
                     backoff = .milliseconds(500)
                 }
                 guard let live = connection else { continue }
-                try pushAll(over: live, origin: origin)
+                try pushAll(over: live, origin: origin, watermark: pulled)
                 pulled = try pullAll(over: live, origin: origin, after: pulled)
                 wait(for: settings.catchUpInterval, socket: live.socket)
                 _ = try live.notifications()
@@ -144,11 +146,12 @@ public final class Mirror: Sendable {
         }
     }
 
-    private func pushAll(over connection: PostgresConnection, origin: String) throws(MirrorError) {
+    private func pushAll(over connection: PostgresConnection, origin: String, watermark: Int64) throws(MirrorError) {
         let writer = MirrorWriter(connection: connection, rows: rows, origin: origin)
         var confirmed: [SecretName: UInt64] = [:]
         var pushed = Set<SecretName>()
         var merged = Set<SecretName>()
+        var seen: [SecretName: Int64] = [:]
         defer { acknowledge(confirmed) }
         // One pass sends what the outbox held when it began, in batches;
         // a name changed meanwhile is sent by the next pass.
@@ -156,12 +159,19 @@ public final class Mirror: Sendable {
             let snapshot = store.snapshot
             let queue = MirrorWriter.batch(from: snapshot, limit: .max, excluding: pushed)
             guard !queue.isEmpty else { return }
-            for start in stride(from: 0, to: queue.count, by: settings.batchSize) {
+            // Names merged in this pass go one per batch, each with the
+            // change_seq its merge took in as its own watermark.
+            let batches = stride(from: 0, to: queue.count, by: settings.batchSize).flatMap { start -> [[MirrorWriter.Item]] in
+                let chunk = Array(queue[start..<min(start + settings.batchSize, queue.count)])
+                let ordinary = chunk.filter { seen[$0.name] == nil }
+                return (ordinary.isEmpty ? [] : [ordinary]) + chunk.filter { seen[$0.name] != nil }.map { [$0] }
+            }
+            for items in batches {
                 guard !stopped.load(ordering: .acquiring), !rows.keyring.isSealed else { return }
-                let items = Array(queue[start..<min(start + settings.batchSize, queue.count)])
+                let ceiling = items.count == 1 ? max(watermark, seen[items[0].name] ?? watermark) : watermark
                 let conflicted: Set<SecretName>
                 do {
-                    conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)))
+                    conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)), watermark: ceiling)
                 } catch let error as MirrorError {
                     throw error
                 } catch {
@@ -173,12 +183,18 @@ public final class Mirror: Sendable {
                     // that still collides after its merge waits for the next
                     // round (its rows there may be refused as tampered).
                     let fresh = conflicted.subtracting(merged)
-                    guard !fresh.isEmpty else {
-                        pushed.formUnion(conflicted)
-                        throw MirrorError(.state, "\(conflicted.count) secrets still collide with another host's versions after a merge")
+                    let stuck = conflicted.intersection(merged)
+                    if !stuck.isEmpty {
+                        // Set aside, not retried in a loop: they stay in the
+                        // outbox for the next pass, and the rest goes on.
+                        pushed.formUnion(stuck)
+                        let count = stuck.count
+                        current.withLock { $0.stuck = count }
                     }
-                    try merge(fresh, over: connection, storeID: snapshot.storeID)
-                    merged.formUnion(fresh)
+                    if !fresh.isEmpty {
+                        seen.merge(try merge(fresh, over: connection, storeID: snapshot.storeID)) { max($0, $1) }
+                        merged.formUnion(fresh)
+                    }
                     continue pass
                 }
                 for item in items {
@@ -193,7 +209,9 @@ public final class Mirror: Sendable {
     /// Merges the database's state of `names` into ours (Secret.merging):
     /// our versions it lacks are re-sealed under their new numbers, and the
     /// result is committed as a local change, so it is pushed next.
-    private func merge(_ names: Set<SecretName>, over connection: PostgresConnection, storeID: String) throws(MirrorError) {
+    /// Returns the change_seq of each row merged in: the push that follows
+    /// may replace those rows.
+    private func merge(_ names: Set<SecretName>, over connection: PostgresConnection, storeID: String) throws(MirrorError) -> [SecretName: Int64] {
         let remote = try MirrorReader(connection: connection, rows: rows).current(storeID: storeID, names: Array(names))
         for name in remote.refused { events(.tampered(name: name)) }
         let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
@@ -203,22 +221,14 @@ public final class Mirror: Sendable {
             try store.commit { storeID, secrets in
                 for (name, remoteSecret) in theirs {
                     guard let ours = secrets[name] else { continue }
-                    var merge = ours.merging(remote: remoteSecret)
-                    for (from, to) in merge.renumbered {
-                        guard let index = merge.secret.versions.firstIndex(where: { $0.version == to }) else { continue }
-                        let record = merge.secret.versions[index].sealed
-                        let value = try sealer.open(record, for: ours.identity(storeID: storeID, version: from), keyring: keyring)
-                        merge.secret.versions[index].sealed = try value.withUnsafeBytes {
-                            try sealer.seal($0, for: merge.secret.identity(storeID: storeID, version: to), with: keyring.current())
-                        }
-                    }
-                    secrets[name] = merge.secret
+                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: storeID, keyring: keyring, sealer: sealer)
                 }
             }
         } catch {
             throw MirrorError(.state, "cannot merge another host's versions", detail: "\(error)")
         }
         events(.pulled(old: before, new: store.snapshot))
+        return Dictionary(remote.changes.map { ($0.name, $0.sequence) }, uniquingKeysWith: { max($0, $1) })
     }
 
     /// Takes confirmed names out of the outbox: one store commit for a
@@ -230,6 +240,7 @@ public final class Mirror: Sendable {
     }
 
     private func pullAll(over connection: PostgresConnection, origin: String, after start: Int64) throws(MirrorError) -> Int64 {
+        current.withLock { $0.stuck = 0 }
         let reader = MirrorReader(connection: connection, rows: rows)
         var sequence = start
         while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
@@ -246,15 +257,25 @@ public final class Mirror: Sendable {
         return sequence
     }
 
-    /// Applies the other hosts' changes that differ from ours. A name with
-    /// a change of ours still in the outbox keeps ours (it is pushed next).
+    /// Applies the other hosts' changes that differ from ours, deciding
+    /// under the store's writer lock. A name with a change of ours still in
+    /// the outbox is merged (Secret.merging: both writes kept) and stays
+    /// queued; a remote deletion of it leaves ours, which is pushed next.
     private func take(_ changes: [MirrorReader.Change]) throws(MirrorError) {
+        guard !changes.isEmpty else { return }
         let before = store.snapshot
-        let wanted = changes.filter { before.outbox[$0.name] == nil && before.secrets[$0.name] != $0.secret }
-        guard !wanted.isEmpty else { return }
+        let keyring = rows.keyring, sealer = rows.sealer
         do {
-            try store.commit(replicated: true) { _, secrets in
-                for change in wanted { secrets[change.name] = change.secret }
+            try store.commitFromMirror { base, secrets, outbox in
+                for change in changes where secrets[change.name] != change.secret {
+                    guard outbox[change.name] != nil else {
+                        secrets[change.name] = change.secret
+                        continue
+                    }
+                    guard let ours = secrets[change.name], let theirs = change.secret else { continue }
+                    secrets[change.name] = try Self.merged(ours, theirs, storeID: base.storeID, keyring: keyring, sealer: sealer)
+                    outbox[change.name] = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+                }
             }
         } catch {
             throw MirrorError(.state, "cannot commit the other hosts' changes", detail: "\(error)")
@@ -262,12 +283,27 @@ public final class Mirror: Sendable {
         events(.pulled(old: before, new: store.snapshot))
     }
 
+    /// `ours` with `theirs` merged in, the versions that moved re-sealed
+    /// for their new numbers (the number is in the AAD).
+    static func merged(_ ours: Secret, _ theirs: Secret, storeID: String, keyring: Keyring, sealer: RecordSealer) throws -> Secret {
+        var merge = ours.merging(remote: theirs)
+        for (from, to) in merge.renumbered {
+            guard let index = merge.secret.versions.firstIndex(where: { $0.version == to }) else { continue }
+            let value = try sealer.open(merge.secret.versions[index].sealed, for: ours.identity(storeID: storeID, version: from),
+                                        keyring: keyring)
+            merge.secret.versions[index].sealed = try value.withUnsafeBytes {
+                try sealer.seal($0, for: merge.secret.identity(storeID: storeID, version: to), with: keyring.current())
+            }
+        }
+        return merge.secret
+    }
+
     /// Connects, pushes everything the outbox holds, and returns how many
     /// secrets went (scripts/bench; the daemon uses `run`).
     public func pushOnce() throws -> Int {
         let connection = try connect()
         let before = current.withLock { $0.pushedRows }
-        try pushAll(over: connection, origin: try state.hostID())
+        try pushAll(over: connection, origin: try state.hostID(), watermark: current.withLock { $0.pulledSequence })
         return current.withLock { $0.pushedRows } - before
     }
 

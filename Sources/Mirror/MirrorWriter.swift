@@ -30,7 +30,10 @@ struct MirrorWriter {
     /// Pushes `items`; returns the names whose versions collided with
     /// another host's (same number, other version id). Nothing of those
     /// is written: the caller merges and pushes them again.
-    func push(_ items: [Item], storeID: String, now: Int64) throws -> Set<SecretName> {
+    /// `watermark`: the highest change_seq this host has taken from the
+    /// database; a secret row changed after it by another host is a
+    /// conflict too (it must be merged, not overwritten).
+    func push(_ items: [Item], storeID: String, now: Int64, watermark: Int64) throws -> Set<SecretName> {
         var names: [String?] = [], kinds: [String?] = [], protections: [String?] = []
         var currents: [Int64?] = [], previouses: [Int64?] = [], pendings: [Int64?] = []
         var metadata: [String?] = [], deletedAt: [Int64?] = [], generations: [Int64?] = []
@@ -69,6 +72,10 @@ struct MirrorWriter {
             // Versions first: a row of the same number is updated only when
             // it is the same version (same id: a re-seal, a stage change).
             // Those not returned collided with another host's.
+            // One pusher at a time across the fleet: change_seq values are
+            // then committed in order, so a reader that has seen N has seen
+            // everything below N.
+            try connection.execute("SELECT pg_advisory_xact_lock($1)", [.integer(MirrorSchema.lockKey + 1)])
             var written = Set<String>()
             try connection.execute("SAVEPOINT versions")
             if !vName.isEmpty {
@@ -98,13 +105,7 @@ struct MirrorWriter {
             for (i, name) in vName.enumerated() where !written.contains(name! + "@" + String(vNumber[i]!)) {
                 conflicted.insert(name!)
             }
-            if !conflicted.isEmpty {
-                // Undo this batch's version writes; the caller pushes the
-                // rest again at once, and merges the conflicted names first.
-                try connection.execute("ROLLBACK TO SAVEPOINT versions")
-                return Set(conflicted.compactMap { try? SecretName($0) })
-            }
-            try connection.execute("""
+            let upserted = try connection.execute("""
                 INSERT INTO coffer_secrets (store_id, name, kind, protection, current_version, previous_version, pending_version,
                                             metadata, deleted_at, generation, origin, mac_key_id, mac)
                 SELECT $1::text, u.n, u.k, u.p, u.c, u.pr, u.pe, u.m, u.d, u.g, $2::text, u.mk, u.mac
@@ -116,10 +117,21 @@ struct MirrorWriter {
                     metadata = EXCLUDED.metadata, deleted_at = EXCLUDED.deleted_at, generation = EXCLUDED.generation,
                     origin = EXCLUDED.origin, mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac,
                     change_seq = nextval('coffer_change_seq')
+                WHERE coffer_secrets.change_seq <= $14 OR coffer_secrets.origin = $2
+                RETURNING name
                 """, [.text(storeID), .text(origin), PostgresArray.text(names), PostgresArray.text(kinds), PostgresArray.text(protections),
                       PostgresArray.integers(currents), PostgresArray.integers(previouses), PostgresArray.integers(pendings),
                       PostgresArray.text(metadata), PostgresArray.integers(deletedAt), PostgresArray.integers(generations),
-                      PostgresArray.text(macKeys), PostgresArray.bytes(macs)])
+                      PostgresArray.text(macKeys), PostgresArray.bytes(macs), .integer(watermark)])
+            let accepted = Set((0..<upserted.rowCount).compactMap { upserted.text($0, 0) })
+            for case let name? in names where !accepted.contains(name) { conflicted.insert(name) }
+            if !conflicted.isEmpty {
+                // Another host got there first (the same version number, or
+                // a change we have not taken yet): undo this batch; the
+                // caller merges those names and pushes again.
+                try connection.execute("ROLLBACK TO SAVEPOINT versions")
+                return Set(conflicted.compactMap { try? SecretName($0) })
+            }
             // Versions the batch's secrets no longer keep (retention,
             // deletion) leave the database with them.
             try connection.execute("""

@@ -19,8 +19,15 @@ public final class PostgresConnection {
     /// expand_dbname), so it is never spliced into a string. The error
     /// never holds either.
     public init(conninfo: String, password: String? = nil) throws(MirrorError) {
-        var keywords = ["dbname", "connect_timeout"]
-        var values = [conninfo, "10"]
+        let given = try Self.parse(conninfo)
+        var keywords = ["dbname", "options", "client_encoding"]
+        // Rows are read as text: hex bytea and UTF-8, whatever the server's
+        // or the role's defaults say.
+        var values = [conninfo, "-c bytea_output=hex", "UTF8"]
+        if given["connect_timeout"] == nil {
+            keywords.append("connect_timeout")
+            values.append("10")
+        }
         if let password {
             keywords.append("password")
             values.append(password)
@@ -42,6 +49,30 @@ public final class PostgresConnection {
 
     deinit {
         PQfinish(connection)
+    }
+
+    /// The conninfo's keywords, checked before connecting: libpq's own
+    /// parse errors quote the text, which could hold a password, so they
+    /// are not passed on; and a password in it is refused outright (it
+    /// belongs in postgres.password_file, never in a string that is
+    /// configured, shown and copied about).
+    static func parse(_ conninfo: String) throws(MirrorError) -> [String: String] {
+        var message: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &message) else {
+            if let message { PQfreemem(message) }
+            throw MirrorError(.connection, "the PostgreSQL conninfo does not parse (its text is not repeated here: it may hold a password)")
+        }
+        defer { PQconninfoFree(options) }
+        var found: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { found[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        if let password = found["password"], !password.isEmpty {
+            throw MirrorError(.connection, "the PostgreSQL conninfo holds a password: put it in postgres.password_file or the postgres-password credential")
+        }
+        return found
     }
 
     var lastError: String {

@@ -1,3 +1,4 @@
+import CCofferShims
 import Syscalls
 #if canImport(Glibc)
 import Glibc
@@ -10,8 +11,8 @@ final class WakePipe: Sendable {
 
     init() throws {
         var fds: [Int32] = [0, 0]
-        _ = try syscall("pipe") { pipe(&fds) }
-        for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK); _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = try syscall("pipe2") { coffer_pipe_cloexec(&fds) }
+        for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
         readEnd = fds[0]
         writeEnd = fds[1]
     }

@@ -145,10 +145,17 @@ extension Secret {
     /// ours: this host's change is the later one.
     public func merging(remote: Secret) -> SecretMerge {
         let remoteIDs = Set(remote.versions.compactMap(\.id))
+        // What both hold: ours at or below the newest shared version that
+        // the remote lacks were dropped there (retention), not written
+        // since; only newer ones are our concurrent writes.
+        let shared = self.versions.filter { v in
+            v.id.map { remoteIDs.contains($0) } ?? (remote.version(v.version).map { $0.id == nil } ?? false)
+        }
+        let sharedMax = shared.map(\.version).max() ?? 0
         var next = max(remote.nextVersion, 1)
         var versions = remote.versions
         var renumbered: [(from: UInt64, to: UInt64)] = []
-        for version in self.versions {
+        for version in self.versions where version.version > sharedMax {
             if let id = version.id {
                 if remoteIDs.contains(id) { continue }
             } else if let theirs = remote.version(version.version), theirs.id == nil {

@@ -179,7 +179,9 @@ struct Daemon {
         } catch {
             throw StartupRefusal("cannot start the PostgreSQL mirror: \(error)")
         }
-        if store.snapshot.secrets.isEmpty {
+        // Only a store that has never been written (a new host): one that
+        // was emptied has its own history, and maybe deletions to push.
+        if store.snapshot.generation == 0 {
             do {
                 let restored = try mirror.restore()
                 if restored.secrets > 0 || !restored.refused.isEmpty {

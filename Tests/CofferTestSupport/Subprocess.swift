@@ -1,3 +1,4 @@
+import CCofferShims
 import Foundation
 
 /// The result of running a program to completion.
@@ -21,14 +22,19 @@ public func runProgram(
     // outlive it (pg_ctl starting a server), and waitUntilExit then never
     // returned.
     var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
-    guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else { throw POSIXError(.EMFILE) }
+    // Close-on-exec from the start: tests run in parallel, and a child
+    // spawned by another test must not inherit these ends (a cofferctl
+    // would never see EOF on its stdin, a reader never on its pipe).
+    guard coffer_pipe_cloexec(&input) == 0, coffer_pipe_cloexec(&output) == 0, coffer_pipe_cloexec(&errors) == 0 else {
+        throw POSIXError(.EMFILE)
+    }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, input[0], 0)
     posix_spawn_file_actions_adddup2(&actions, output[1], 1)
     posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-    for fd in input + output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
+
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer {

@@ -135,6 +135,27 @@ import Testing
         #expect(rows == "3\n")
     }
 
+    @Test func aStageChangeOnOneHostDoesNotWipeANewVersionFromAnother() throws {
+        guard let server = try PrivatePostgres() else { return }
+        let first = try host(server.conninfo)
+        #expect(try first.ctl(["put", "x"], stdin: "v1").status == 0)
+        #expect(try first.ctl(["rotate", "x"], stdin: "v2").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        let second = try host(server.conninfo, keyFrom: first)
+        #expect(try value(second, "x") == "v2")
+        try server.stop()
+        #expect(try first.ctl(["rotate", "x"], stdin: "v3").status == 0)
+        #expect(try second.ctl(["rollback", "x"]).status == 0)
+        try server.start()
+        let converged = try waitUntil("both hosts keep the new version", timeout: .seconds(60)) {
+            let a = try first.ctl(["get", "x", "--version", "3"]).stdoutText
+            let b = try second.ctl(["get", "x", "--version", "3"]).stdoutText
+            let currentA = try value(first, "x"), currentB = try value(second, "x")
+            return a == "v3" && b == "v3" && currentA == currentB
+        }
+        #expect(converged)
+    }
+
     @Test func theLeastPrivilegeRoleOfTheDocsIsEnough() throws {
         guard let db = try PostgresDatabase(label: "role") else { return }
         // The owner's first start creates the tables.

@@ -131,3 +131,16 @@ import Testing
         #expect(legacy.merging(remote: legacy).renumbered.isEmpty)
     }
 }
+
+extension MergeTests {
+    @Test func versionsTheRemoteDroppedByRetentionDoNotComeBack() throws {
+        // Both had 1..3; the remote kept 2..4 (dropped 1, added 4); we added 4 too.
+        let ours = try secret([version(1, id: "a"), version(2, id: "b"), version(3, id: "c"), version(4, id: "ours")])
+        let theirs = try secret([version(1, id: "a"), version(2, id: "b"), version(3, id: "c"), version(4, id: "theirs")])
+        var pruned = theirs
+        pruned.versions.removeFirst()
+        let merge = ours.merging(remote: pruned)
+        #expect(merge.secret.versions.map(\.id) == ["b", "c", "theirs", "ours"])
+        #expect(merge.renumbered.map(\.from) == [4] && merge.renumbered.map(\.to) == [5])
+    }
+}

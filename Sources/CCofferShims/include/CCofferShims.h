@@ -45,3 +45,8 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
                        const uint8_t *salt, size_t salt_len,
                        const uint8_t *info, size_t info_len,
                        uint8_t *out, size_t out_len);
+
+// pipe2(2) with O_CLOEXEC (glibc declares pipe2 only under _GNU_SOURCE): both
+// ends close on exec, atomically, so a child spawned by another thread at the
+// same moment never inherits them. 0, or -1 with errno.
+int coffer_pipe_cloexec(int fds[2]);
