@@ -1,10 +1,12 @@
+import CofferTestSupport
 import LockedMemory
 import Seal
 import Testing
 
 @Suite struct ValueHashingTests {
     func derive(_ text: String, _ parameters: HashParameters) throws -> LockedBytes {
-        try Array(text.utf8).withUnsafeBytes { try ValueHashing.derive($0, parameters) }
+        try TestKeys.prepareSecureHeap()
+        return try Array(text.utf8).withUnsafeBytes { try ValueHashing.derive($0, parameters) }
     }
 
     func matches(_ text: String, _ stored: LockedBytes, _ parameters: HashParameters) throws -> Bool {
@@ -41,6 +43,7 @@ import Testing
     }
 
     @Test func aRecordOfTheWrongLengthIsMalformed() throws {
+        try TestKeys.prepareSecureHeap()
         let short = try LockedBytes(count: 10)
         #expect(throws: SealError.self) { try matches("x", short, .hmacSHA256) }
         #expect(throws: SealError.self) { try matches("x", short, .scryptDefault(salt: [1])) }
@@ -49,7 +52,8 @@ import Testing
 
 @Suite struct GeneratedValueTests {
     func text(_ value: GeneratedValue) throws -> String {
-        try value.make().withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        try TestKeys.prepareSecureHeap()
+        return try value.make().withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     @Test func tokensArePrefixUnderscoreAndLowercaseHex() throws {

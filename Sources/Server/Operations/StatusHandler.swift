@@ -88,6 +88,7 @@ extension StatusHandler {
             ("pushed_rows", .integer(Int64(status.pushedRows))),
             ("pulled_sequence", .integer(status.pulledSequence)),
             ("refused_rows", .integer(Int64(status.refusedRows))),
+            ("stuck", .integer(Int64(status.stuck))),
         ])
     }
 }
