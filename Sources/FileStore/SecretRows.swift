@@ -107,13 +107,17 @@ extension SecretRow {
         return try entry.secret(named: name)
     }
 
-    /// What the rows' MAC covers: the store id, whether the secret is
+    /// What the rows' MAC covers: the store id, the change_seq, whether the secret is
     /// deleted, and the same encoding as the secret's part of the store
     /// file's MAC. Stages and expiry are outside the records' AAD; this is
     /// what keeps an edit in the database from moving them.
-    public static func canonical(storeID: String, name: String, deletedAt: Int64?, secret: Secret?) -> [UInt8] {
+    /// `sequence` (the row's change_seq) makes a row's MAC good for that
+    /// one change only: an older row put back under a new change_seq, for
+    /// the other hosts to take, fails.
+    public static func canonical(storeID: String, name: String, deletedAt: Int64?, secret: Secret?, sequence: Int64) -> [UInt8] {
         var out = LengthPrefixedFields()
         out.add("mirror.store_id", storeID)
+        out.add("mirror.change_seq", String(sequence))
         out.add("mirror.name", name)
         out.add("mirror.deleted_at", deletedAt.map { String($0) } ?? "")
         if let secret { StoreFileFormat.Entry(secret).canonical(into: &out) }

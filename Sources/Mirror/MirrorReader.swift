@@ -117,7 +117,8 @@ struct MirrorReader {
             guard let parsed = try? secretRow.secret() else { return nil }
             secret = parsed
         }
-        guard rows.check(storeID: storeID, name: nameText, deletedAt: deletedAt, secret: secret, keyID: macKeyID, mac: mac) else {
+        guard rows.check(storeID: storeID, name: nameText, deletedAt: deletedAt, secret: secret, sequence: sequence,
+                         keyID: macKeyID, mac: mac) else {
             return nil
         }
         return Change(name: name, secret: secret, origin: origin, sequence: sequence)

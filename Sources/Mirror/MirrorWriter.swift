@@ -37,7 +37,6 @@ struct MirrorWriter {
         var names: [String?] = [], kinds: [String?] = [], protections: [String?] = []
         var currents: [Int64?] = [], previouses: [Int64?] = [], pendings: [Int64?] = []
         var metadata: [String?] = [], deletedAt: [Int64?] = [], generations: [Int64?] = []
-        var macKeys: [String?] = [], macs: [[UInt8]] = []
         var vName: [String?] = [], vNumber: [Int64?] = [], vStage: [String?] = [], vKey: [String?] = []
         var vSalt: [[UInt8]] = [], vNonce: [[UInt8]] = [], vCipher: [[UInt8]] = [], vEncoding: [String?] = []
         var vHash: [String?] = [], vCreatedAt: [Int64?] = [], vCreatedBy: [String?] = [], vGeneration: [Int64?] = []
@@ -45,12 +44,9 @@ struct MirrorWriter {
         let sign = try rows.signer()
         for item in items {
             let deleted: Int64? = item.secret == nil ? now : nil
-            let (keyID, mac) = sign(storeID, item.name.rawValue, deleted, item.secret)
             names.append(item.name.rawValue)
             deletedAt.append(deleted)
             generations.append(Int64(item.generation))
-            macKeys.append(keyID)
-            macs.append(mac)
             guard let secret = item.secret else {
                 kinds.append(nil); protections.append(nil); currents.append(nil); previouses.append(nil); pendings.append(nil)
                 metadata.append(nil)
@@ -69,13 +65,25 @@ struct MirrorWriter {
             }
         }
         return try connection.transaction { () throws(MirrorError) -> Set<SecretName> in
-            // Versions first: a row of the same number is updated only when
-            // it is the same version (same id: a re-seal, a stage change).
-            // Those not returned collided with another host's.
             // One pusher at a time across the fleet: change_seq values are
             // then committed in order, so a reader that has seen N has seen
             // everything below N.
             try connection.execute("SELECT pg_advisory_xact_lock($1)", [.integer(MirrorSchema.lockKey + 1)])
+            // Each row's change_seq is taken first and signed with it.
+            let numbers = try connection.execute("SELECT nextval('coffer_change_seq') FROM generate_series(1, $1)",
+                                                 [.integer(Int64(items.count))])
+            var sequences: [Int64?] = []
+            var macKeys: [String?] = [], macs: [[UInt8]] = []
+            for (index, item) in items.enumerated() {
+                guard let sequence = numbers.integer(index, 0) else { throw MirrorError(.query, "PostgreSQL gave no change_seq") }
+                let (keyID, mac) = sign(storeID, item.name.rawValue, deletedAt[index], item.secret, sequence)
+                sequences.append(sequence)
+                macKeys.append(keyID)
+                macs.append(mac)
+            }
+            // Versions first: a row of the same number is updated only when
+            // it is the same version (same id: a re-seal, a stage change).
+            // Those not returned collided with another host's.
             var written = Set<String>()
             try connection.execute("SAVEPOINT versions")
             if !vName.isEmpty {
@@ -107,22 +115,24 @@ struct MirrorWriter {
             }
             let upserted = try connection.execute("""
                 INSERT INTO coffer_secrets (store_id, name, kind, protection, current_version, previous_version, pending_version,
-                                            metadata, deleted_at, generation, origin, mac_key_id, mac)
-                SELECT $1::text, u.n, u.k, u.p, u.c, u.pr, u.pe, u.m, u.d, u.g, $2::text, u.mk, u.mac
+                                            metadata, deleted_at, generation, origin, mac_key_id, mac, change_seq)
+                SELECT $1::text, u.n, u.k, u.p, u.c, u.pr, u.pe, u.m, u.d, u.g, $2::text, u.mk, u.mac, u.seq
                 FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[],
-                            $10::bigint[], $11::bigint[], $12::text[], $13::bytea[]) AS u(n, k, p, c, pr, pe, m, d, g, mk, mac)
+                            $10::bigint[], $11::bigint[], $12::text[], $13::bytea[], $15::bigint[])
+                     AS u(n, k, p, c, pr, pe, m, d, g, mk, mac, seq)
                 ON CONFLICT (store_id, name) DO UPDATE SET
                     kind = EXCLUDED.kind, protection = EXCLUDED.protection, current_version = EXCLUDED.current_version,
                     previous_version = EXCLUDED.previous_version, pending_version = EXCLUDED.pending_version,
                     metadata = EXCLUDED.metadata, deleted_at = EXCLUDED.deleted_at, generation = EXCLUDED.generation,
                     origin = EXCLUDED.origin, mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac,
-                    change_seq = nextval('coffer_change_seq')
+                    change_seq = EXCLUDED.change_seq
                 WHERE coffer_secrets.change_seq <= $14 OR coffer_secrets.origin = $2
                 RETURNING name
                 """, [.text(storeID), .text(origin), PostgresArray.text(names), PostgresArray.text(kinds), PostgresArray.text(protections),
                       PostgresArray.integers(currents), PostgresArray.integers(previouses), PostgresArray.integers(pendings),
                       PostgresArray.text(metadata), PostgresArray.integers(deletedAt), PostgresArray.integers(generations),
-                      PostgresArray.text(macKeys), PostgresArray.bytes(macs), .integer(watermark)])
+                      PostgresArray.text(macKeys), PostgresArray.bytes(macs), .integer(watermark),
+                      PostgresArray.integers(sequences)])
             let accepted = Set((0..<upserted.rowCount).compactMap { upserted.text($0, 0) })
             for case let name? in names where !accepted.contains(name) { conflicted.insert(name) }
             if !conflicted.isEmpty {

@@ -156,6 +156,26 @@ import Testing
         #expect(converged)
     }
 
+    @Test func anOlderRowPutBackIsRefusedByTheOtherHosts() throws {
+        guard let db = try PostgresDatabase(label: "replay") else { return }
+        let first = try host(db.conninfo)
+        #expect(try first.ctl(["put", "k"], stdin: "old").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        try db.sql("CREATE TABLE saved AS SELECT * FROM coffer_secrets WHERE name = 'k'")
+        let second = try host(db.conninfo, keyFrom: first)
+        #expect(try first.ctl(["rotate", "k"], stdin: "new").status == 0)
+        #expect(try waitUntil("the second host has the rotation") { try value(second, "k") == "new" })
+        // Put the old, authentic row back as if it were a new change.
+        try db.sql("""
+            UPDATE coffer_secrets c SET current_version = s.current_version, previous_version = s.previous_version,
+                   metadata = s.metadata, mac = s.mac, change_seq = nextval('coffer_change_seq')
+            FROM saved s WHERE c.name = 'k';
+            NOTIFY coffer_changes;
+            """)
+        #expect(try waitUntil("the replay is refused") { second.output.contains("COFFER_REASON=mirror_row_refused") })
+        #expect(try value(second, "k") == "new", "an older row is not taken back")
+    }
+
     @Test func theLeastPrivilegeRoleOfTheDocsIsEnough() throws {
         guard let db = try PostgresDatabase(label: "role") else { return }
         // The owner's first start creates the tables.
