@@ -151,14 +151,6 @@ struct StoreFileFormat: Encodable {
         mac = Hex.encode(function(canonical()))
     }
 
-    func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var bytes = Array(try encoder.encode(self))
-        bytes.append(UInt8(ascii: "\n"))
-        return bytes
-    }
-
     /// What the MAC covers: every field but the MAC itself, records in file
     /// order, each value length-prefixed (no two files share an encoding).
     /// Whitespace and member order inside objects do not matter; content

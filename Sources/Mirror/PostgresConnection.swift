@@ -99,6 +99,10 @@ public final class PostgresConnection {
                 buffers.append(nil); lengths.append(0); formats.append(0)
             case .text(let text):
                 buffers.append(Array(text.utf8CString)); lengths.append(0); formats.append(0)
+            case .encodedText(let bytes):
+                var buffer = [CChar](repeating: 0, count: bytes.count + 1)
+                buffer.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count)) }
+                buffers.append(buffer); lengths.append(0); formats.append(0)
             case .integer(let value):
                 buffers.append(Array(String(value).utf8CString)); lengths.append(0); formats.append(0)
             case .bytes(let bytes):
@@ -151,6 +155,8 @@ public final class PostgresConnection {
 public enum PostgresValue: Sendable, Equatable {
     case null
     case text(String)
+    /// Text that is already UTF-8 bytes (no NUL inside): array literals.
+    case encodedText([UInt8])
     case integer(Int64)
     case bytes([UInt8])
 }

@@ -1,5 +1,5 @@
 import CofferTestSupport
-import FileStore
+@testable import FileStore
 import Foundation
 import Keyring
 import Model
@@ -74,6 +74,30 @@ import Testing
         #expect(secret.stages == SecretStages(current: 1, pending: 2, changedAt: 1_700_000_001, changedBy: "uid:1"))
         #expect(secret.version(2)?.hash == .scrypt(n: 1024, r: 8, p: 1, salt: [1, 2, 3]))
         #expect(secret.graceSeconds == 300 && secret.expiresAt == 2_000_000_000 && secret.operations == ["deploy", "read"])
+    }
+
+    @Test func theHandWrittenFileSaysWhatJSONEncoderWould() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        store.queuesForMirror = true
+        try put("svc/a", in: store)
+        try put("svc/a", in: store)
+        try store.commit { storeID, secrets in
+            var s = secrets[try SecretName("svc/a")]!
+            s.access = SecretAccess(principals: [try Principal.parse("uid:7", directory: NumericAccounts())], scope: .sockets([.credentials]))
+            s.expiresAt = 2_000_000_000
+            s.graceSeconds = 60
+            s.operations = ["deploy"]
+            s.versions[0].hash = nil
+            secrets[s.name] = s
+        }
+        let file = try StoreFileFormat(store.snapshot, authenticator: try authenticator())
+        let ours = try JSONSerialization.jsonObject(with: Data(try file.encoded())) as! NSDictionary
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let theirs = try JSONSerialization.jsonObject(with: encoder.encode(file)) as! NSDictionary
+        #expect(ours == theirs)
+        #expect(String(decoding: try file.encoded(), as: UTF8.self).contains("\"ciphertext\" : \""))
     }
 
     @Test func aFailedChangeChangesNothing() throws {
