@@ -18,18 +18,7 @@ enum MirrorBenchmark {
         let keyring = Keyring(current: try MasterKey.generate())
         let sealer = RecordSealer()
         let store = try SecretStore.open(directory: directory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer))
-        let key = try keyring.current()
-        try store.commit { storeID, secrets in
-            for i in 0..<count {
-                let name = try SecretName("bench/group\(i % 100)/secret\(i)")
-                let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
-                let sealed = try Array("value-\(i)".utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
-                secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
-                    SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0",
-                                  id: try SecureRandom.hex(8)),
-                ])
-            }
-        }
+        try StoreBenchmark.fill(store, count: count, sealer: sealer, key: try keyring.current())
         var settings = Mirror.Settings(conninfo: conninfo)
         settings.batchSize = Int(ProcessInfo.processInfo.environment["COFFER_BENCH_BATCH"] ?? "") ?? settings.batchSize
         let mirror = try Mirror(settings: settings, store: store, keyring: keyring, sealer: sealer,

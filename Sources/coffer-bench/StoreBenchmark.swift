@@ -26,6 +26,21 @@ struct CofferBench {
 }
 
 enum StoreBenchmark {
+    /// `count` secrets `bench/groupN/secretI` = `value-I`, sealed, in one commit.
+    static func fill(_ store: SecretStore, count: Int, sealer: RecordSealer, key: MasterKey) throws {
+        try store.commit { storeID, secrets in
+            for i in 0..<count {
+                let name = try SecretName("bench/group\(i % 100)/secret\(i)")
+                let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
+                let sealed = try Array("value-\(i)".utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
+                secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
+                    SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0",
+                                  id: try SecureRandom.hex(8)),
+                ])
+            }
+        }
+    }
+
     static func run(count: Int) throws {
         try SecureHeap.initialize()
         let directory = NSTemporaryDirectory() + "coffer-bench-\(getpid())"
@@ -39,16 +54,7 @@ enum StoreBenchmark {
 
         var clock = ContinuousClock.now
         let writer = try SecretStore.open(directory: directory, authenticator: authenticator)
-        try writer.commit { storeID, secrets in
-            for i in 0..<count {
-                let name = try SecretName("bench/group\(i % 100)/secret\(i)")
-                let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
-                let sealed = try Array("value-\(i)".utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
-                secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
-                    SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0"),
-                ])
-            }
-        }
+        try fill(writer, count: count, sealer: sealer, key: key)
         let sealSeconds = seconds(since: clock)
         let size = (try FileManager.default.attributesOfItem(atPath: writer.path)[.size] as? Int) ?? 0
 
