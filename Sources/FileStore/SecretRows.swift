@@ -1,4 +1,3 @@
-import Foundation
 import JSON
 import Keyring
 import Model
@@ -73,11 +72,11 @@ extension SecretRow {
         self.init(
             name: secret.name.rawValue, kind: secret.kind.rawValue, protection: secret.protection.rawValue,
             current: secret.stages.current, previous: secret.stages.previous, pending: secret.stages.pending,
-            metadata: Self.metadataJSON(entry),
+            metadata: entry.json,
             versions: versions.map { v in
                 VersionRow(version: v.version, stage: secret.stages.held(by: v.version).first?.rawValue,
                            keyID: v.sealed.keyID.hex, salt: v.sealed.salt, nonce: v.sealed.nonce, ciphertext: v.sealed.ciphertext,
-                           encoding: v.encoding.rawValue, hash: v.hash.map(Self.json), createdAt: v.createdAt, createdBy: v.createdBy,
+                           encoding: v.encoding.rawValue, hash: v.hash.map(\.json), createdAt: v.createdAt, createdBy: v.createdBy,
                            id: v.id ?? "")
             })
     }
@@ -122,65 +121,6 @@ extension SecretRow {
         out.add("mirror.deleted_at", deletedAt.map { String($0) } ?? "")
         if let secret { StoreFileFormat.Entry(secret).canonical(into: &out) }
         return out.bytes
-    }
-
-    /// The entry without versions as JSON, written by hand: JSONEncoder
-    /// cost more than the database did when a first sync sends 100k
-    /// secrets (scripts/bench). Read back by the store file's own parser.
-    static func metadataJSON(_ entry: StoreFileFormat.Entry) -> String {
-        var out = "{"
-        func string(_ s: String) {
-            out += "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case _ where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            out += "\""
-        }
-        func key(_ k: String) { string(k); out += ":" }
-        if let access = entry.access {
-            key("access"); out += "{"; key("principals"); out += "["
-            for (i, p) in access.principals.enumerated() { if i > 0 { out += "," }; string(p.description) }
-            out += "],"; key("scope")
-            switch access.scope {
-            case .all: out += "{\"all\":true}"
-            case .sockets(let set):
-                out += "{\"sockets\":["
-                for (i, l) in set.map(\.rawValue).sorted().enumerated() { if i > 0 { out += "," }; string(l) }
-                out += "]}"
-            }
-            out += "},"
-        }
-        if let expiry = entry.expiresAt { key("expires_at"); out += "\(expiry)," }
-        if let grace = entry.graceSeconds { key("grace_seconds"); out += "\(grace)," }
-        key("kind"); string(entry.kind.rawValue); out += ","
-        key("name"); string(entry.name); out += ","
-        if let operations = entry.operations {
-            key("operations"); out += "["
-            for (i, o) in operations.enumerated() { if i > 0 { out += "," }; string(o) }
-            out += "],"
-        }
-        key("protection"); string(entry.protection.rawValue); out += ","
-        if let stages = entry.stages {
-            key("stages"); out += "{"; key("changed_at"); out += "\(stages.changedAt),"; key("changed_by"); string(stages.changedBy)
-            out += ","; key("current"); out += "\(stages.current)"
-            if let p = stages.pending { out += ","; key("pending"); out += "\(p)" }
-            if let p = stages.previous { out += ","; key("previous"); out += "\(p)" }
-            if let u = stages.previousUntil { out += ","; key("previous_until"); out += "\(u)" }
-            out += "},"
-        }
-        key("versions"); out += "[]}"
-        return out
-    }
-
-    static func json<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 
     static func parse<T>(_ text: String, _ read: (FieldReader, JSONValue) throws(StoreError) -> T) throws(StoreError) -> T {

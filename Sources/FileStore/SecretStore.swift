@@ -224,6 +224,15 @@ public final class SecretStore: Sendable {
 
     public var snapshot: StoreSnapshot { current.withLock { $0 } }
 
+    /// Every master key id the store needs: the ones its records are sealed
+    /// under, and the one its file's MAC is made with. Startup, unseal and
+    /// master-key rotation all ask this before keeping or dropping keys.
+    public var neededKeyIDs: Set<KeyID> {
+        var needed = Set(snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
+        if let fileKey = fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
+        return needed
+    }
+
     /// Runs `body` while no commit, reload or restore runs (seal wipes the
     /// keys under it, so no commit seals with a key being wiped).
     public func whileNoCommitRuns<R>(_ body: () throws -> R) rethrows -> R {
@@ -241,16 +250,15 @@ public final class SecretStore: Sendable {
     /// Applies `change` to a copy of the current secrets, writes the result
     /// durably as the next generation, then publishes it. If `change` throws,
     /// or the write fails, nothing changes. With a mirror, every name the
-    /// change touched enters the outbox in the same write; `replicated`
-    /// changes (taken from the mirror) do not.
+    /// change touched enters the outbox in the same write (the mirror's own
+    /// commits go through commitFromMirror and decide that themselves).
     public func commit<Result>(
-        replicated: Bool = false,
         _ change: (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
     ) throws -> Result {
         try commitWhole { base, secrets, outbox in
             let before = secrets
             let result = try change(base.storeID, &secrets)
-            if !replicated, queuesForMirror {
+            if queuesForMirror {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 for (name, secret) in secrets where before[name] != secret { outbox[name] = queued }
                 for name in before.keys where secrets[name] == nil { outbox[name] = queued }

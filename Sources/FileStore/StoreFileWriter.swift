@@ -1,19 +1,25 @@
 import Model
 import Seal
 
-/// Writes a store file as bytes, in the layout JSONEncoder's
-/// `[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]` gives (two-space
-/// indent, `"key" : value`, keys sorted), several times faster: a commit
-/// of a 100k-secret store spent most of its time in JSONEncoder
-/// (scripts/bench). Readers never depend on the layout; the MAC covers the
-/// content, not the bytes.
+/// Writes store-file JSON as bytes, keys sorted, several times faster than
+/// JSONEncoder: a commit of a 100k-secret store, and the mirror's first
+/// sync, spent most of their time in it (scripts/bench). Pretty: the layout
+/// JSONEncoder's `[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]`
+/// gives (two-space indent, `"key" : value`), for the store file; compact
+/// for the mirror's metadata column. Readers never depend on the layout;
+/// the MACs cover the content, not the bytes.
 struct PrettyJSONWriter {
     private(set) var bytes: [UInt8] = []
     private var firstInContainer: [Bool] = []
+    private let pretty: Bool
 
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int, pretty: Bool = true) {
+        bytes.reserveCapacity(capacity)
+        self.pretty = pretty
+    }
 
     private mutating func newline() {
+        guard pretty else { return }
         bytes.append(UInt8(ascii: "\n"))
         for _ in 0..<firstInContainer.count { bytes.append(32); bytes.append(32) }
     }
@@ -42,7 +48,7 @@ struct PrettyJSONWriter {
     mutating func key(_ name: String) {
         next()
         string(name)
-        bytes.append(contentsOf: " : ".utf8)
+        bytes.append(contentsOf: (pretty ? " : " : ":").utf8)
     }
 
     /// Before an array element.
@@ -161,15 +167,7 @@ extension StoreFileFormat.Entry {
             w.key("created_at"); w.number(v.createdAt)
             w.key("created_by"); w.string(v.createdBy)
             w.key("encoding"); w.string(v.encoding.rawValue)
-            if let hash = v.hash {
-                w.key("hash"); w.open("{")
-                w.key("algorithm"); w.string(hash.algorithm)
-                if let n = hash.n { w.key("n"); w.number(n) }
-                if let p = hash.p { w.key("p"); w.number(p) }
-                if let r = hash.r { w.key("r"); w.number(r) }
-                if let salt = hash.salt { w.key("salt"); w.string(salt) }
-                w.close("}")
-            }
+            if let hash = v.hash { w.key("hash"); hash.write(to: &w) }
             if let id = v.id { w.key("id"); w.string(id) }
             w.key("sealed"); w.open("{")
             w.key("ciphertext"); w.base64(v.sealed.ciphertext)
@@ -182,5 +180,34 @@ extension StoreFileFormat.Entry {
         }
         w.close("]")
         w.close("}")
+    }
+}
+
+extension StoreFileFormat.HashEntry {
+    func write(to w: inout PrettyJSONWriter) {
+        w.open("{")
+        w.key("algorithm"); w.string(algorithm)
+        if let n { w.key("n"); w.number(n) }
+        if let p { w.key("p"); w.number(p) }
+        if let r { w.key("r"); w.number(r) }
+        if let salt { w.key("salt"); w.string(salt) }
+        w.close("}")
+    }
+
+    /// Compact JSON, for the mirror's version rows.
+    var json: String {
+        var w = PrettyJSONWriter(capacity: 128, pretty: false)
+        write(to: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
+
+extension StoreFileFormat.Entry {
+    /// Compact JSON, for the mirror's metadata column (written without
+    /// versions, which travel as rows of their own).
+    var json: String {
+        var w = PrettyJSONWriter(capacity: 512, pretty: false)
+        write(to: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }

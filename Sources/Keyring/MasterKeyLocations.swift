@@ -100,8 +100,7 @@ public struct MasterKeyLocations: Sendable {
     public func storeGenerated(_ key: MasterKey) throws -> String {
         let path = stateDirectory + "/master-key-" + key.id.hex
         try MasterKeySource.createKeyFile(at: path, key: key)
-        let dir = try OwnedFileDescriptor.open(stateDirectory, O_RDONLY | O_DIRECTORY)
-        try dir.fsync()
+        try Self.syncToDisk(path)
         return path
     }
 }

@@ -157,7 +157,7 @@ public final class Mirror: Sendable {
         // a name changed meanwhile is sent by the next pass.
         pass: while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let snapshot = store.snapshot
-            let queue = MirrorWriter.batch(from: snapshot, limit: .max, excluding: pushed)
+            let queue = MirrorWriter.queue(from: snapshot, excluding: pushed)
             guard !queue.isEmpty else { return }
             // Names merged in this pass go one per batch, each with the
             // change_seq its merge took in as its own watermark.

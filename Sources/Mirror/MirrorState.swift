@@ -1,3 +1,4 @@
+import Seal
 import Syscalls
 #if canImport(Glibc)
 import Glibc
@@ -17,10 +18,7 @@ struct MirrorState {
             let id = String(decoding: text, as: UTF8.self).trimmingSuffixNewlines
             if id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) { return id }
         }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        var generator = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = generator.next() }
-        let id = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let id = try SecureRandom.hex(16)
         try DurableFile.replace(path, in: directory, with: Array((id + "\n").utf8))
         return id
     }

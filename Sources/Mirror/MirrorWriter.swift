@@ -19,10 +19,10 @@ struct MirrorWriter {
         let generation: UInt64
     }
 
-    /// The outbox as items, oldest change first, at most `limit`.
-    static func batch(from snapshot: StoreSnapshot, limit: Int, excluding done: Set<SecretName> = []) -> [Item] {
+    /// The outbox as items, oldest change first, without `done`.
+    static func queue(from snapshot: StoreSnapshot, excluding done: Set<SecretName> = []) -> [Item] {
         snapshot.outbox.filter { !done.contains($0.key) }
-            .sorted { ($0.value.generation, $0.key) < ($1.value.generation, $1.key) }.prefix(limit).map {
+            .sorted { ($0.value.generation, $0.key) < ($1.value.generation, $1.key) }.map {
             Item(name: $0.key, secret: snapshot.secrets[$0.key], generation: $0.value.generation)
         }
     }

@@ -26,7 +26,7 @@ struct NewVersionOptions: ParsableArguments {
             throw ClientFailure(.usage, "--bytes, --format and --prefix go with --generate")
         }
         if let hash { request["hash"] = hash }
-        if let grace { request["grace_seconds"] = try Duration.seconds(in: grace) }
+        if let grace { request["grace_seconds"] = try DurationArgument.seconds(in: grace) }
         if let expires { request["expires_at"] = try Expiry.parse(expires) }
     }
 
@@ -52,7 +52,7 @@ struct NewVersionOptions: ParsableArguments {
     }
 }
 
-enum Duration {
+enum DurationArgument {
     /// "90", "30s", "15m", "12h", "7d" as seconds.
     static func seconds(in text: String) throws(ClientFailure) -> Int64 {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
@@ -74,7 +74,7 @@ enum Expiry {
     static func parse(_ text: String) throws(ClientFailure) -> Any {
         if text == "never" { return NSNull() }
         if text.hasPrefix("+") {
-            return Int64(Date().timeIntervalSince1970) + (try Duration.seconds(in: String(text.dropFirst())))
+            return Int64(Date().timeIntervalSince1970) + (try DurationArgument.seconds(in: String(text.dropFirst())))
         }
         if let seconds = Int64(text) { return seconds }
         if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970) }

@@ -66,8 +66,7 @@ struct Daemon {
         }
         // Keys that neither a record nor the file's MAC needs (the old
         // primary after a finished rotation) are not kept in memory.
-        var needed = Set(store.snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
-        if let fileKey = store.fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
+        let needed = store.neededKeyIDs
         let loadedIDs = Set(loaded.all.map(\.id))
         let missing = needed.subtracting(loadedIDs)
         guard missing.isEmpty else {

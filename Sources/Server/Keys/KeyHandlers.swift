@@ -69,9 +69,7 @@ struct UnsealHandler: OperationHandler {
             throw CofferError(.badRequest, "cannot load the master key: \(error.message)")
         }
         let held = Set(loaded.all.map(\.id))
-        var needed = Set(services.store.snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
-        if let fileKey = services.store.fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
-        let missing = needed.subtracting(held)
+        let missing = services.store.neededKeyIDs.subtracting(held)
         guard missing.isEmpty else {
             throw CofferError(.conflict, "these keys do not open the store (it needs key ids \(missing.map(\.hex).sorted().joined(separator: ", "))); still sealed")
         }

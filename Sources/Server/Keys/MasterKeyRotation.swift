@@ -133,11 +133,7 @@ final class MasterKeyRotation: Sendable {
             return count
         }
 
-        var needed = Set<KeyID>()
-        for secret in services.store.snapshot.secrets.values {
-            for version in secret.versions { needed.insert(version.sealed.keyID) }
-        }
-        let retired = keyring.retire(keeping: needed)
+        let retired = keyring.retire(keeping: services.store.neededKeyIDs)
         let outcome = Outcome(oldKeyIDs: ([oldCurrent] + before.retired).map(\.hex).filter { $0 != newID.hex },
                               newKeyID: newID.hex, resealed: count, retired: retired.map(\.hex))
         last.withLock { $0 = (outcome, Int64(time(nil))) }

@@ -15,7 +15,6 @@ struct NewVersion {
         "name", "value", "value_base64", "generate", "kind", "protection", "hash", "grace_seconds", "expires_at",
     ]
     static let maxValueBytes = 48 * 1024
-    static let maxGraceSeconds = Secret.maxGraceSeconds
 
     enum Existing {
         /// put: the first version or the next.
@@ -61,13 +60,8 @@ struct NewVersion {
         }
 
         let known = services.store.snapshot[name]
-        if existing == .required, known == nil {
-            throw CofferError(.notFound, "no secret named \(name) to rotate; put creates it")
-        }
         let protection = options.protection ?? (forced != nil ? .hashed : known?.protection ?? .sealed)
-        if let known, known.protection != protection {
-            throw CofferError(.conflict, "\(name) is \(known.protection.rawValue); delete it to change its protection")
-        }
+        try Self.check(known, named: name, existing: existing, protection: protection)
         // Hash first (scrypt takes a while), outside the store's writer lock.
         let hash: HashParameters? = protection == .sealed ? nil
             : try options.hash ?? (generated != nil ? .hmacSHA256 : .scryptDefault(salt: SecureRandom.bytes(16)))
@@ -93,12 +87,7 @@ struct NewVersion {
 
         let (version, finalAccess) = try await services.commit { storeID, secrets in
             let found = secrets[name]
-            if existing == .required, found == nil {
-                throw CofferError(.notFound, "no secret named \(name) to rotate; put creates it")
-            }
-            if let found, found.protection != protection {
-                throw CofferError(.conflict, "\(name) is \(found.protection.rawValue); delete it to change its protection")
-            }
+            try Self.check(found, named: name, existing: existing, protection: protection)
             var secret = found ?? Secret(name: name, kind: options.kind ?? .generic, protection: protection, versions: [])
             if let kind = forced?.kind ?? options.kind { secret.kind = kind }
             if let access { secret.access = access }
@@ -134,6 +123,20 @@ struct NewVersion {
     }
 }
 
+extension NewVersion {
+    /// What the secret as it stands allows. Checked before hashing (which
+    /// may take a while) and again under the store's writer lock, where a
+    /// request that came in between may have changed it.
+    static func check(_ found: Secret?, named name: SecretName, existing: Existing, protection: Protection) throws(CofferError) {
+        if existing == .required, found == nil {
+            throw CofferError(.notFound, "no secret named \(name) to rotate; put creates it")
+        }
+        if let found, found.protection != protection {
+            throw CofferError(.conflict, "\(name) is \(found.protection.rawValue); delete it to change its protection")
+        }
+    }
+}
+
 /// put's and rotate's optional members about the secret and its versions.
 struct VersionOptions {
     var kind: SecretKind?
@@ -156,8 +159,8 @@ struct VersionOptions {
         default: throw CofferError(.badRequest, "'hash' must be scrypt (passwords) or hmac-sha256 (random tokens)")
         }
         if let grace = try request.unsigned("grace_seconds") {
-            guard grace <= UInt64(NewVersion.maxGraceSeconds) else {
-                throw CofferError(.badRequest, "'grace_seconds' is at most \(NewVersion.maxGraceSeconds) (a year)")
+            guard grace <= UInt64(Secret.maxGraceSeconds) else {
+                throw CofferError(.badRequest, "'grace_seconds' is at most \(Secret.maxGraceSeconds) (a year)")
             }
             graceSeconds = Int64(grace)
         }
