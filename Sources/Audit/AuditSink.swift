@@ -8,11 +8,16 @@ public protocol AuditSink: Sendable {
     var isReachable: Bool { get }
     /// The last COFFER_SEQ stamped, when the sink chains its events.
     var sequence: UInt64? { get }
+    /// Throws when an event sent now would be lost. Cheap enough for every
+    /// read (a coalesced read sends nothing, yet must fail closed as one
+    /// that sends would); `isReachable` may cost a connect.
+    func checkDelivery() throws(AuditError)
 }
 
 extension AuditSink {
     public var isReachable: Bool { true }
     public var sequence: UInt64? { nil }
+    public func checkDelivery() throws(AuditError) {}
 }
 
 public struct AuditError: Error, CustomStringConvertible {

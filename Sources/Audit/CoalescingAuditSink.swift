@@ -18,6 +18,7 @@ public final class CoalescingAuditSink: AuditSink {
     public var name: String { inner.name }
     public var isReachable: Bool { inner.isReachable }
     public var sequence: UInt64? { inner.sequence }
+    public func checkDelivery() throws(AuditError) { try inner.checkDelivery() }
 
     private var now: UInt64 {
         let elapsed = start.duration(to: clock.now).components
@@ -33,7 +34,7 @@ public final class CoalescingAuditSink: AuditSink {
         case .absorbed:
             // Counted for the summary; still fail closed when the journal
             // is gone, as an uncoalesced read would.
-            guard inner.isReachable else { throw AuditError("the audit journal is not reachable") }
+            try inner.checkDelivery()
         }
     }
 

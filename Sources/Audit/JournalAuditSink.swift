@@ -42,6 +42,10 @@ public struct JournalAuditSink: AuditSink {
         if rc < 0 {
             throw AuditError("the journal refused an audit event: \(String(cString: strerror(-rc)))")
         }
+        try checkDelivery()
+    }
+
+    public func checkDelivery() throws(AuditError) {
         // One stat(2) after the send rather than a socket, connect and
         // close before it (the read path's largest syscall cost, under
         // perf): sd_journal_sendv is silent only when the socket file is

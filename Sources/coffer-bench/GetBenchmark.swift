@@ -25,7 +25,7 @@ struct GetBenchmark {
 
     func run() throws {
         var all: [Figures] = []
-        let request = #"{"id":1,"op":"get","name":"bench/secret"}"#
+        let request = Self.request
 
         for (name, journal) in [("echo", false), ("echo+journal", true)] {
             let server = try EchoServer(path: work + "/echo-\(journal).sock", journal: journal)
@@ -65,6 +65,16 @@ struct GetBenchmark {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(all).write(to: URL(fileURLWithPath: jsonOut))
         print("\nwrote \(jsonOut)")
+    }
+
+    static let request = #"{"id":1,"op":"get","name":"bench/secret"}"#
+
+    /// `coffer-bench load`: one scenario against a socket already served.
+    static func load(socket: String, clients: Int, each: Int) {
+        let bench = GetBenchmark(cofferd: "", work: "", jsonOut: "")
+        let f = bench.run("load", socket: socket, request: request, clients: clients, each: each)
+        print(String(format: "%d clients: mean %.1f µs, p50 %.1f µs, p99 %.1f µs, %.0f req/s",
+                     clients, f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond))
     }
 
     /// 1 client, then 16 at once; each sends a request and waits for its

@@ -19,6 +19,12 @@ struct CofferBench {
         case "gets":
             guard arguments.count == 4 else { fatalError("usage: coffer-bench gets COFFERD WORKDIR JSON-OUT") }
             try GetBenchmark(cofferd: arguments[1], work: arguments[2], jsonOut: arguments[3]).run()
+        case "load":
+            // Gets against a running cofferd, for profiling it (docs/performance.md).
+            guard arguments.count == 4, let clients = Int(arguments[2]), let each = Int(arguments[3]) else {
+                fatalError("usage: coffer-bench load SOCKET CLIENTS REQUESTS-EACH")
+            }
+            GetBenchmark.load(socket: arguments[1], clients: clients, each: each)
         default:
             try StoreBenchmark.run(count: Int(arguments.dropFirst().first ?? "") ?? 100_000)
         }

@@ -1,6 +1,7 @@
 @testable import Audit
 import Foundation
 import Model
+import Synchronization
 import Testing
 
 /// A stand-in MAC with the same shape (32 bytes, depends on every input
@@ -208,6 +209,34 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         _ = admit(&state, get(), now: 0)
         _ = admit(&state, get(), now: 1)
         #expect(state.drain().first?.count == 1)
+    }
+}
+
+/// The sink around AuditCoalescing: an absorbed read sends nothing, so it
+/// must ask the inner sink whether an event would still arrive.
+@Suite struct CoalescingSinkTests {
+    final class Inner: AuditSink {
+        let sent = Mutex(0)
+        let gone = Mutex(false)
+        var name: String { "inner" }
+        func record(_ event: AuditEvent) throws(AuditError) {
+            if gone.withLock({ $0 }) { throw AuditError("gone") }
+            sent.withLock { $0 += 1 }
+        }
+        func checkDelivery() throws(AuditError) {
+            if gone.withLock({ $0 }) { throw AuditError("gone") }
+        }
+    }
+
+    @Test func anAbsorbedReadFailsClosedWhenTheJournalIsGone() throws {
+        let inner = Inner()
+        let sink = CoalescingAuditSink(inner: inner, windowSeconds: 60)
+        let read = AuditEvent(kind: .get, result: .ok, secret: "s", peer: PeerIdentity(uid: 7, gid: 7, pid: 70))
+        try sink.record(read)
+        try sink.record(read)
+        #expect(inner.sent.withLock { $0 } == 1, "the repeat was absorbed")
+        inner.gone.withLock { $0 = true }
+        #expect(throws: AuditError.self) { try sink.record(read) }
     }
 }
 

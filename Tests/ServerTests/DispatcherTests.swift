@@ -188,6 +188,26 @@ struct Harness {
         #expect(!everything.contains("CANDIDATE-VALUE"))
     }
 
+    @Test func getsAreAnsweredWithoutWaitingWritesAreNot() async throws {
+        let h = try Harness()
+        _ = try await h.call(#"{"op":"put","name":"k","value":"v"}"#)
+        func step(_ request: String) -> RequestDispatcher.Step {
+            let transient = Array(request.utf8).withUnsafeBytes { TransientBytes(copying: $0) }
+            return h.dispatcher.begin(line: transient, peer: Harness.owner, listener: .admin)
+        }
+        guard case .answered(let got) = step(#"{"op":"get","name":"k"}"#) else {
+            Issue.record("a get should be answered on the caller's thread"); return
+        }
+        #expect(String(decoding: got.encoded().bytes, as: UTF8.self).contains(#""value":"v""#))
+        #expect(h.audit.all.last?.kind == .get, "audited before the answer is handed back")
+        guard case .awaiting(let work) = step(#"{"op":"put","name":"k","value":"w"}"#) else {
+            Issue.record("a put should be left to the pool"); return
+        }
+        #expect(h.audit.all.last?.kind == .get, "nothing done or audited before complete")
+        _ = await h.dispatcher.complete(work)
+        #expect(h.audit.all.last?.kind == .put)
+    }
+
     @Test func revealsFailClosedWhenTheAuditIsUnreachable() async throws {
         let h = try Harness()
         _ = try await h.call(#"{"op":"put","name":"k","value":"v"}"#)

@@ -171,13 +171,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let error = CofferError(.frameTooLarge, "request line longer than \(framer.maxLineBytes) bytes; closing")
             send(.failure(.null, error), closeAfter: true, context: context)
         case .line(let line):
-            let promise = context.eventLoop.makePromise(of: Response.self)
-            let (dispatcher, peer, listener, outlet) = (self.dispatcher, self.peer, self.listener, self.outlet)
-            promise.completeWithTask {
-                await dispatcher.handle(line: line, peer: peer, listener: listener, watchOutlet: outlet)
-            }
-            promise.futureResult.assumeIsolated().whenSuccess { response in
-                self.send(response, closeAfter: false, context: context)
+            // Gets and the like are answered right here on the event loop;
+            // only handlers that may wait go to the concurrency pool
+            // (ImmediateOperationHandler says why).
+            switch dispatcher.begin(line: line, peer: peer, listener: listener, watchOutlet: outlet) {
+            case .answered(let response):
+                send(response, closeAfter: false, context: context)
+            case .awaiting(let work):
+                let promise = context.eventLoop.makePromise(of: Response.self)
+                let dispatcher = self.dispatcher
+                promise.completeWithTask { await dispatcher.complete(work) }
+                promise.futureResult.assumeIsolated().whenSuccess { response in
+                    self.send(response, closeAfter: false, context: context)
+                }
             }
         }
     }

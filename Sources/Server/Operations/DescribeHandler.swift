@@ -1,11 +1,11 @@
 import Model
 
 /// `describe`: one secret's metadata and its versions, never a value.
-struct DescribeHandler: OperationHandler {
+struct DescribeHandler: ImmediateOperationHandler {
     let operation = Operation.describe
     let members: Set<String> = ["name"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
         let lookup = try SecretLookup.describing(try request.name(), in: services.store.snapshot)
         let versions: [ResponseValue] = lookup.secret.versions.map { v in
             .object([

@@ -4,11 +4,11 @@ import Model
 /// `version` names. With `default`, a missing secret answers the default
 /// instead of NOT_FOUND. Hashed secrets are never revealed; expired ones
 /// answer EXPIRED.
-struct GetHandler: OperationHandler {
+struct GetHandler: ImmediateOperationHandler {
     let operation = Operation.get
     let members: Set<String> = ["name", "version", "stage", "default"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
         let name = try request.name()
         let version = try request.unsigned("version")
         let stage = try request.stage()

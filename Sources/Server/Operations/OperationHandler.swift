@@ -13,6 +13,23 @@ protocol OperationHandler: Sendable {
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome
 }
 
+/// A handler whose work never waits: it reads the store snapshot and opens
+/// at most one record, with nothing that blocks on a lock held across I/O,
+/// a commit or a slow KDF. The network layer runs it on the connection's
+/// event loop, which saves the hop to the concurrency pool and back (two
+/// thread wake-ups per request, the largest cost of a get under perf;
+/// docs/performance.md). Anything else, or anything that can take long
+/// (list of a large store, scrypt), stays an ordinary OperationHandler.
+protocol ImmediateOperationHandler: OperationHandler {
+    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome
+}
+
+extension ImmediateOperationHandler {
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        try answer(request, context: context, services: services)
+    }
+}
+
 extension OperationHandler {
     func targets(of request: Request) throws(CofferError) -> [SecretName] {
         operation.actsOnSecret ? [try request.name()] : []

@@ -1,11 +1,11 @@
 import Model
 
 /// `ping`: answers `pong` to anyone; no secret, no audit.
-struct PingHandler: OperationHandler {
+struct PingHandler: ImmediateOperationHandler {
     let operation = Operation.ping
     let members: Set<String> = []
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
         HandlerOutcome([("pong", .bool(true))])
     }
 }

@@ -31,27 +31,67 @@ public struct RequestDispatcher: Sendable {
     }
 
     func handle(line: TransientBytes, peer: PeerIdentity, listener: Listener, watchOutlet: WatchOutlet? = nil) async -> Response {
-        switch Request.parse(line) {
-        case .failure(let failure):
-            return .failure(failure.id, failure.error)
-        case .success(let request):
-            let context = RequestContext(peer: peer, listener: listener, requestID: request.id, watchOutlet: watchOutlet)
-            return await handle(request, context: context)
+        switch begin(line: line, peer: peer, listener: listener, watchOutlet: watchOutlet) {
+        case .answered(let response): return response
+        case .awaiting(let work): return await complete(work)
         }
     }
 
-    private func handle(_ request: Request, context: RequestContext) async -> Response {
+    /// What `begin` leaves to do: a request that passed the policy and
+    /// whose handler may wait.
+    struct AwaitedRequest: Sendable {
+        fileprivate let handler: any OperationHandler
+        fileprivate let request: Request
+        fileprivate let context: RequestContext
+        fileprivate let targets: [SecretName]
+    }
+
+    enum Step: Sendable {
+        /// Answered without waiting: refused, or run by an ImmediateOperationHandler.
+        case answered(Response)
+        /// Run `complete` (off the event loop) for the answer.
+        case awaiting(AwaitedRequest)
+    }
+
+    /// Everything that needs no waiting: parse, members, policy; and the
+    /// whole request when its handler is immediate. Called on the event
+    /// loop by the network layer.
+    func begin(line: TransientBytes, peer: PeerIdentity, listener: Listener, watchOutlet: WatchOutlet? = nil) -> Step {
+        let request: Request
+        switch Request.parse(line) {
+        case .failure(let failure):
+            return .answered(.failure(failure.id, failure.error))
+        case .success(let parsed):
+            request = parsed
+        }
+        let context = RequestContext(peer: peer, listener: listener, requestID: request.id, watchOutlet: watchOutlet)
         guard let handler = handlers[request.operation] else {
-            return .failure(request.id, CofferError(.unknownOperation, "\(request.operation.rawValue) is not served by this version of cofferd"))
+            return .answered(.failure(request.id, CofferError(.unknownOperation, "\(request.operation.rawValue) is not served by this version of cofferd")))
         }
         let targets: [SecretName]
         do {
             try request.checkMembers(allowed: handler.members)
             targets = try handler.targets(of: request)
         } catch {
-            return .failure(request.id, error)
+            return .answered(.failure(request.id, error))
         }
+        if let refusal = refusal(request, targets: targets, context: context) { return .answered(refusal) }
+        guard let immediate = handler as? any ImmediateOperationHandler else {
+            return .awaiting(AwaitedRequest(handler: handler, request: request, context: context, targets: targets))
+        }
+        let outcome = run(request) { try immediate.answer(request, context: context, services: services) }
+        return .answered(finish(request, targets: targets, context: context, outcome: outcome))
+    }
 
+    /// The rest of a request `begin` left awaiting.
+    func complete(_ work: AwaitedRequest) async -> Response {
+        let (request, context) = (work.request, work.context)
+        let outcome = await run(request) { try await work.handler.handle(request, context: context, services: services) }
+        return finish(request, targets: work.targets, context: context, outcome: outcome)
+    }
+
+    /// The policy's answer for every target; a denial is audited here.
+    private func refusal(_ request: Request, targets: [SecretName], context: RequestContext) -> Response? {
         let policy = services.policy
         let snapshot = services.store.snapshot
         let decisions = targets.isEmpty
@@ -59,26 +99,46 @@ public struct RequestDispatcher: Sendable {
             : targets.map {
                 ($0, policy.decide(context.peer, request.operation, name: $0, on: context.listener, secret: snapshot[$0]?.access))
             }
-        if let (name, decision) = decisions.first(where: { !$0.1.isAllowed }), case .deny(let reason) = decision {
-            // A caller without rights learns only DENIED, whether or not the
-            // secret exists (so it cannot probe for names).
-            record(AuditEvent(kind: .denied, result: .denied, operation: request.operation, secret: name?.rawValue,
-                              peer: context.peer, listener: context.listener, requestID: context.requestID.text,
-                              reason: reason.rawValue))
-            return .failure(request.id, CofferError(.denied, "permission denied"))
+        guard let (name, decision) = decisions.first(where: { !$0.1.isAllowed }), case .deny(let reason) = decision else {
+            return nil
         }
+        // A caller without rights learns only DENIED, whether or not the
+        // secret exists (so it cannot probe for names).
+        record(AuditEvent(kind: .denied, result: .denied, operation: request.operation, secret: name?.rawValue,
+                          peer: context.peer, listener: context.listener, requestID: context.requestID.text,
+                          reason: reason.rawValue))
+        return .failure(request.id, CofferError(.denied, "permission denied"))
+    }
 
-        let outcome: Result<HandlerOutcome, CofferError>
+    private func run(_ request: Request, _ body: () throws -> HandlerOutcome) -> Result<HandlerOutcome, CofferError> {
         do {
-            outcome = .success(try await handler.handle(request, context: context, services: services))
+            return .success(try body())
         } catch {
-            let mapped = CofferError.from(error)
-            if mapped.code == .internal || mapped.underlying != nil {
-                logger.error("\(request.operation.rawValue) failed", metadata: ["error": "\(mapped.debugDescription)"])
-            }
-            outcome = .failure(mapped)
+            return .failure(mapped(error, request))
         }
+    }
 
+    private func run(_ request: Request, _ body: () async throws -> HandlerOutcome) async -> Result<HandlerOutcome, CofferError> {
+        do {
+            return .success(try await body())
+        } catch {
+            return .failure(mapped(error, request))
+        }
+    }
+
+    private func mapped(_ error: any Error, _ request: Request) -> CofferError {
+        let mapped = CofferError.from(error)
+        if mapped.code == .internal || mapped.underlying != nil {
+            logger.error("\(request.operation.rawValue) failed", metadata: ["error": "\(mapped.debugDescription)"])
+        }
+        return mapped
+    }
+
+    /// Records the decision's audit event, then answers. Fail closed: a
+    /// get or verify whose event was not recorded reveals nothing.
+    private func finish(
+        _ request: Request, targets: [SecretName], context: RequestContext, outcome: Result<HandlerOutcome, CofferError>
+    ) -> Response {
         guard let kind = request.operation.auditKind else {
             return response(request.id, outcome)
         }
@@ -95,7 +155,6 @@ public struct RequestDispatcher: Sendable {
             try services.audit.record(event)
         } catch {
             logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(kind.rawValue)"])
-            // Fail closed: nothing is revealed or confirmed without its audit.
             if request.operation == .get || request.operation == .verify {
                 return .failure(request.id, CofferError.from(error))
             }
