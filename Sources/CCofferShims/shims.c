@@ -68,3 +68,9 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
 int coffer_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
+
+#include <malloc.h>
+
+int coffer_return_free_memory(void) {
+    return malloc_trim(0);
+}

@@ -212,7 +212,7 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
             try authenticator.checkEveryRecord(of: next)
-            current.withLock { $0 = next }
+            serve(next)
             remember(info)
             fileKey.withLock { $0 = nextKeyID }
             do { try highWater.record(next) } catch {
@@ -323,6 +323,17 @@ public final class SecretStore: Sendable {
         }
     }
 
+    /// Swaps `next` in; the old snapshot is freed outside the lock and off
+    /// the readers' threads (SnapshotRetirement).
+    private func serve(_ next: StoreSnapshot) {
+        let old = current.withLock { served -> StoreSnapshot in
+            let old = served
+            served = next
+            return old
+        }
+        SnapshotRetirement.retire(old)
+    }
+
     /// Writes `next` durably, then serves it. Call with the writer lock held.
     private func publish(_ next: StoreSnapshot) throws {
         let written: stat
@@ -331,7 +342,7 @@ public final class SecretStore: Sendable {
         } catch let partly as DurableFile.RenamedButNotSynced {
             // Serve what is on disk (the watcher would take it anyway),
             // but do not call it durable.
-            current.withLock { $0 = next }
+            serve(next)
             remember(partly.written)
             try? highWater.record(next)
             throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
@@ -339,7 +350,7 @@ public final class SecretStore: Sendable {
         } catch {
             throw StoreError(.io, "could not write the store file", underlying: "\(error)")
         }
-        current.withLock { $0 = next }
+        serve(next)
         remember(written)
         try highWater.record(next)
     }

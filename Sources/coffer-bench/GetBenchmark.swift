@@ -144,7 +144,8 @@ final class LatencyLog: @unchecked Sendable {
 }
 
 /// Blocking request/answer over a Unix stream socket, one line each way.
-final class BlockingLineClient {
+/// Used by one thread at a time (@unchecked: handed to the thread that uses it).
+final class BlockingLineClient: @unchecked Sendable {
     private let socket: OwnedFileDescriptor
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private var pending: [UInt8] = []

@@ -19,6 +19,11 @@ struct CofferBench {
         case "gets":
             guard arguments.count == 4 else { fatalError("usage: coffer-bench gets COFFERD WORKDIR JSON-OUT") }
             try GetBenchmark(cofferd: arguments[1], work: arguments[2], jsonOut: arguments[3]).run()
+        case "daemon":
+            guard arguments.count == 5, let count = Int(arguments[1]) else {
+                fatalError("usage: coffer-bench daemon N COFFERD WORKDIR JSON-OUT")
+            }
+            try DaemonBenchmark(count: count, cofferd: arguments[2], work: arguments[3], jsonOut: arguments[4]).run()
         case "load":
             // Gets against a running cofferd, for profiling it (docs/performance.md).
             guard arguments.count == 4, let clients = Int(arguments[2]), let each = Int(arguments[3]) else {

@@ -9,6 +9,7 @@ import Model
 import NIOPosix
 import Seal
 import Server
+import Syscalls
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -64,6 +65,9 @@ struct Daemon {
         } catch let error as StoreError {
             throw StartupRefusal(error.message)
         }
+        // The file's bytes and its parse are garbage now (for 100k secrets,
+        // more than the store itself): give the pages back.
+        HeapPages.returnFree()
         // Keys that neither a record nor the file's MAC needs (the old
         // primary after a finished rotation) are not kept in memory.
         let needed = store.neededKeyIDs

@@ -50,3 +50,8 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
 // ends close on exec, atomically, so a child spawned by another thread at the
 // same moment never inherits them. 0, or -1 with errno.
 int coffer_pipe_cloexec(int fds[2]);
+
+// Hands freed heap pages back to the kernel (malloc_trim(3)): after a large
+// store is loaded or replaced, glibc keeps the freed pages of the old one
+// and of the parse in its arenas otherwise. 1 if memory was released.
+int coffer_return_free_memory(void);

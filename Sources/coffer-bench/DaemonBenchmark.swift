@@ -1,0 +1,217 @@
+import FileStore
+import Foundation
+import Keyring
+import LockedMemory
+import Model
+import Seal
+import Syscalls
+
+/// `coffer-bench daemon N COFFERD WORKDIR JSON-OUT` (docs/performance.md): a
+/// release cofferd over a store of N secrets, measured from the outside:
+/// - cold start: from spawning cofferd to its READY=1 (sd_notify), the
+///   store loaded and every record checked;
+/// - RSS after start, after reading 1000 different secrets, and its peak;
+/// - a reload: another process commits to the store file; how long until
+///   cofferd serves the change, and the slowest get meanwhile;
+/// - a master-key rotation of every record while gets go on: how long, the
+///   slowest get, and whether any get failed.
+struct DaemonBenchmark {
+    let count: Int
+    let cofferd: String
+    let work: String
+    let jsonOut: String
+
+    struct Figures: Codable {
+        var secrets: Int
+        var coldStartSeconds: Double
+        var rssAfterStartMiB: Double
+        var rssAfterReadsMiB: Double
+        var reloadSeconds: Double
+        var reloadSlowestGetMilliseconds: Double
+        var reloadP99GetMilliseconds: Double
+        var rotationSeconds: Double
+        var rotationSlowestGetMilliseconds: Double
+        var rotationP99GetMilliseconds: Double
+        var rotationFailedGets: Int
+        var peakRSSMiB: Double
+    }
+
+    func run() throws {
+        try SecureHeap.initialize()
+        let dev = work + "/daemon-\(count)"
+        let key = try MasterKey.generate()
+        for (path, mode) in [(dev, 0o755), (dev + "/state", 0o700), (dev + "/run", 0o755)] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: mode])
+        }
+        try MasterKeySource.createKeyFile(at: dev + "/master.key", key: key)
+        let keyring = Keyring(current: key)
+        let sealer = RecordSealer()
+        let writer = try SecretStore.open(directory: dev + "/state",
+                                          authenticator: StoreAuthenticator(keyring: keyring, sealer: sealer))
+        try StoreBenchmark.fill(writer, count: count, sealer: sealer, key: key)
+
+        let notify = work + "/notify.sock"
+        let readiness = try ReadinessSocket(path: notify)
+        let start = ContinuousClock.now
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cofferd)
+        process.arguments = ["--dev", dev, "--audit", "journal"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify]) { $1 }
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        try readiness.waitForReady(timeoutSeconds: 300)
+        let coldStart = StoreBenchmark.seconds(since: start)
+        let pid = process.processIdentifier
+        let rssAfterStart = Self.memory(pid, "VmRSS")
+
+        let service = dev + "/run/coffer.sock"
+        let reader = try BlockingLineClient(path: service)
+        for i in stride(from: 0, to: count, by: max(1, count / 1000)) {
+            precondition(reader.roundTrip(Self.get(i, count: count)), "get of secret \(i) failed")
+        }
+        let rssAfterReads = Self.memory(pid, "VmRSS")
+
+        // Reload: another writer commits a new secret; cofferd notices
+        // (inotify), re-reads and checks the file, and then serves it.
+        let probe = try GetProbe(socket: service, count: count)
+        let marker = #"{"op":"get","name":"bench/reload-marker"}"#
+        let sealed = try Array("marker".utf8).withUnsafeBytes { bytes in
+            try sealer.seal(bytes, for: RecordIdentity(storeID: writer.snapshot.storeID, name: "bench/reload-marker",
+                                                       version: 1, protection: "sealed"), with: key)
+        }
+        _ = try writer.commit { _, secrets in
+            let name = try SecretName("bench/reload-marker")
+            secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
+                SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0",
+                              id: try SecureRandom.hex(8)),
+            ])
+        }
+        probe.mark()
+        let committed = ContinuousClock.now
+        let poller = try BlockingLineClient(path: service)
+        while !poller.roundTrip(marker) {
+            precondition(StoreBenchmark.seconds(since: committed) < 120, "cofferd did not reload within 120 s")
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        let reloadSeconds = StoreBenchmark.seconds(since: committed)
+        let duringReload = probe.sinceMark()
+
+        // Rotation of every record to a new master key, gets going on.
+        probe.mark()
+        let rotationStart = ContinuousClock.now
+        let admin = try BlockingLineClient(path: dev + "/run/admin.sock")
+        precondition(admin.roundTrip(#"{"op":"rotate-master-key","generate":true}"#), "rotate-master-key failed")
+        let rotationSeconds = StoreBenchmark.seconds(since: rotationStart)
+        let duringRotation = probe.sinceMark()
+        probe.stop()
+
+        let figures = Figures(
+            secrets: count, coldStartSeconds: coldStart,
+            rssAfterStartMiB: rssAfterStart, rssAfterReadsMiB: rssAfterReads,
+            reloadSeconds: reloadSeconds,
+            reloadSlowestGetMilliseconds: duringReload.slowest, reloadP99GetMilliseconds: duringReload.p99,
+            rotationSeconds: rotationSeconds,
+            rotationSlowestGetMilliseconds: duringRotation.slowest, rotationP99GetMilliseconds: duringRotation.p99,
+            rotationFailedGets: duringRotation.failed, peakRSSMiB: Self.memory(pid, "VmHWM"))
+        print("")
+        print("cofferd with \(count) secrets (release, strict journal audit)")
+        print(String(format: "cold start to READY:        %.2f s", coldStart))
+        print(String(format: "RSS after start:            %.1f MiB", rssAfterStart))
+        print(String(format: "RSS after 1000 reads:       %.1f MiB", rssAfterReads))
+        print(String(format: "reload until served:        %.2f s (gets meanwhile: %d, p99 %.2f ms, slowest %.2f ms, failed %d)",
+                     reloadSeconds, duringReload.gets, duringReload.p99, duringReload.slowest, duringReload.failed))
+        print(String(format: "master-key rotation:        %.2f s (gets meanwhile: %d, p99 %.2f ms, slowest %.2f ms, failed %d)",
+                     rotationSeconds, duringRotation.gets, duringRotation.p99, duringRotation.slowest, duringRotation.failed))
+        print(String(format: "peak RSS:                   %.1f MiB", figures.peakRSSMiB))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(figures).write(to: URL(fileURLWithPath: jsonOut))
+        print("wrote \(jsonOut)")
+    }
+
+    static func get(_ i: Int, count: Int) -> String {
+        #"{"op":"get","name":"bench/group\#(i % 100)/secret\#(i)"}"#
+    }
+
+    /// A field of /proc/PID/status, in MiB.
+    static func memory(_ pid: Int32, _ field: String) -> Double {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        let kib = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kib / 1024
+    }
+}
+
+/// sd_notify's receiving end: a datagram socket cofferd is told about in
+/// NOTIFY_SOCKET.
+struct ReadinessSocket: ~Copyable {
+    let socket: OwnedFileDescriptor
+
+    init(path: String) throws {
+        unlink(path)
+        let made = try UnixSocket.make(SOCK_DGRAM)
+        try UnixSocket.bind(made, to: path)
+        socket = made
+    }
+
+    func waitForReady(timeoutSeconds: Int) throws {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        _ = setsockopt(socket.rawValue, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(socket.rawValue, &buffer, buffer.count, 0)
+            guard n > 0 else { throw POSIXError(.ETIMEDOUT) }
+            if String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").contains("READY=1") { return }
+        }
+    }
+}
+
+/// Gets of random secrets, one after another on a thread of its own, each
+/// timed; `sinceMark` summarises those that finished after the last mark.
+final class GetProbe: @unchecked Sendable {
+    struct Summary {
+        var gets = 0
+        var failed = 0
+        var p99 = 0.0
+        var slowest = 0.0
+    }
+
+    private let lock = NSLock()
+    private var running = true
+    private var markedAt = 0
+    private var samples: [(ms: Double, ok: Bool)] = []
+    private let done = DispatchSemaphore(value: 0)
+
+    init(socket: String, count: Int) throws {
+        let client = try BlockingLineClient(path: socket)
+        Thread.detachNewThread { [self] in
+            var i = 0
+            while lock.withLock({ running }) {
+                i = (i &* 7919 &+ 13) % count
+                let start = ContinuousClock.now
+                let ok = client.roundTrip(DaemonBenchmark.get(i, count: count))
+                let ms = StoreBenchmark.seconds(since: start) * 1000
+                lock.withLock { samples.append((ms, ok)) }
+            }
+            done.signal()
+        }
+    }
+
+    func mark() { lock.withLock { markedAt = samples.count } }
+
+    func sinceMark() -> Summary {
+        let taken = lock.withLock { Array(samples[markedAt...]) }
+        let sorted = taken.map(\.ms).sorted()
+        guard !sorted.isEmpty else { return Summary() }
+        return Summary(gets: sorted.count, failed: taken.count { !$0.ok },
+                       p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], slowest: sorted.last!)
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        done.wait()
+    }
+}
