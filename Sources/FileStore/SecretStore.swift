@@ -211,7 +211,7 @@ public final class SecretStore: Sendable {
             guard next.generation > loaded.generation else {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
-            try authenticator.checkEveryRecord(of: next)
+            try authenticator.checkEveryRecord(of: next, besides: loaded)
             serve(next)
             remember(info)
             fileKey.withLock { $0 = nextKeyID }

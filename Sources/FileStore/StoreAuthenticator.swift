@@ -36,13 +36,21 @@ public struct StoreAuthenticator: Sendable {
 
     /// Opens every version of every secret (and wipes what it opened): a
     /// file taken from outside (reload, migration) is served only whole.
-    func checkEveryRecord(of snapshot: StoreSnapshot) throws(StoreError) {
+    /// With `served`, a record held there byte for byte under the same
+    /// identity is not opened again: it is served already, so a reload
+    /// costs what changed rather than the whole store (docs/performance.md).
+    func checkEveryRecord(of snapshot: StoreSnapshot, besides served: StoreSnapshot? = nil) throws(StoreError) {
         for name in snapshot.sortedNames {
             let secret = snapshot.secrets[name]!
+            let before = served?.storeID == snapshot.storeID ? served?.secrets[name] : nil
             for version in secret.versions {
+                let identity = secret.identity(storeID: snapshot.storeID, version: version.version)
+                if let before, before.protection == secret.protection,
+                   before.versions.contains(where: { $0.version == version.version && $0.sealed == version.sealed }) {
+                    continue
+                }
                 do {
-                    _ = try sealer.open(version.sealed, for: secret.identity(storeID: snapshot.storeID, version: version.version),
-                                        keyring: keyring)
+                    _ = try sealer.open(version.sealed, for: identity, keyring: keyring)
                 } catch {
                     throw StoreError(.tampered, "\(name) version \(version.version) does not open", underlying: "\(error)")
                 }

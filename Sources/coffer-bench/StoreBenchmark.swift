@@ -88,7 +88,7 @@ enum StoreBenchmark {
         print("store file:            \(size / 1024) KiB")
         print("seal + first commit:   \(format(sealSeconds)) s")
         print("load (parse + MAC):    \(format(loadSeconds)) s")
-        print("reload (+ open every record): \(format(reloadSeconds)) s")
+        print("reload (opens what changed): \(format(reloadSeconds)) s")
         print("reads during reload:   \(reads), slowest \(format(worst * 1000)) ms")
     }
 

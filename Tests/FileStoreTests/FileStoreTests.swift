@@ -193,6 +193,41 @@ import Testing
         }
     }
 
+    /// A reload opens the records that changed, not the whole store: here
+    /// the reader lacks the key of one record (startup does not open
+    /// records), which stays unchanged through one reload and is refused
+    /// once a new file changes it.
+    @Test func aReloadOpensWhatChangedAndRefusesAChangedRecordThatDoesNotOpen() throws {
+        let dir = try TemporaryDirectory()
+        let other = try TestKeys.master(first: 100)
+        let writer = try SecretStore.open(
+            directory: dir.path,
+            authenticator: try StoreAuthenticator(keyring: Keyring(current: TestKeys.master(), retired: [other]), sealer: sealer))
+        let foreign = try SecretName("sealed/elsewhere")
+        func sealForeign(_ storeID: String, value: String) throws -> SecretVersion {
+            let identity = RecordIdentity(storeID: storeID, name: foreign.rawValue, version: 1, protection: "sealed")
+            let sealed = try Array(value.utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: other) }
+            return SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_700_000_000, createdBy: "uid:0")
+        }
+        try writer.commit { storeID, secrets in
+            secrets[foreign] = Secret(name: foreign, kind: .generic, protection: .sealed, versions: [try sealForeign(storeID, value: "x")])
+        }
+        let reader = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        try put("a", in: writer)
+        guard case .replaced = try reader.reload() else {
+            Issue.record("a reload that changes only a is taken: the unchanged record is not opened again")
+            return
+        }
+        #expect(reader.snapshot == writer.snapshot)
+        try writer.commit { storeID, secrets in
+            secrets[foreign]?.versions = [try sealForeign(storeID, value: "y")]
+        }
+        let error = #expect(throws: StoreError.self) { try reader.reload() }
+        #expect(error?.code == .tampered)
+        #expect(reader.snapshot[try SecretName("a")] != nil && reader.snapshot.generation + 1 == writer.snapshot.generation,
+                "the last good snapshot still serves")
+    }
+
     @Test(arguments: ["flip", "truncate", "drop", "duplicate", "reorder", "unstage", "expire", "rehash"])
     func aFileChangedOutsideCofferdIsRefusedAndTheLastGoodOneServes(change: String) throws {
         let (dir, writer, reader) = try twoHandles()
