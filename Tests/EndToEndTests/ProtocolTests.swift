@@ -18,6 +18,23 @@ import Testing
         }
     }
 
+    /// Pings and gets are answered on the event loop, a burst in turns of
+    /// 16 (ConnectionHandler.processNext): every answer, in order.
+    @Test func burstsOfThousandsOfPipelinedRequestsAreAnsweredInOrder() throws {
+        let daemon = try DevDaemon()
+        let client = try LineClient(socketPath: daemon.serviceSocket)
+        let burst = 2000
+        for round in 0..<10 {
+            let first = round * burst
+            try client.send((first..<first + burst).map { #"{"id":\#($0),"op":"ping"}"# + "\n" }.joined())
+            for expected in first..<first + burst {
+                let line = try #require(try client.readLine(), "answer \(expected) missing")
+                try #require(line.hasPrefix(#"{"id":\#(expected),"ok":true"#), "answer \(expected) out of order: \(line)")
+            }
+        }
+        #expect(try LineClient(socketPath: daemon.serviceSocket).call(#"{"id":1,"op":"ping"}"#)["pong"] as? Bool == true)
+    }
+
     @Test func aClientThatHalfClosesStillGetsEveryAnswer() throws {
         // As `echo '{…}' | socat - UNIX-CONNECT:…` does.
         let daemon = try DevDaemon()

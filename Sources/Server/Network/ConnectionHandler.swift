@@ -162,8 +162,37 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Answers queued requests in order. An answer written at once calls
+    /// back into here (its write completed): `processing` turns that into
+    /// another turn of the loop below instead of a deeper stack, and after
+    /// `turnsPerVisit` answers the rest waits for the loop's next tick, so a
+    /// client that pipelines thousands of gets neither overflows the stack
+    /// nor keeps the other connections on its event loop waiting.
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, !closed, !queue.isEmpty else { return }
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        var turns = 0
+        while !busy, !closed, !queue.isEmpty {
+            guard turns < Self.turnsPerVisit else {
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute { bound.value.processQueued() }
+                return
+            }
+            turns += 1
+            processOne(context: context)
+        }
+    }
+
+    private static let turnsPerVisit = 16
+    private var processing = false
+
+    private func processQueued() {
+        guard let context else { return }
+        processNext(context: context)
+    }
+
+    private func processOne(context: ChannelHandlerContext) {
         let frame = queue.removeFirst()
         busy = true
         switch frame {
