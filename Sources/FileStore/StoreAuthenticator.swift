@@ -44,13 +44,13 @@ public struct StoreAuthenticator: Sendable {
             let secret = snapshot.secrets[name]!
             let before = served?.storeID == snapshot.storeID ? served?.secrets[name] : nil
             for version in secret.versions {
-                let identity = secret.identity(storeID: snapshot.storeID, version: version.version)
                 if let before, before.protection == secret.protection,
                    before.versions.contains(where: { $0.version == version.version && $0.sealed == version.sealed }) {
                     continue
                 }
                 do {
-                    _ = try sealer.open(version.sealed, for: identity, keyring: keyring)
+                    _ = try sealer.open(version.sealed, for: secret.identity(storeID: snapshot.storeID, version: version.version),
+                                        keyring: keyring)
                 } catch {
                     throw StoreError(.tampered, "\(name) version \(version.version) does not open", underlying: "\(error)")
                 }

@@ -69,10 +69,14 @@ struct GetBenchmark {
 
     static let request = #"{"id":1,"op":"get","name":"bench/secret"}"#
 
+    /// The `p`th percentile of sorted, non-empty figures.
+    static func percentile(_ p: Int, of sorted: [Double]) -> Double {
+        sorted[min(sorted.count - 1, sorted.count * p / 100)]
+    }
+
     /// `coffer-bench load`: one scenario against a socket already served.
     static func load(socket: String, clients: Int, each: Int) {
-        let bench = GetBenchmark(cofferd: "", work: "", jsonOut: "")
-        let f = bench.run("load", socket: socket, request: request, clients: clients, each: each)
+        let f = run("load", socket: socket, request: request, clients: clients, each: each)
         print(String(format: "%d clients: mean %.1f µs, p50 %.1f µs, p99 %.1f µs, %.0f req/s",
                      clients, f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond))
     }
@@ -80,11 +84,11 @@ struct GetBenchmark {
     /// 1 client, then 16 at once; each sends a request and waits for its
     /// answer before the next (what a service on its request path does).
     func measure(_ scenario: String, socket: String, request: String) -> [Figures] {
-        [run(scenario, socket: socket, request: request, clients: 1, each: Self.singleClientRequests),
-         run(scenario, socket: socket, request: request, clients: Self.clients, each: Self.perClientRequests)]
+        [Self.run(scenario, socket: socket, request: request, clients: 1, each: Self.singleClientRequests),
+         Self.run(scenario, socket: socket, request: request, clients: Self.clients, each: Self.perClientRequests)]
     }
 
-    func run(_ scenario: String, socket: String, request: String, clients: Int, each: Int) -> Figures {
+    static func run(_ scenario: String, socket: String, request: String, clients: Int, each: Int) -> Figures {
         let latencies = LatencyLog()
         let group = DispatchGroup()
         let start = ContinuousClock.now
@@ -110,8 +114,8 @@ struct GetBenchmark {
         return Figures(
             scenario: scenario, clients: clients,
             meanMicroseconds: sorted.reduce(0, +) / Double(sorted.count),
-            p50Microseconds: sorted[sorted.count / 2],
-            p99Microseconds: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
+            p50Microseconds: percentile(50, of: sorted),
+            p99Microseconds: percentile(99, of: sorted),
             requestsPerSecond: Double(sorted.count) / elapsed)
     }
 

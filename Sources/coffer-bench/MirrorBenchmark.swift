@@ -26,8 +26,7 @@ enum MirrorBenchmark {
         try store.queueEverything()
         let start = ContinuousClock.now
         let pushed = try mirror.pushOnce()
-        let elapsed = start.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = StoreBenchmark.seconds(since: start)
         precondition(pushed == count && store.snapshot.outbox.isEmpty, "pushed \(pushed) of \(count)")
         print(String(format: "mirror: %d secrets (%d rows with versions) pushed in %.2f s: %.0f secrets/s",
                      count, count * 2, seconds, Double(count) / seconds))

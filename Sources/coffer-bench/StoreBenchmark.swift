@@ -42,14 +42,19 @@ enum StoreBenchmark {
         try store.commit { storeID, secrets in
             for i in 0..<count {
                 let name = try SecretName("bench/group\(i % 100)/secret\(i)")
-                let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
-                let sealed = try Array("value-\(i)".utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
-                secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
-                    SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0",
-                                  id: try SecureRandom.hex(8)),
-                ])
+                secrets[name] = try secret(name, value: "value-\(i)", storeID: storeID, sealer: sealer, key: key)
             }
         }
+    }
+
+    /// One sealed text secret with a single version, as a put would make it.
+    static func secret(_ name: SecretName, value: String, storeID: String, sealer: RecordSealer, key: MasterKey) throws -> Secret {
+        let identity = RecordIdentity(storeID: storeID, name: name.rawValue, version: 1, protection: "sealed")
+        let sealed = try Array(value.utf8).withUnsafeBytes { try sealer.seal($0, for: identity, with: key) }
+        return Secret(name: name, kind: .generic, protection: .sealed, versions: [
+            SecretVersion(version: 1, sealed: sealed, encoding: .text, createdAt: 1_800_000_000, createdBy: "uid:0",
+                          id: try SecureRandom.hex(8)),
+        ])
     }
 
     static func run(count: Int) throws {
