@@ -228,7 +228,7 @@ public final class SecretStore: Sendable {
     /// under, and the one its file's MAC is made with. Startup, unseal and
     /// master-key rotation all ask this before keeping or dropping keys.
     public var neededKeyIDs: Set<KeyID> {
-        var needed = Set(snapshot.secrets.values.flatMap { $0.versions.map(\.sealed.keyID) })
+        var needed = Set(snapshot.secrets.flatMap { $0.versions.map(\.sealed.keyID) })
         if let fileKey = fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
         return needed
     }
@@ -253,15 +253,13 @@ public final class SecretStore: Sendable {
     /// change touched enters the outbox in the same write (the mirror's own
     /// commits go through commitFromMirror and decide that themselves).
     public func commit<Result>(
-        _ change: (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
+        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> Result {
         try commitWhole { base, secrets, outbox in
-            let before = secrets
             let result = try change(base.storeID, &secrets)
             if queuesForMirror {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-                for (name, secret) in secrets where before[name] != secret { outbox[name] = queued }
-                for name in before.keys where secrets[name] == nil { outbox[name] = queued }
+                for name in secrets.changedNames { outbox[name] = queued }
             }
             return result
         }
@@ -282,7 +280,7 @@ public final class SecretStore: Sendable {
     /// it sees the state under the writer lock, so no request's commit can
     /// fall between what it read and what it writes.
     public func commitFromMirror<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout [SecretName: Secret], _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> Result {
         try commitWhole(change)
     }
@@ -291,7 +289,7 @@ public final class SecretStore: Sendable {
     public func queueEverything() throws {
         try commitWhole { base, secrets, outbox in
             let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-            for name in secrets.keys where outbox[name] == nil { outbox[name] = queued }
+            for name in secrets.base.names where outbox[name] == nil { outbox[name] = queued }
         }
     }
 
@@ -310,15 +308,16 @@ public final class SecretStore: Sendable {
     }
 
     private func commitWhole<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout [SecretName: Secret], _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> Result {
         try writer.withLock { _ in
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = snapshot
-            var secrets = base.secrets
+            var secrets = EditedSecrets(base.secrets)
             var outbox = base.outbox
             let result = try change(base, &secrets, &outbox)
-            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: secrets, outbox: outbox))
+            let next = secrets.changes.isEmpty ? base.secrets : base.secrets.applying(secrets)
+            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: next, outbox: outbox))
             return result
         }
     }

@@ -40,9 +40,12 @@ public struct StoreAuthenticator: Sendable {
     /// identity is not opened again: it is served already, so a reload
     /// costs what changed rather than the whole store (docs/performance.md).
     func checkEveryRecord(of snapshot: StoreSnapshot, besides served: StoreSnapshot? = nil) throws(StoreError) {
-        for name in snapshot.sortedNames {
-            let secret = snapshot.secrets[name]!
-            let before = served?.storeID == snapshot.storeID ? served?.secrets[name] : nil
+        let served = served?.storeID == snapshot.storeID ? served : nil
+        let changed = served.map { snapshot.secrets.indicesNotHeld(in: $0.secrets) } ?? Array(0..<snapshot.secrets.count)
+        for index in changed {
+            let secret = snapshot.secrets.secret(at: index)
+            let name = secret.name
+            let before = served?.secrets[name]
             for version in secret.versions {
                 if let before, before.protection == secret.protection,
                    before.versions.contains(where: { $0.version == version.version && $0.sealed == version.sealed }) {

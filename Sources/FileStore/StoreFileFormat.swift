@@ -141,7 +141,7 @@ struct StoreFileFormat: Encodable {
         formatVersion = Self.currentVersion
         storeID = snapshot.storeID
         generation = snapshot.generation
-        secrets = snapshot.sortedNames.map { name in Entry(snapshot.secrets[name]!) }
+        secrets = snapshot.secrets.map(Entry.init)
         outbox = snapshot.outbox.isEmpty ? nil : snapshot.outbox.keys.sorted().map { name in
             OutboxItem(name: name.rawValue, generation: snapshot.outbox[name]!.generation, queuedAt: snapshot.outbox[name]!.queuedAt)
         }
@@ -209,7 +209,7 @@ struct StoreFileFormat: Encodable {
         default:
             throw StoreError(.corrupt, "the store file has format version \(file.formatVersion); this cofferd reads \(currentVersion)")
         }
-        var secrets: [SecretName: Secret] = [:]
+        var secrets = PackedSecrets.Packer()
         var previous: SecretName?
         for entry in file.secrets {
             let name: SecretName
@@ -222,7 +222,7 @@ struct StoreFileFormat: Encodable {
                 throw StoreError(.corrupt, "the store file's records are duplicated or out of order at \(name)")
             }
             previous = name
-            secrets[name] = try entry.secret(named: name)
+            secrets.append(try entry.secret(named: name))
         }
         var outbox: [SecretName: OutboxEntry] = [:]
         for item in file.outbox ?? [] {
@@ -231,7 +231,7 @@ struct StoreFileFormat: Encodable {
             }
             outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
         }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets, outbox: outbox),
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets.packed(), outbox: outbox),
                 file.formatVersion, file.macKeyID)
     }
 }

@@ -6,22 +6,27 @@ public struct StoreSnapshot: Sendable, Equatable {
     public let storeID: String
     /// Incremented by every commit.
     public let generation: UInt64
-    public let secrets: [SecretName: Secret]
+    /// Packed (PackedSecrets): a lookup decodes the one secret it finds.
+    public let secrets: PackedSecrets
     /// The mirror's outbox: names changed (or deleted) since PostgreSQL
     /// last confirmed them. Kept in the store file, so it is exactly as
     /// durable as the change itself (docs/mirror.md).
     public let outbox: [SecretName: OutboxEntry]
 
-    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: [SecretName: OutboxEntry] = [:]) {
+    public init(storeID: String, generation: UInt64, secrets: PackedSecrets, outbox: [SecretName: OutboxEntry] = [:]) {
         self.storeID = storeID
         self.generation = generation
         self.secrets = secrets
         self.outbox = outbox
     }
 
+    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: [SecretName: OutboxEntry] = [:]) {
+        self.init(storeID: storeID, generation: generation, secrets: PackedSecrets(secrets), outbox: outbox)
+    }
+
     public subscript(name: SecretName) -> Secret? { secrets[name] }
 
-    public var sortedNames: [SecretName] { secrets.keys.sorted() }
+    public var sortedNames: [SecretName] { secrets.names }
 }
 
 /// A name waiting for the mirror: the commit that queued it, and when.

@@ -214,7 +214,7 @@ import Testing
         #expect(after != before)
         #expect(h.services.keyring.keyIDs.retired.isEmpty, "the old key is dropped once nothing needs it")
         let snapshot = h.services.store.snapshot
-        #expect(snapshot.secrets.values.allSatisfy { $0.versions.allSatisfy { $0.sealed.keyID == after } })
+        #expect(snapshot.secrets.allSatisfy { $0.versions.allSatisfy { $0.sealed.keyID == after } })
         #expect(h.services.store.fileKeyID == after.hex)
         #expect(try await value(h, #"{"op":"get","name":"s/42"}"#) == "value-42")
         // The new key is listed for the next start, and loads.

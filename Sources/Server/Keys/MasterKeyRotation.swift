@@ -95,26 +95,21 @@ final class MasterKeyRotation: Sendable {
         let newID = key.id
 
         let snapshot = services.store.snapshot
-        var pending: [(SecretName, UInt64)] = []
-        for name in snapshot.sortedNames {
-            for version in snapshot.secrets[name]!.versions where version.sealed.keyID != newID {
-                pending.append((name, version.version))
-            }
-        }
-        update(Progress(phase: "resealing", done: 0, total: pending.count, newKeyID: newID.hex))
+        let pending = snapshot.secrets.reduce(0) { $0 + $1.versions.count { $0.sealed.keyID != newID } }
+        update(Progress(phase: "resealing", done: 0, total: pending, newKeyID: newID.hex))
         var resealed: [RecordKey: (old: SealedRecord, new: SealedRecord)] = [:]
-        for (index, (name, number)) in pending.enumerated() {
-            let secret = snapshot.secrets[name]!
-            let version = secret.version(number)!
-            resealed[RecordKey(name: name, version: number)] =
-                (version.sealed, try reseal(version, of: secret, storeID: snapshot.storeID, with: key, services: services))
-            if (index + 1) % Self.batchSize == 0 || index + 1 == pending.count {
-                update(Progress(phase: "resealing", done: index + 1, total: pending.count, newKeyID: newID.hex))
-                if let pausePerBatch { sleep(for: pausePerBatch) }
+        for secret in snapshot.secrets {
+            for version in secret.versions where version.sealed.keyID != newID {
+                resealed[RecordKey(name: secret.name, version: version.version)] =
+                    (version.sealed, try reseal(version, of: secret, storeID: snapshot.storeID, with: key, services: services))
+                if resealed.count % Self.batchSize == 0 || resealed.count == pending {
+                    update(Progress(phase: "resealing", done: resealed.count, total: pending, newKeyID: newID.hex))
+                    if let pausePerBatch { sleep(for: pausePerBatch) }
+                }
             }
         }
 
-        update(Progress(phase: "committing", done: pending.count, total: pending.count, newKeyID: newID.hex))
+        update(Progress(phase: "committing", done: pending, total: pending, newKeyID: newID.hex))
         let prepared = resealed
         let count = try services.store.commit { storeID, secrets -> Int in
             var count = 0

@@ -152,14 +152,14 @@ public final class CofferServices: Sendable {
     /// delete for a gone one, then one reload event.
     static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
         var out: [(SecretChange, SecretAccess?)] = []
-        for name in new.sortedNames {
-            let secret = new.secrets[name]!
-            if old.secrets[name] != secret {
-                out.append((SecretChange(event: .put, name: name, version: secret.current?.version, stage: "current"), secret.access))
-            }
+        for index in new.secrets.indicesNotHeld(in: old.secrets) {
+            let secret = new.secrets.secret(at: index)
+            out.append((SecretChange(event: .put, name: secret.name, version: secret.current?.version, stage: "current"), secret.access))
         }
-        for name in old.sortedNames where new.secrets[name] == nil {
-            out.append((SecretChange(event: .delete, name: name, version: nil, stage: nil), old.secrets[name]?.access))
+        for index in old.secrets.indicesNotHeld(in: new.secrets) {
+            let secret = old.secrets.secret(at: index)
+            guard !new.secrets.contains(secret.name) else { continue }
+            out.append((SecretChange(event: .delete, name: secret.name, version: nil, stage: nil), secret.access))
         }
         out.append((.reload, nil))
         return out
@@ -172,7 +172,7 @@ public final class CofferServices: Sendable {
 
     /// Runs a store commit on the blocking pool.
     func commit<Result: Sendable>(
-        _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout [SecretName: Secret]) throws -> Result
+        _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
         let store = self.store
         let result = try await blockingPool.runIfActive { try store.commit(change) }

@@ -15,6 +15,7 @@ struct StatusHandler: OperationHandler {
         let snapshot = services.store.snapshot
         let keys = services.keyring.keyIDs
         let uptime = services.startedAt.duration(to: .now).components.seconds
+        let totals = snapshot.secrets.totals
         return HandlerOutcome([
             ("version", .string(Self.version)),
             ("mode", .string(services.mode.rawValue)),
@@ -25,8 +26,8 @@ struct StatusHandler: OperationHandler {
                 ("store_id", .string(snapshot.storeID)),
                 ("generation", .unsigned(snapshot.generation)),
                 ("secrets", .integer(Int64(snapshot.secrets.count))),
-                ("versions", .integer(Int64(snapshot.secrets.values.reduce(0) { $0 + $1.versions.count }))),
-                ("hashed", .integer(Int64(snapshot.secrets.values.filter { $0.protection == .hashed }.count))),
+                ("versions", .integer(Int64(totals.versions))),
+                ("hashed", .integer(Int64(totals.hashed))),
                 ("file_key_id", services.store.fileKeyID.map { .string($0) } ?? .null),
                 ("last_reload", services.lastReload.map { .object([("at", .integer($0.at)), ("result", .string($0.result))]) } ?? .null),
             ])),
