@@ -87,7 +87,7 @@ extension SecretRow {
     public func secret() throws(StoreError) -> Secret {
         let name: SecretName
         do { name = try SecretName(self.name) } catch { throw StoreError(.corrupt, "a mirror row holds an invalid secret name") }
-        var entry = try Self.parse(metadata) { (reader, root) throws(StoreError) in try reader.entry(root) }
+        var entry = try Self.parse(metadata) { (reader) throws(StoreError) in try reader.entry() }
         guard entry.name == self.name, entry.kind.rawValue == kind, entry.protection.rawValue == protection,
               entry.stages?.current == current, entry.stages?.previous == previous, entry.stages?.pending == pending
         else { throw StoreError(.corrupt, "the mirror rows of \(name) disagree with their metadata") }
@@ -97,7 +97,7 @@ extension SecretRow {
                 throw StoreError(.corrupt, "a mirror row of \(name) holds an invalid key id or encoding")
             }
             let hash = try row.hash.map { (text) throws(StoreError) in
-                try Self.parse(text) { (reader, root) throws(StoreError) in try reader.hash(root) }
+                try Self.parse(text) { (reader) throws(StoreError) in try reader.hash() }
             }
             entry.versions.append(StoreFileFormat.VersionEntry(
                 version: row.version, sealed: SealedRecord(keyID: keyID, salt: row.salt, nonce: row.nonce, ciphertext: row.ciphertext),
@@ -123,10 +123,14 @@ extension SecretRow {
         return out.bytes
     }
 
-    static func parse<T>(_ text: String, _ read: (FieldReader, JSONValue) throws(StoreError) -> T) throws(StoreError) -> T {
-        let bytes = Array(text.utf8)
-        let parsed = bytes.withUnsafeBytes { raw in Result { () throws(CofferError) in try JSONParser.parse(raw) } }
-        guard case .success(let root) = parsed else { throw StoreError(.corrupt, "a mirror row holds invalid JSON") }
-        return try read(FieldReader(bytes: bytes), root)
+    static func parse<T>(_ text: String, _ read: (inout StoreFileReader) throws(StoreError) -> T) throws(StoreError) -> T {
+        try Array(text.utf8).withUnsafeBytes { raw in
+            Result { () throws(StoreError) in
+                var reader = try StoreFileReader(raw)
+                let value = try read(&reader)
+                try reader.end()
+                return value
+            }
+        }.get()
     }
 }

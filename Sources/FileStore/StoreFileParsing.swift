@@ -3,182 +3,316 @@ import Keyring
 import Model
 import Seal
 
-/// Reads a store file with the project's own JSON parser (Sources/JSON): one
-/// pass that keeps strings as ranges into the file, several times faster
-/// than Foundation's JSONDecoder on a 100k-secret store (scripts/bench).
-/// Errors name the field, never its content.
+/// Reads a store file front to back with the project's own JSON cursor
+/// (Sources/JSON): no tree of values is built, and strings stay ranges into
+/// the file until a field is made from them (docs/performance.md). Every
+/// member name must be one this version knows, at most once: a member added
+/// outside cofferd is refused, not passed over. Errors name the field,
+/// never its content.
 extension StoreFileFormat {
     init(parsing bytes: [UInt8]) throws(StoreError) {
-        let parsed = bytes.withUnsafeBytes { raw in Result { () throws(CofferError) in try JSONParser.parse(raw) } }
-        guard case .success(let root) = parsed else {
-            if case .failure(let error) = parsed { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
-            throw StoreError(.corrupt, "the store file is not valid JSON")
-        }
-        let reader = FieldReader(bytes: bytes)
-        let top = try reader.object(root, "the store file")
-        format = try reader.string(top, "format")
-        formatVersion = Int(try reader.integer(top, "format_version"))
-        storeID = try reader.string(top, "store_id")
-        guard let generation = UInt64(exactly: try reader.integer(top, "generation")) else {
-            throw StoreError(.corrupt, "the store file's generation is negative")
-        }
-        self.generation = generation
-        keyIDs = try top["key_ids"].map { (v) throws(StoreError) in
-            try reader.array(v, "key_ids").map { (k) throws(StoreError) in try reader.string(k, "key_ids") }
-        }
-        macKeyID = try top["mac_key_id"].map { (v) throws(StoreError) in try reader.string(v, "mac_key_id") }
-        mac = try top["mac"].map { (v) throws(StoreError) in try reader.string(v, "mac") }
-        secrets = []
-        for item in try reader.array(top["secrets"], "secrets") {
-            secrets.append(try reader.entry(item))
-        }
-        outbox = try top["outbox"].map { (v) throws(StoreError) in
-            try reader.array(v, "outbox").map { (item) throws(StoreError) in
-                let members = try reader.object(item, "outbox entry")
-                guard let generation = UInt64(exactly: try reader.integer(members, "generation")) else {
-                    throw StoreError(.corrupt, "the store file's outbox holds a negative generation")
-                }
-                return OutboxItem(name: try reader.string(members, "name"), generation: generation,
-                                  queuedAt: try reader.integer(members, "queued_at"))
+        self = try bytes.withUnsafeBytes { raw in
+            Result { () throws(StoreError) in
+                var reader = try StoreFileReader(raw)
+                let file = try reader.file()
+                try reader.end()
+                return file
             }
-        }
+        }.get()
+    }
+
+    init(
+        format: String, formatVersion: Int, storeID: String, generation: UInt64, keyIDs: [String]?, macKeyID: String?,
+        mac: String?, secrets: [Entry], outbox: [OutboxItem]?
+    ) {
+        self.format = format
+        self.formatVersion = formatVersion
+        self.storeID = storeID
+        self.generation = generation
+        self.keyIDs = keyIDs
+        self.macKeyID = macKeyID
+        self.mac = mac
+        self.secrets = secrets
+        self.outbox = outbox
     }
 }
 
-struct FieldReader {
-    let bytes: [UInt8]
+struct StoreFileReader {
+    private var cursor: JSONCursor
 
-    func object(_ value: JSONValue?, _ what: String) throws(StoreError) -> [String: JSONValue] {
-        guard case .object(let members)? = value else { throw StoreError(.corrupt, "the store file's \(what) is not an object") }
-        return members
+    init(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        do { cursor = try JSONCursor(bytes) } catch { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
     }
 
-    func array(_ value: JSONValue?, _ what: String) throws(StoreError) -> [JSONValue] {
-        guard case .array(let items)? = value else { throw StoreError(.corrupt, "the store file's \(what) is not an array") }
-        return items
+    mutating func end() throws(StoreError) {
+        do { try cursor.end() } catch { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
     }
 
-    func string(_ value: JSONValue?, _ what: String) throws(StoreError) -> String {
-        guard case .string(let s)? = value else { throw StoreError(.corrupt, "the store file's \(what) is not a string") }
-        return bytes.withUnsafeBytes { JSONStringDecoding.string(s, in: $0) }
+    /// Runs one cursor step; its error becomes "`what` is not `kind`".
+    private mutating func step<T>(_ what: String, _ kind: String, _ body: (inout JSONCursor) throws(CofferError) -> T) throws(StoreError) -> T {
+        do { return try body(&cursor) } catch {
+            throw StoreError(.corrupt, "the store file's \(what) is not \(kind) (\(error.message))")
+        }
     }
 
-    func string(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> String {
-        try string(members[key], key)
+    /// Reads an object whose members are among `names`, each at most once,
+    /// calling `member` with the name's index; returns which were present.
+    private mutating func object(
+        _ what: String, _ names: [StaticString], _ member: (inout StoreFileReader, Int) throws(StoreError) -> Void
+    ) throws(StoreError) -> Set<Int> {
+        var container = try step(what, "an object") { (c) throws(CofferError) in try c.beginObject() }
+        var seen: Set<Int> = []
+        while let name = try step(what, "an object") { (c) throws(CofferError) in try c.nextMember(&container) } {
+            guard let index = names.firstIndex(where: { cursor.name(name, is: $0) }) else {
+                throw StoreError(.corrupt, "the store file's \(what) holds a member this cofferd does not know")
+            }
+            guard seen.insert(index).inserted else {
+                throw StoreError(.corrupt, "the store file's \(what) holds a member twice")
+            }
+            try member(&self, index)
+        }
+        return seen
     }
 
-    func integer(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> Int64 {
-        guard case .number(let text)? = members[key], let value = Int64(text) else {
-            throw StoreError(.corrupt, "the store file's \(key) is not a whole number")
+    private mutating func array(_ what: String, _ element: (inout StoreFileReader) throws(StoreError) -> Void) throws(StoreError) {
+        var container = try step(what, "an array") { (c) throws(CofferError) in try c.beginArray() }
+        while try step(what, "an array", { (c) throws(CofferError) in try c.nextElement(&container) }) {
+            try element(&self)
+        }
+    }
+
+    private mutating func strings(_ what: String) throws(StoreError) -> [String] {
+        var out: [String] = []
+        try array(what) { (r) throws(StoreError) in out.append(try r.string(what)) }
+        return out
+    }
+
+    private mutating func string(_ what: String) throws(StoreError) -> String {
+        let s = try step(what, "a string") { (c) throws(CofferError) in try c.string() }
+        return JSONStringDecoding.string(s, in: cursor.bytes)
+    }
+
+    private mutating func integer(_ what: String) throws(StoreError) -> Int64 {
+        let text = try step(what, "a whole number") { (c) throws(CofferError) in try c.number() }
+        guard let value = Int64(String(decoding: text, as: UTF8.self)) else {
+            throw StoreError(.corrupt, "the store file's \(what) is not a whole number")
         }
         return value
     }
 
-    /// Base64 fields are decoded straight from the file's bytes when they
-    /// hold no escapes (cofferd never writes any; other tools may write `\/`).
-    func base64(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> [UInt8] {
-        guard case .string(let s)? = members[key] else { throw StoreError(.corrupt, "the store file's \(key) is not a string") }
+    private mutating func positive(_ what: String) throws(StoreError) -> UInt64 {
+        guard let value = UInt64(exactly: try integer(what)), value > 0 else {
+            throw StoreError(.corrupt, "the store file's \(what) is not a positive number")
+        }
+        return value
+    }
+
+    /// Base64 is decoded straight from the file's bytes when it holds no
+    /// escapes (cofferd never writes any; other tools may write `\/`).
+    private mutating func base64(_ what: String) throws(StoreError) -> [UInt8] {
+        let s = try step(what, "a string") { (c) throws(CofferError) in try c.string() }
         let decoded = s.hasEscapes
-            ? Base64.decode(Array(try string(members, key).utf8))
-            : bytes.withUnsafeBytes { Base64.decode(UnsafeRawBufferPointer(rebasing: $0[s.range])) }
-        guard let decoded else { throw StoreError(.corrupt, "the store file's \(key) is not base64") }
+            ? Base64.decode(Array(JSONStringDecoding.string(s, in: cursor.bytes).utf8))
+            : Base64.decode(UnsafeRawBufferPointer(rebasing: cursor.bytes[s.range]))
+        guard let decoded else { throw StoreError(.corrupt, "the store file's \(what) is not base64") }
         return decoded
     }
 
-    func entry(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.Entry {
-        let members = try object(value, "secret")
-        let kind: SecretKind
-        do { kind = try SecretKind(try string(members, "kind")) } catch {
-            throw StoreError(.corrupt, "the store file holds an invalid kind")
+    private static func require<T>(_ value: T?, _ what: String) throws(StoreError) -> T {
+        guard let value else { throw StoreError(.corrupt, "the store file's \(what) is missing") }
+        return value
+    }
+
+    mutating func file() throws(StoreError) -> StoreFileFormat {
+        var format: String?, version: Int64?, storeID: String?, generation: Int64?
+        var keyIDs: [String]?, macKeyID: String?, mac: String?, secrets: [StoreFileFormat.Entry]?
+        var outbox: [StoreFileFormat.OutboxItem]?
+        _ = try object("top level", ["format", "format_version", "store_id", "generation", "key_ids", "mac_key_id", "mac",
+                                     "secrets", "outbox"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: format = try r.string("format")
+            case 1: version = try r.integer("format_version")
+            case 2: storeID = try r.string("store_id")
+            case 3: generation = try r.integer("generation")
+            case 4: keyIDs = try r.strings("key_ids")
+            case 5: macKeyID = try r.string("mac_key_id")
+            case 6: mac = try r.string("mac")
+            case 7:
+                var entries: [StoreFileFormat.Entry] = []
+                try r.array("secrets") { (r) throws(StoreError) in entries.append(try r.entry()) }
+                secrets = entries
+            default:
+                var items: [StoreFileFormat.OutboxItem] = []
+                try r.array("outbox") { (r) throws(StoreError) in items.append(try r.outboxItem()) }
+                outbox = items
+            }
         }
-        guard let protection = Protection(rawValue: try string(members, "protection")) else {
-            throw StoreError(.corrupt, "the store file holds an invalid protection")
+        guard let generation = UInt64(exactly: try Self.require(generation, "generation")) else {
+            throw StoreError(.corrupt, "the store file's generation is negative")
         }
-        var versions: [StoreFileFormat.VersionEntry] = []
-        for item in try array(members["versions"], "versions") {
-            versions.append(try version(item))
+        guard let formatVersion = Int(exactly: try Self.require(version, "format_version")) else {
+            throw StoreError(.corrupt, "the store file's format_version is out of range")
+        }
+        return StoreFileFormat(
+            format: try Self.require(format, "format"), formatVersion: formatVersion, storeID: try Self.require(storeID, "store_id"),
+            generation: generation, keyIDs: keyIDs, macKeyID: macKeyID, mac: mac, secrets: try Self.require(secrets, "secrets"),
+            outbox: outbox)
+    }
+
+    private mutating func outboxItem() throws(StoreError) -> StoreFileFormat.OutboxItem {
+        var name: String?, generation: Int64?, queuedAt: Int64?
+        _ = try object("outbox entry", ["name", "generation", "queued_at"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: name = try r.string("outbox name")
+            case 1: generation = try r.integer("outbox generation")
+            default: queuedAt = try r.integer("outbox queued_at")
+            }
+        }
+        guard let generation = UInt64(exactly: try Self.require(generation, "outbox generation")) else {
+            throw StoreError(.corrupt, "the store file's outbox holds a negative generation")
+        }
+        return StoreFileFormat.OutboxItem(name: try Self.require(name, "outbox name"), generation: generation,
+                                          queuedAt: try Self.require(queuedAt, "outbox queued_at"))
+    }
+
+    mutating func entry() throws(StoreError) -> StoreFileFormat.Entry {
+        var name: String?, kind: SecretKind?, protection: Protection?, versions: [StoreFileFormat.VersionEntry]?
+        var access: SecretAccess?, stages: StoreFileFormat.StagesEntry?, grace: Int64?, expiry: Int64?, operations: [String]?
+        _ = try object("secret", ["name", "kind", "protection", "versions", "access", "stages", "grace_seconds", "expires_at",
+                                  "operations"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: name = try r.string("name")
+            case 1:
+                do { kind = try SecretKind(try r.string("kind")) } catch let error as StoreError { throw error } catch {
+                    throw StoreError(.corrupt, "the store file holds an invalid kind")
+                }
+            case 2:
+                guard let value = Protection(rawValue: try r.string("protection")) else {
+                    throw StoreError(.corrupt, "the store file holds an invalid protection")
+                }
+                protection = value
+            case 3:
+                var list: [StoreFileFormat.VersionEntry] = []
+                try r.array("versions") { (r) throws(StoreError) in list.append(try r.version()) }
+                versions = list
+            case 4: access = try r.access()
+            case 5: stages = try r.stages()
+            case 6: grace = try r.integer("grace_seconds")
+            case 7: expiry = try r.integer("expires_at")
+            default: operations = try r.strings("operations")
+            }
         }
         return StoreFileFormat.Entry(
-            name: try string(members, "name"), kind: kind, protection: protection, versions: versions,
-            access: try members["access"].map { (v) throws(StoreError) in try access(v) },
-            stages: try members["stages"].map { (v) throws(StoreError) in try stages(v) },
-            graceSeconds: try optionalInteger(members, "grace_seconds"),
-            expiresAt: try optionalInteger(members, "expires_at"),
-            operations: try members["operations"].map { (v) throws(StoreError) in
-                try array(v, "operations").map { (o) throws(StoreError) in try string(o, "operations") }
-            })
+            name: try Self.require(name, "name"), kind: try Self.require(kind, "kind"),
+            protection: try Self.require(protection, "protection"), versions: try Self.require(versions, "versions"),
+            access: access, stages: stages, graceSeconds: grace, expiresAt: expiry, operations: operations)
     }
 
-    func optionalInteger(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> Int64? {
-        members[key] == nil ? nil : try integer(members, key)
-    }
-
-    func optionalUnsigned(_ members: [String: JSONValue], _ key: String) throws(StoreError) -> UInt64? {
-        try optionalInteger(members, key).map { (v) throws(StoreError) in
-            guard let u = UInt64(exactly: v), u > 0 else { throw StoreError(.corrupt, "the store file's \(key) is not a positive number") }
-            return u
+    private mutating func stages() throws(StoreError) -> StoreFileFormat.StagesEntry {
+        var current: UInt64?, previous: UInt64?, pending: UInt64?, changedAt: Int64?, changedBy: String?, until: Int64?
+        _ = try object("stages", ["current", "previous", "pending", "changed_at", "changed_by", "previous_until"]) {
+            (r, member) throws(StoreError) in
+            switch member {
+            case 0: current = try r.positive("current")
+            case 1: previous = try r.positive("previous")
+            case 2: pending = try r.positive("pending")
+            case 3: changedAt = try r.integer("changed_at")
+            case 4: changedBy = try r.string("changed_by")
+            default: until = try r.integer("previous_until")
+            }
         }
-    }
-
-    func stages(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.StagesEntry {
-        let members = try object(value, "stages")
-        guard let current = try optionalUnsigned(members, "current") else {
-            throw StoreError(.corrupt, "the store file's stages have no current version")
-        }
+        guard let current else { throw StoreError(.corrupt, "the store file's stages have no current version") }
         return StoreFileFormat.StagesEntry(
-            current: current, previous: try optionalUnsigned(members, "previous"), pending: try optionalUnsigned(members, "pending"),
-            changedAt: try integer(members, "changed_at"), changedBy: try string(members, "changed_by"),
-            previousUntil: try optionalInteger(members, "previous_until"))
+            current: current, previous: previous, pending: pending, changedAt: try Self.require(changedAt, "changed_at"),
+            changedBy: try Self.require(changedBy, "changed_by"), previousUntil: until)
     }
 
-    func hash(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.HashEntry {
-        let members = try object(value, "hash")
-        func small(_ key: String) throws(StoreError) -> UInt32? {
-            try optionalUnsigned(members, key).map { (v) throws(StoreError) in
-                guard let small = UInt32(exactly: v) else { throw StoreError(.corrupt, "the store file's hash.\(key) is out of range") }
-                return small
+    mutating func hash() throws(StoreError) -> StoreFileFormat.HashEntry {
+        var algorithm: String?, n: UInt64?, r32: UInt32?, p: UInt32?, salt: String?
+        func small(_ r: inout StoreFileReader, _ what: String) throws(StoreError) -> UInt32 {
+            guard let value = UInt32(exactly: try r.positive(what)) else {
+                throw StoreError(.corrupt, "the store file's \(what) is out of range")
+            }
+            return value
+        }
+        _ = try object("hash", ["algorithm", "n", "r", "p", "salt"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: algorithm = try r.string("hash.algorithm")
+            case 1: n = try r.positive("hash.n")
+            case 2: r32 = try small(&r, "hash.r")
+            case 3: p = try small(&r, "hash.p")
+            default: salt = try r.string("hash.salt")
             }
         }
-        return StoreFileFormat.HashEntry(
-            algorithm: try string(members, "algorithm"), n: try optionalUnsigned(members, "n"), r: try small("r"), p: try small("p"),
-            salt: try members["salt"].map { (v) throws(StoreError) in try string(v, "hash.salt") })
+        return StoreFileFormat.HashEntry(algorithm: try Self.require(algorithm, "hash.algorithm"), n: n, r: r32, p: p, salt: salt)
     }
 
-    func version(_ value: JSONValue) throws(StoreError) -> StoreFileFormat.VersionEntry {
-        let members = try object(value, "version")
-        let sealed = try object(members["sealed"], "sealed")
-        guard let keyID = KeyID(hex: try string(sealed, "key_id")) else {
-            throw StoreError(.corrupt, "the store file holds an invalid key_id")
+    private mutating func version() throws(StoreError) -> StoreFileFormat.VersionEntry {
+        var number: Int64?, sealed: SealedRecord?, encoding: ValueEncoding?, createdAt: Int64?, createdBy: String?
+        var hash: StoreFileFormat.HashEntry?, id: String?
+        _ = try object("version", ["version", "sealed", "encoding", "created_at", "created_by", "hash", "id"]) {
+            (r, member) throws(StoreError) in
+            switch member {
+            case 0: number = try r.integer("version")
+            case 1: sealed = try r.sealed()
+            case 2:
+                guard let value = ValueEncoding(rawValue: try r.string("encoding")) else {
+                    throw StoreError(.corrupt, "the store file holds an invalid encoding")
+                }
+                encoding = value
+            case 3: createdAt = try r.integer("created_at")
+            case 4: createdBy = try r.string("created_by")
+            case 5: hash = try r.hash()
+            default: id = try r.string("id")
+            }
         }
-        guard let encoding = ValueEncoding(rawValue: try string(members, "encoding")) else {
-            throw StoreError(.corrupt, "the store file holds an invalid encoding")
+        guard let number = UInt64(exactly: try Self.require(number, "version")), number > 0 else {
+            throw StoreError(.corrupt, "the store file holds a version below 1")
         }
-        let number = try integer(members, "version")
-        guard number > 0 else { throw StoreError(.corrupt, "the store file holds a version below 1") }
         return StoreFileFormat.VersionEntry(
-            version: UInt64(number),
-            sealed: SealedRecord(keyID: keyID, salt: try base64(sealed, "salt"), nonce: try base64(sealed, "nonce"),
-                                 ciphertext: try base64(sealed, "ciphertext")),
-            encoding: encoding, createdAt: try integer(members, "created_at"), createdBy: try string(members, "created_by"),
-            hash: try members["hash"].map { (v) throws(StoreError) in try hash(v) },
-            id: try members["id"].map { (v) throws(StoreError) in try string(v, "id") })
+            version: number, sealed: try Self.require(sealed, "sealed"), encoding: try Self.require(encoding, "encoding"),
+            createdAt: try Self.require(createdAt, "created_at"), createdBy: try Self.require(createdBy, "created_by"),
+            hash: hash, id: id)
     }
 
-    func access(_ value: JSONValue) throws(StoreError) -> SecretAccess {
-        let members = try object(value, "access")
-        var principals: [Principal] = []
-        for item in try members["principals"].map({ (v) throws(StoreError) in try array(v, "principals") }) ?? [] {
-            do { principals.append(try Principal.parse(try string(item, "principals"), directory: NumericAccounts())) } catch {
-                throw StoreError(.corrupt, "the store file holds an invalid principal")
+    private mutating func sealed() throws(StoreError) -> SealedRecord {
+        var keyID: KeyID?, salt: [UInt8]?, nonce: [UInt8]?, ciphertext: [UInt8]?
+        _ = try object("sealed", ["ciphertext", "key_id", "nonce", "salt"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: ciphertext = try r.base64("ciphertext")
+            case 1:
+                guard let id = KeyID(hex: try r.string("key_id")) else {
+                    throw StoreError(.corrupt, "the store file holds an invalid key_id")
+                }
+                keyID = id
+            case 2: nonce = try r.base64("nonce")
+            default: salt = try r.base64("salt")
             }
         }
+        return SealedRecord(keyID: try Self.require(keyID, "key_id"), salt: try Self.require(salt, "salt"),
+                            nonce: try Self.require(nonce, "nonce"), ciphertext: try Self.require(ciphertext, "ciphertext"))
+    }
+
+    private mutating func access() throws(StoreError) -> SecretAccess {
+        var principals: [Principal] = []
         var scope = SecretScope.all
-        if let scopeValue = members["scope"] {
-            let scopeMembers = try object(scopeValue, "scope")
-            if let sockets = scopeMembers["sockets"] {
+        _ = try object("access", ["principals", "scope"]) { (r, member) throws(StoreError) in
+            if member == 0 {
+                for text in try r.strings("principals") {
+                    do { principals.append(try Principal.parse(text, directory: NumericAccounts())) } catch {
+                        throw StoreError(.corrupt, "the store file holds an invalid principal")
+                    }
+                }
+                return
+            }
+            _ = try r.object("scope", ["all", "sockets"]) { (r, member) throws(StoreError) in
+                guard member == 1 else {
+                    _ = try r.step("scope.all", "true or false") { (c) throws(CofferError) in try c.bool() }
+                    return
+                }
                 var listeners: Set<Listener> = []
-                for item in try array(sockets, "scope.sockets") {
-                    guard let listener = Listener(rawValue: try string(item, "scope.sockets")), listener != .admin else {
+                for text in try r.strings("scope.sockets") {
+                    guard let listener = Listener(rawValue: text), listener != .admin else {
                         throw StoreError(.corrupt, "the store file holds an invalid scope")
                     }
                     listeners.insert(listener)

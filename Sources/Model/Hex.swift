@@ -41,11 +41,20 @@ public struct LengthPrefixedFields {
 
     public init() {}
 
-    public mutating func add(_ name: String, _ value: String) { add(name, value.utf8) }
+    // Strings go in through withUTF8 (a copy of their bytes, not a walk
+    // through the UTF-8 view): a 100k-secret store file's MAC input is
+    // some 20 MB of them (docs/performance.md).
+    public mutating func add(_ name: String, _ value: String) {
+        var value = value
+        value.withUTF8 { add(name, $0) }
+    }
 
     public mutating func add(_ name: String, _ value: some Collection<UInt8>) {
-        appendLength(name.utf8.count)
-        bytes.append(contentsOf: name.utf8)
+        var name = name
+        name.withUTF8 { name in
+            appendLength(name.count)
+            bytes.append(contentsOf: name)
+        }
         appendLength(value.count)
         bytes.append(contentsOf: value)
     }
@@ -53,10 +62,6 @@ public struct LengthPrefixedFields {
     public mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
 
     private mutating func appendLength(_ count: Int) {
-        let n = UInt32(count)
-        bytes.append(UInt8(n >> 24))
-        bytes.append(UInt8(n >> 16 & 0xff))
-        bytes.append(UInt8(n >> 8 & 0xff))
-        bytes.append(UInt8(n & 0xff))
+        withUnsafeBytes(of: UInt32(count).bigEndian) { bytes.append(contentsOf: $0) }
     }
 }

@@ -157,6 +157,45 @@ import Testing
         #expect(error?.code == .corrupt)
     }
 
+    /// The file is read member by member (StoreFileReader): a member it
+    /// does not know, or one given twice, is refused rather than passed
+    /// over, and a missing one is named.
+    @Test(arguments: [
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":0,"secrets":[],"extra":1}"#,
+         "top level holds a member this cofferd does not know"),
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":0,"generation":1,"secrets":[]}"#,
+         "top level holds a member twice"),
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":0}"#, "secrets is missing"),
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":"0","secrets":[]}"#,
+         "generation is not a whole number"),
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":0,"secrets":[]} []"#, "not valid JSON"),
+        (#"{"format":"coffer-store","format_version":2,"store_id":"x","generation":0,"secrets":[{"name":"a","kind":"generic","protection":"sealed","versions":[{"version":1,"sealed":{"key_id":"0011223344556677","salt":"","nonce":"","ciphertext":"","iv":""}}]}]}"#,
+         "sealed holds a member this cofferd does not know"),
+    ])
+    func namesWhatIsWrongWithTheFile(_ contents: String, _ problem: String) throws {
+        let (dir, _) = try directory(withStoreFile: contents)
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.message.contains(problem) == true, "\(error?.message ?? "")")
+    }
+
+    /// Member order and escaped slashes are the writer's choice: the same
+    /// content, written back by Foundation (which orders members as it
+    /// likes and writes `\/`), loads as the same snapshot.
+    @Test func membersInAnyOrderAndEscapedSlashesReadTheSame() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        try put("db/password", in: store)
+        try put("db/password", in: store)
+        let original = try Data(contentsOf: URL(fileURLWithPath: store.path))
+        let rewritten = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: original))
+        #expect(rewritten != original)
+        #expect(String(decoding: rewritten, as: UTF8.self).contains("\\/"))
+        try rewritten.write(to: URL(fileURLWithPath: store.path))
+        let reopened = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        #expect(reopened.snapshot == store.snapshot)
+    }
+
     // MARK: tamper, rollback and reload (docs/file-format.md)
 
     /// A store with two secrets, its file's bytes, and a second handle on

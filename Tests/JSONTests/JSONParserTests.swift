@@ -68,3 +68,91 @@ import Testing
         #expect(bytes.withUnsafeBytes { UTF8Validation.isValid($0) })
     }
 }
+
+/// JSONCursor reads front to back what JSONParser reads as a tree, by the
+/// same rules (JSONScanner).
+@Suite struct JSONCursorTests {
+    func read<T>(_ text: String, _ body: (inout JSONCursor) throws(CofferError) -> T) throws(CofferError) -> T {
+        try Array(text.utf8).withUnsafeBytes { raw in
+            Result { () throws(CofferError) in
+                var cursor = try JSONCursor(raw)
+                let value = try body(&cursor)
+                try cursor.end()
+                return value
+            }
+        }.get()
+    }
+
+    /// `[n, n, ...]`, as whole numbers.
+    func numbers(_ text: String) throws(CofferError) -> [Int] {
+        try read(text) { (c) throws(CofferError) in
+            var array = try c.beginArray()
+            var out: [Int] = []
+            while try c.nextElement(&array) { out.append(Int(String(decoding: try c.number(), as: UTF8.self))!) }
+            return out
+        }
+    }
+
+    @Test func readsMembersAndElementsInOrder() throws {
+        let text = #" { "a" : [1, {"b":"x\/y"}], "c":true,"d" :[] } "#
+        let bytes = Array(text.utf8)
+        var seen: [String] = []
+        _ = try read(text) { (c) throws(CofferError) in
+            var top = try c.beginObject()
+            while let name = try c.nextMember(&top) {
+                seen.append(JSONStringDecoding.string(name, in: c.bytes))
+                if c.name(name, is: "a") {
+                    var array = try c.beginArray()
+                    #expect(try c.nextElement(&array))
+                    #expect(String(decoding: try c.number(), as: UTF8.self) == "1")
+                    #expect(try c.nextElement(&array))
+                    var inner = try c.beginObject()
+                    let b = try c.nextMember(&inner)!
+                    #expect(c.name(b, is: "b"))
+                    seen.append(JSONStringDecoding.string(try c.string(), in: c.bytes))
+                    #expect(try c.nextMember(&inner) == nil)
+                    #expect(try !c.nextElement(&array))
+                } else if c.name(name, is: "c") {
+                    #expect(try c.bool())
+                } else {
+                    var empty = try c.beginArray()
+                    #expect(try !c.nextElement(&empty))
+                }
+            }
+        }
+        #expect(seen == ["a", "x/y", "c", "d"])
+        #expect(bytes.count > 0)
+        #expect(try numbers("[]") == [])
+        #expect(try numbers("[1,-2 , 30]") == [1, -2, 30])
+    }
+
+    @Test(arguments: [
+        "", "[", "[1,]", "[,1]", "[1 2]", "[1] 2", "{}", "[true]", #"["1"]"#, "[01]",
+        "[" + String(repeating: "[", count: 40) + String(repeating: "]", count: 41),
+    ])
+    func refusesWhatIsNotAnArrayOfNumbers(_ text: String) {
+        let error = #expect(throws: CofferError.self) { try numbers(text) }
+        #expect(error?.code == .badRequest)
+    }
+
+    func nested(_ c: inout JSONCursor) throws(CofferError) {
+        var array = try c.beginArray()
+        while try c.nextElement(&array) { try nested(&c) }
+    }
+
+    @Test func refusesDeepNesting() throws {
+        func text(_ depth: Int) -> String { String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }
+        try read(text(10)) { (c) throws(CofferError) in try nested(&c) }
+        let error = #expect(throws: CofferError.self) { try read(text(40)) { (c) throws(CofferError) in try nested(&c) } }
+        #expect(error?.message.contains("nested deeper") == true)
+    }
+
+    @Test func refusesInvalidUTF8AndDoesNotQuoteTheInput() {
+        let error = #expect(throws: CofferError.self) {
+            try [0x5B, 0xC3, 0x28, 0x5D].withUnsafeBytes { raw in Result { () throws(CofferError) in try JSONCursor(raw) } }.get()
+        }
+        #expect(error?.message.contains("UTF-8") == true)
+        let quoted = #expect(throws: CofferError.self) { try numbers(#"["secret-value"]"#) }
+        #expect(quoted?.message.contains("secret-value") == false)
+    }
+}

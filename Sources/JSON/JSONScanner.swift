@@ -1,0 +1,122 @@
+import Model
+
+/// The token-level reading both JSONParser (a tree, for request lines) and
+/// JSONCursor (front to back, for the store file) share: whitespace,
+/// strings, numbers and literals, with RFC 8259's rules. Error messages
+/// give a byte offset and what was expected, never the input.
+struct JSONScanner {
+    static let maxDepth = 32
+
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    func error(_ expected: String) -> CofferError {
+        CofferError(.badRequest, "malformed JSON at byte \(index): expected \(expected)")
+    }
+
+    var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    mutating func skipWhitespace() {
+        while let c = peek, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D { index += 1 }
+    }
+
+    /// Skips whitespace, then consumes `byte` if it comes next.
+    mutating func take(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard peek == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// Only whitespace may follow the value.
+    mutating func end() throws(CofferError) {
+        skipWhitespace()
+        guard index == bytes.count else { throw error("end of the input after the JSON value") }
+    }
+
+    mutating func literal(_ word: StaticString) throws(CofferError) {
+        let expected = UnsafeRawBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        guard index + expected.count <= bytes.count,
+              bytes[index..<index + expected.count].elementsEqual(expected)
+        else { throw error("a JSON value") }
+        index += expected.count
+    }
+
+    /// A string starting at the opening quote (already checked).
+    mutating func string() throws(CofferError) -> JSONString {
+        index += 1
+        let start = index
+        var escapes = false
+        while let c = peek {
+            switch c {
+            case UInt8(ascii: "\""):
+                index += 1
+                return JSONString(range: start..<(index - 1), hasEscapes: escapes)
+            case UInt8(ascii: "\\"):
+                escapes = true
+                index += 1
+                guard let e = peek else { throw error("an escape") }
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    index += 1
+                    let unit = try hex4()
+                    if (0xD800...0xDBFF).contains(unit) {
+                        guard peek == UInt8(ascii: "\\") else { throw error("a low surrogate after a high surrogate") }
+                        index += 1
+                        guard peek == UInt8(ascii: "u") else { throw error("a low surrogate after a high surrogate") }
+                        index += 1
+                        guard (0xDC00...0xDFFF).contains(try hex4()) else { throw error("a low surrogate") }
+                    } else if (0xDC00...0xDFFF).contains(unit) {
+                        throw error("no lone low surrogate")
+                    }
+                default:
+                    throw error("a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
+                }
+            case 0..<0x20:
+                throw error("no raw control character in a string (escape it)")
+            default:
+                index += 1
+            }
+        }
+        throw error("'\"' to close the string")
+    }
+
+    private mutating func hex4() throws(CofferError) -> UInt16 {
+        guard index + 4 <= bytes.count else { throw error("four hex digits") }
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            guard let digit = JSONStringDecoding.hexValue(bytes[index]) else { throw error("four hex digits") }
+            value = value << 4 | UInt16(digit)
+            index += 1
+        }
+        return value
+    }
+
+    /// A number's text, starting at its first character (already checked).
+    mutating func number() throws(CofferError) -> UnsafeRawBufferPointer {
+        let start = index
+        if peek == UInt8(ascii: "-") { index += 1 }
+        guard let first = peek, (48...57).contains(first) else { throw error("a digit") }
+        index += 1
+        if first != 48 { while let c = peek, (48...57).contains(c) { index += 1 } }
+        if peek == UInt8(ascii: ".") {
+            index += 1
+            guard let c = peek, (48...57).contains(c) else { throw error("a digit after '.'") }
+            while let c = peek, (48...57).contains(c) { index += 1 }
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            index += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
+            guard let c = peek, (48...57).contains(c) else { throw error("a digit in the exponent") }
+            while let c = peek, (48...57).contains(c) { index += 1 }
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<index])
+    }
+}
