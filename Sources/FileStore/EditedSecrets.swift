@@ -29,18 +29,6 @@ public struct EditedSecrets: Sequence {
         return old
     }
 
-    public var count: Int {
-        changes.reduce(base.count) { count, change in
-            switch (base.contains(change.key), change.value != nil) {
-            case (true, false): return count - 1
-            case (false, true): return count + 1
-            default: return count
-            }
-        }
-    }
-
-    public var isEmpty: Bool { count == 0 }
-
     /// Every name held, sorted.
     public var names: [SecretName] {
         guard !changes.isEmpty else { return base.names }

@@ -186,10 +186,6 @@ struct KnownKeyIDs: Sendable {
         keys.append((bytes, id))
     }
 
-    mutating func note(_ other: KnownKeyIDs) {
-        for key in other.keys { note(key.id) }
-    }
-
     func keyID(_ bytes: UnsafeRawBufferPointer) -> KeyID {
         if let known = keys.first(where: { $0.bytes.elementsEqual(bytes) }) { return known.id }
         return KeyID(hex: Hex.encode(Array(bytes)))!

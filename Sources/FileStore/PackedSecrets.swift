@@ -19,8 +19,6 @@ public struct PackedSecrets: Sendable, Equatable, Sequence {
     private let slots: [UInt32]
     let keys: KnownKeyIDs
 
-    public static let empty = PackedSecrets(bytes: [], starts: [0], keys: KnownKeyIDs())
-
     private init(bytes: [UInt8], starts: [UInt32], keys: KnownKeyIDs) {
         self.bytes = bytes
         self.starts = starts
