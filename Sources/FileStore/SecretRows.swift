@@ -124,13 +124,6 @@ extension SecretRow {
     }
 
     static func parse<T>(_ text: String, _ read: (inout StoreFileReader) throws(StoreError) -> T) throws(StoreError) -> T {
-        try Array(text.utf8).withUnsafeBytes { raw in
-            Result { () throws(StoreError) in
-                var reader = try StoreFileReader(raw)
-                let value = try read(&reader)
-                try reader.end()
-                return value
-            }
-        }.get()
+        try StoreFileReader.read(Array(text.utf8), source: "a mirror row", read)
     }
 }

@@ -11,14 +11,7 @@ import Seal
 /// never its content.
 extension StoreFileFormat {
     init(parsing bytes: [UInt8]) throws(StoreError) {
-        self = try bytes.withUnsafeBytes { raw in
-            Result { () throws(StoreError) in
-                var reader = try StoreFileReader(raw)
-                let file = try reader.file()
-                try reader.end()
-                return file
-            }
-        }.get()
+        self = try StoreFileReader.read(bytes, source: "the store file") { (reader) throws(StoreError) in try reader.file() }
     }
 
     init(
@@ -37,21 +30,37 @@ extension StoreFileFormat {
     }
 }
 
+/// Reads the store file, or a mirror row's JSON (its metadata, a version's
+/// hash), which hold the same members. `source` says which in errors.
 struct StoreFileReader {
     private var cursor: JSONCursor
+    private let source: String
 
-    init(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
-        do { cursor = try JSONCursor(bytes) } catch { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
+    /// Reads `bytes` whole with `body`: nothing but whitespace may follow.
+    static func read<T>(
+        _ bytes: [UInt8], source: String, _ body: (inout StoreFileReader) throws(StoreError) -> T
+    ) throws(StoreError) -> T {
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(StoreError) in
+                let cursor: JSONCursor
+                do throws(CofferError) { cursor = try JSONCursor(raw) } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
+                var reader = StoreFileReader(cursor: cursor, source: source)
+                let value = try body(&reader)
+                do throws(CofferError) { try reader.cursor.end() } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
+                return value
+            }
+        }.get()
     }
 
-    mutating func end() throws(StoreError) {
-        do { try cursor.end() } catch { throw StoreError(.corrupt, "the store file is not valid JSON (\(error.message))") }
+    private init(cursor: JSONCursor, source: String) {
+        self.cursor = cursor
+        self.source = source
     }
 
     /// Runs one cursor step; its error becomes "`what` is not `kind`".
     private mutating func step<T>(_ what: String, _ kind: String, _ body: (inout JSONCursor) throws(CofferError) -> T) throws(StoreError) -> T {
         do { return try body(&cursor) } catch {
-            throw StoreError(.corrupt, "the store file's \(what) is not \(kind) (\(error.message))")
+            throw StoreError(.corrupt, "\(source)'s \(what) is not \(kind) (\(error.message))")
         }
     }
 
@@ -64,10 +73,10 @@ struct StoreFileReader {
         var seen: Set<Int> = []
         while let name = try step(what, "an object") { (c) throws(CofferError) in try c.nextMember(&container) } {
             guard let index = names.firstIndex(where: { cursor.name(name, is: $0) }) else {
-                throw StoreError(.corrupt, "the store file's \(what) holds a member this cofferd does not know")
+                throw StoreError(.corrupt, "\(source)'s \(what) holds a member this cofferd does not know")
             }
             guard seen.insert(index).inserted else {
-                throw StoreError(.corrupt, "the store file's \(what) holds a member twice")
+                throw StoreError(.corrupt, "\(source)'s \(what) holds a member twice")
             }
             try member(&self, index)
         }
@@ -95,14 +104,14 @@ struct StoreFileReader {
     private mutating func integer(_ what: String) throws(StoreError) -> Int64 {
         let text = try step(what, "a whole number") { (c) throws(CofferError) in try c.number() }
         guard let value = Int64(String(decoding: text, as: UTF8.self)) else {
-            throw StoreError(.corrupt, "the store file's \(what) is not a whole number")
+            throw StoreError(.corrupt, "\(source)'s \(what) is not a whole number")
         }
         return value
     }
 
     private mutating func positive(_ what: String) throws(StoreError) -> UInt64 {
         guard let value = UInt64(exactly: try integer(what)), value > 0 else {
-            throw StoreError(.corrupt, "the store file's \(what) is not a positive number")
+            throw StoreError(.corrupt, "\(source)'s \(what) is not a positive number")
         }
         return value
     }
@@ -114,12 +123,12 @@ struct StoreFileReader {
         let decoded = s.hasEscapes
             ? Base64.decode(Array(JSONStringDecoding.string(s, in: cursor.bytes).utf8))
             : Base64.decode(UnsafeRawBufferPointer(rebasing: cursor.bytes[s.range]))
-        guard let decoded else { throw StoreError(.corrupt, "the store file's \(what) is not base64") }
+        guard let decoded else { throw StoreError(.corrupt, "\(source)'s \(what) is not base64") }
         return decoded
     }
 
-    private static func require<T>(_ value: T?, _ what: String) throws(StoreError) -> T {
-        guard let value else { throw StoreError(.corrupt, "the store file's \(what) is missing") }
+    private func require<T>(_ value: T?, _ what: String) throws(StoreError) -> T {
+        guard let value else { throw StoreError(.corrupt, "\(source)'s \(what) is missing") }
         return value
     }
 
@@ -147,15 +156,15 @@ struct StoreFileReader {
                 outbox = items
             }
         }
-        guard let generation = UInt64(exactly: try Self.require(generation, "generation")) else {
-            throw StoreError(.corrupt, "the store file's generation is negative")
+        guard let generation = UInt64(exactly: try require(generation, "generation")) else {
+            throw StoreError(.corrupt, "\(source)'s generation is negative")
         }
-        guard let formatVersion = Int(exactly: try Self.require(version, "format_version")) else {
-            throw StoreError(.corrupt, "the store file's format_version is out of range")
+        guard let formatVersion = Int(exactly: try require(version, "format_version")) else {
+            throw StoreError(.corrupt, "\(source)'s format_version is out of range")
         }
         return StoreFileFormat(
-            format: try Self.require(format, "format"), formatVersion: formatVersion, storeID: try Self.require(storeID, "store_id"),
-            generation: generation, keyIDs: keyIDs, macKeyID: macKeyID, mac: mac, secrets: try Self.require(secrets, "secrets"),
+            format: try require(format, "format"), formatVersion: formatVersion, storeID: try require(storeID, "store_id"),
+            generation: generation, keyIDs: keyIDs, macKeyID: macKeyID, mac: mac, secrets: try require(secrets, "secrets"),
             outbox: outbox)
     }
 
@@ -168,11 +177,11 @@ struct StoreFileReader {
             default: queuedAt = try r.integer("outbox queued_at")
             }
         }
-        guard let generation = UInt64(exactly: try Self.require(generation, "outbox generation")) else {
-            throw StoreError(.corrupt, "the store file's outbox holds a negative generation")
+        guard let generation = UInt64(exactly: try require(generation, "outbox generation")) else {
+            throw StoreError(.corrupt, "\(source)'s outbox holds a negative generation")
         }
-        return StoreFileFormat.OutboxItem(name: try Self.require(name, "outbox name"), generation: generation,
-                                          queuedAt: try Self.require(queuedAt, "outbox queued_at"))
+        return StoreFileFormat.OutboxItem(name: try require(name, "outbox name"), generation: generation,
+                                          queuedAt: try require(queuedAt, "outbox queued_at"))
     }
 
     mutating func entry() throws(StoreError) -> StoreFileFormat.Entry {
@@ -184,11 +193,11 @@ struct StoreFileReader {
             case 0: name = try r.string("name")
             case 1:
                 do { kind = try SecretKind(try r.string("kind")) } catch let error as StoreError { throw error } catch {
-                    throw StoreError(.corrupt, "the store file holds an invalid kind")
+                    throw StoreError(.corrupt, "\(r.source) holds an invalid kind")
                 }
             case 2:
                 guard let value = Protection(rawValue: try r.string("protection")) else {
-                    throw StoreError(.corrupt, "the store file holds an invalid protection")
+                    throw StoreError(.corrupt, "\(r.source) holds an invalid protection")
                 }
                 protection = value
             case 3:
@@ -203,8 +212,8 @@ struct StoreFileReader {
             }
         }
         return StoreFileFormat.Entry(
-            name: try Self.require(name, "name"), kind: try Self.require(kind, "kind"),
-            protection: try Self.require(protection, "protection"), versions: try Self.require(versions, "versions"),
+            name: try require(name, "name"), kind: try require(kind, "kind"),
+            protection: try require(protection, "protection"), versions: try require(versions, "versions"),
             access: access, stages: stages, graceSeconds: grace, expiresAt: expiry, operations: operations)
     }
 
@@ -221,17 +230,17 @@ struct StoreFileReader {
             default: until = try r.integer("previous_until")
             }
         }
-        guard let current else { throw StoreError(.corrupt, "the store file's stages have no current version") }
+        guard let current else { throw StoreError(.corrupt, "\(source)'s stages have no current version") }
         return StoreFileFormat.StagesEntry(
-            current: current, previous: previous, pending: pending, changedAt: try Self.require(changedAt, "changed_at"),
-            changedBy: try Self.require(changedBy, "changed_by"), previousUntil: until)
+            current: current, previous: previous, pending: pending, changedAt: try require(changedAt, "changed_at"),
+            changedBy: try require(changedBy, "changed_by"), previousUntil: until)
     }
 
     mutating func hash() throws(StoreError) -> StoreFileFormat.HashEntry {
         var algorithm: String?, n: UInt64?, r32: UInt32?, p: UInt32?, salt: String?
         func small(_ r: inout StoreFileReader, _ what: String) throws(StoreError) -> UInt32 {
             guard let value = UInt32(exactly: try r.positive(what)) else {
-                throw StoreError(.corrupt, "the store file's \(what) is out of range")
+                throw StoreError(.corrupt, "\(r.source)'s \(what) is out of range")
             }
             return value
         }
@@ -244,7 +253,7 @@ struct StoreFileReader {
             default: salt = try r.string("hash.salt")
             }
         }
-        return StoreFileFormat.HashEntry(algorithm: try Self.require(algorithm, "hash.algorithm"), n: n, r: r32, p: p, salt: salt)
+        return StoreFileFormat.HashEntry(algorithm: try require(algorithm, "hash.algorithm"), n: n, r: r32, p: p, salt: salt)
     }
 
     private mutating func version() throws(StoreError) -> StoreFileFormat.VersionEntry {
@@ -257,7 +266,7 @@ struct StoreFileReader {
             case 1: sealed = try r.sealed()
             case 2:
                 guard let value = ValueEncoding(rawValue: try r.string("encoding")) else {
-                    throw StoreError(.corrupt, "the store file holds an invalid encoding")
+                    throw StoreError(.corrupt, "\(r.source) holds an invalid encoding")
                 }
                 encoding = value
             case 3: createdAt = try r.integer("created_at")
@@ -266,12 +275,12 @@ struct StoreFileReader {
             default: id = try r.string("id")
             }
         }
-        guard let number = UInt64(exactly: try Self.require(number, "version")), number > 0 else {
-            throw StoreError(.corrupt, "the store file holds a version below 1")
+        guard let number = UInt64(exactly: try require(number, "version")), number > 0 else {
+            throw StoreError(.corrupt, "\(source) holds a version below 1")
         }
         return StoreFileFormat.VersionEntry(
-            version: number, sealed: try Self.require(sealed, "sealed"), encoding: try Self.require(encoding, "encoding"),
-            createdAt: try Self.require(createdAt, "created_at"), createdBy: try Self.require(createdBy, "created_by"),
+            version: number, sealed: try require(sealed, "sealed"), encoding: try require(encoding, "encoding"),
+            createdAt: try require(createdAt, "created_at"), createdBy: try require(createdBy, "created_by"),
             hash: hash, id: id)
     }
 
@@ -282,15 +291,15 @@ struct StoreFileReader {
             case 0: ciphertext = try r.base64("ciphertext")
             case 1:
                 guard let id = KeyID(hex: try r.string("key_id")) else {
-                    throw StoreError(.corrupt, "the store file holds an invalid key_id")
+                    throw StoreError(.corrupt, "\(r.source) holds an invalid key_id")
                 }
                 keyID = id
             case 2: nonce = try r.base64("nonce")
             default: salt = try r.base64("salt")
             }
         }
-        return SealedRecord(keyID: try Self.require(keyID, "key_id"), salt: try Self.require(salt, "salt"),
-                            nonce: try Self.require(nonce, "nonce"), ciphertext: try Self.require(ciphertext, "ciphertext"))
+        return SealedRecord(keyID: try require(keyID, "key_id"), salt: try require(salt, "salt"),
+                            nonce: try require(nonce, "nonce"), ciphertext: try require(ciphertext, "ciphertext"))
     }
 
     private mutating func access() throws(StoreError) -> SecretAccess {
@@ -300,7 +309,7 @@ struct StoreFileReader {
             if member == 0 {
                 for text in try r.strings("principals") {
                     do { principals.append(try Principal.parse(text, directory: NumericAccounts())) } catch {
-                        throw StoreError(.corrupt, "the store file holds an invalid principal")
+                        throw StoreError(.corrupt, "\(r.source) holds an invalid principal")
                     }
                 }
                 return
@@ -313,7 +322,7 @@ struct StoreFileReader {
                 var listeners: Set<Listener> = []
                 for text in try r.strings("scope.sockets") {
                     guard let listener = Listener(rawValue: text), listener != .admin else {
-                        throw StoreError(.corrupt, "the store file holds an invalid scope")
+                        throw StoreError(.corrupt, "\(r.source) holds an invalid scope")
                     }
                     listeners.insert(listener)
                 }

@@ -17,8 +17,7 @@ public struct JSONCursor {
     }
 
     public init(_ bytes: UnsafeRawBufferPointer) throws(CofferError) {
-        guard UTF8Validation.isValid(bytes) else { throw CofferError(.badRequest, "the input is not valid UTF-8") }
-        scanner = JSONScanner(bytes)
+        scanner = try JSONScanner(validating: bytes, input: "the input")
     }
 
     public var bytes: UnsafeRawBufferPointer { scanner.bytes }

@@ -9,17 +9,15 @@ public struct JSONParser {
 
     private var scanner: JSONScanner
 
-    private init(_ bytes: UnsafeRawBufferPointer) {
-        scanner = JSONScanner(bytes)
+    private init(_ bytes: UnsafeRawBufferPointer) throws(CofferError) {
+        scanner = try JSONScanner(validating: bytes, input: "the request")
     }
 
     /// Parses `bytes` as exactly one JSON value.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(CofferError) -> JSONValue {
-        guard UTF8Validation.isValid(bytes) else { throw CofferError(.badRequest, "the request is not valid UTF-8") }
-        var parser = JSONParser(bytes)
+        var parser = try JSONParser(bytes)
         let value = try parser.value(depth: 0)
-        parser.scanner.skipWhitespace()
-        guard parser.scanner.index == bytes.count else { throw parser.scanner.error("end of the request after the JSON value") }
+        try parser.scanner.end()
         return value
     }
 

@@ -9,9 +9,14 @@ struct JSONScanner {
 
     let bytes: UnsafeRawBufferPointer
     var index = 0
+    /// What the bytes are, for messages: "the request", "the input".
+    let input: String
 
-    init(_ bytes: UnsafeRawBufferPointer) {
+    /// Refuses bytes that are not UTF-8 before any is read.
+    init(validating bytes: UnsafeRawBufferPointer, input: String) throws(CofferError) {
+        guard UTF8Validation.isValid(bytes) else { throw CofferError(.badRequest, "\(input) is not valid UTF-8") }
         self.bytes = bytes
+        self.input = input
     }
 
     func error(_ expected: String) -> CofferError {
@@ -35,7 +40,7 @@ struct JSONScanner {
     /// Only whitespace may follow the value.
     mutating func end() throws(CofferError) {
         skipWhitespace()
-        guard index == bytes.count else { throw error("end of the input after the JSON value") }
+        guard index == bytes.count else { throw error("end of \(input) after the JSON value") }
     }
 
     mutating func literal(_ word: StaticString) throws(CofferError) {
