@@ -63,8 +63,10 @@ struct PackedRecordReader {
     }
 
     /// The next length-prefixed bytes, in place.
-    mutating func data() -> UnsafeRawBufferPointer {
-        let count = Int(unsigned())
+    mutating func data() -> UnsafeRawBufferPointer { fixed(Int(unsigned())) }
+
+    /// The next `count` bytes (a key id, a hex id), in place.
+    mutating func fixed(_ count: Int) -> UnsafeRawBufferPointer {
         precondition(count <= bytes.count - index, "packed record overrun")
         defer { index += count }
         return UnsafeRawBufferPointer(rebasing: bytes[index..<index + count])

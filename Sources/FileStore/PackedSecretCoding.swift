@@ -152,8 +152,7 @@ enum PackedSecretCoding {
     private static func decodeVersion(_ r: inout PackedRecordReader, keys: KnownKeyIDs) -> SecretVersion {
         let flags = r.byte()
         let number = r.unsigned()
-        let keyBytes = UnsafeRawBufferPointer(rebasing: r.bytes[r.index..<r.index + 8])
-        r.index += 8
+        let keyBytes = r.fixed(8)
         let sealed = SealedRecord(keyID: keys.keyID(keyBytes), salt: r.array(), nonce: r.array(), ciphertext: r.array())
         let createdAt = r.signed()
         let createdBy = r.string()
@@ -165,8 +164,7 @@ enum PackedSecretCoding {
         }
         var id: String?
         if flags & VersionFlag.hexID != 0 {
-            id = Hex.encode(Array(r.bytes[r.index..<r.index + 8]))
-            r.index += 8
+            id = Hex.encode(Array(r.fixed(8)))
         } else if flags & VersionFlag.textID != 0 {
             id = r.string()
         }

@@ -65,22 +65,23 @@ struct StoreFileReader {
     }
 
     /// Reads an object whose members are among `names`, each at most once,
-    /// calling `member` with the name's index; returns which were present.
+    /// calling `member` with the name's index.
     private mutating func object(
         _ what: String, _ names: [StaticString], _ member: (inout StoreFileReader, Int) throws(StoreError) -> Void
-    ) throws(StoreError) -> Set<Int> {
+    ) throws(StoreError) {
         var container = try step(what, "an object") { (c) throws(CofferError) in try c.beginObject() }
-        var seen: Set<Int> = []
+        precondition(names.count <= 32, "seen is a 32-bit mask")
+        var seen: UInt32 = 0
         while let name = try step(what, "an object") { (c) throws(CofferError) in try c.nextMember(&container) } {
             guard let index = names.firstIndex(where: { cursor.name(name, is: $0) }) else {
                 throw StoreError(.corrupt, "\(source)'s \(what) holds a member this cofferd does not know")
             }
-            guard seen.insert(index).inserted else {
+            guard seen & (1 << index) == 0 else {
                 throw StoreError(.corrupt, "\(source)'s \(what) holds a member twice")
             }
+            seen |= 1 << index
             try member(&self, index)
         }
-        return seen
     }
 
     private mutating func array(_ what: String, _ element: (inout StoreFileReader) throws(StoreError) -> Void) throws(StoreError) {
@@ -136,7 +137,7 @@ struct StoreFileReader {
         var format: String?, version: Int64?, storeID: String?, generation: Int64?
         var keyIDs: [String]?, macKeyID: String?, mac: String?, secrets: [StoreFileFormat.Entry]?
         var outbox: [StoreFileFormat.OutboxItem]?
-        _ = try object("top level", ["format", "format_version", "store_id", "generation", "key_ids", "mac_key_id", "mac",
+        try object("top level", ["format", "format_version", "store_id", "generation", "key_ids", "mac_key_id", "mac",
                                      "secrets", "outbox"]) { (r, member) throws(StoreError) in
             switch member {
             case 0: format = try r.string("format")
@@ -170,7 +171,7 @@ struct StoreFileReader {
 
     private mutating func outboxItem() throws(StoreError) -> StoreFileFormat.OutboxItem {
         var name: String?, generation: Int64?, queuedAt: Int64?
-        _ = try object("outbox entry", ["name", "generation", "queued_at"]) { (r, member) throws(StoreError) in
+        try object("outbox entry", ["name", "generation", "queued_at"]) { (r, member) throws(StoreError) in
             switch member {
             case 0: name = try r.string("outbox name")
             case 1: generation = try r.integer("outbox generation")
@@ -187,7 +188,7 @@ struct StoreFileReader {
     mutating func entry() throws(StoreError) -> StoreFileFormat.Entry {
         var name: String?, kind: SecretKind?, protection: Protection?, versions: [StoreFileFormat.VersionEntry]?
         var access: SecretAccess?, stages: StoreFileFormat.StagesEntry?, grace: Int64?, expiry: Int64?, operations: [String]?
-        _ = try object("secret", ["name", "kind", "protection", "versions", "access", "stages", "grace_seconds", "expires_at",
+        try object("secret", ["name", "kind", "protection", "versions", "access", "stages", "grace_seconds", "expires_at",
                                   "operations"]) { (r, member) throws(StoreError) in
             switch member {
             case 0: name = try r.string("name")
@@ -219,7 +220,7 @@ struct StoreFileReader {
 
     private mutating func stages() throws(StoreError) -> StoreFileFormat.StagesEntry {
         var current: UInt64?, previous: UInt64?, pending: UInt64?, changedAt: Int64?, changedBy: String?, until: Int64?
-        _ = try object("stages", ["current", "previous", "pending", "changed_at", "changed_by", "previous_until"]) {
+        try object("stages", ["current", "previous", "pending", "changed_at", "changed_by", "previous_until"]) {
             (r, member) throws(StoreError) in
             switch member {
             case 0: current = try r.positive("current")
@@ -244,7 +245,7 @@ struct StoreFileReader {
             }
             return value
         }
-        _ = try object("hash", ["algorithm", "n", "r", "p", "salt"]) { (r, member) throws(StoreError) in
+        try object("hash", ["algorithm", "n", "r", "p", "salt"]) { (r, member) throws(StoreError) in
             switch member {
             case 0: algorithm = try r.string("hash.algorithm")
             case 1: n = try r.positive("hash.n")
@@ -259,7 +260,7 @@ struct StoreFileReader {
     private mutating func version() throws(StoreError) -> StoreFileFormat.VersionEntry {
         var number: Int64?, sealed: SealedRecord?, encoding: ValueEncoding?, createdAt: Int64?, createdBy: String?
         var hash: StoreFileFormat.HashEntry?, id: String?
-        _ = try object("version", ["version", "sealed", "encoding", "created_at", "created_by", "hash", "id"]) {
+        try object("version", ["version", "sealed", "encoding", "created_at", "created_by", "hash", "id"]) {
             (r, member) throws(StoreError) in
             switch member {
             case 0: number = try r.integer("version")
@@ -286,7 +287,7 @@ struct StoreFileReader {
 
     private mutating func sealed() throws(StoreError) -> SealedRecord {
         var keyID: KeyID?, salt: [UInt8]?, nonce: [UInt8]?, ciphertext: [UInt8]?
-        _ = try object("sealed", ["ciphertext", "key_id", "nonce", "salt"]) { (r, member) throws(StoreError) in
+        try object("sealed", ["ciphertext", "key_id", "nonce", "salt"]) { (r, member) throws(StoreError) in
             switch member {
             case 0: ciphertext = try r.base64("ciphertext")
             case 1:
@@ -305,7 +306,7 @@ struct StoreFileReader {
     private mutating func access() throws(StoreError) -> SecretAccess {
         var principals: [Principal] = []
         var scope = SecretScope.all
-        _ = try object("access", ["principals", "scope"]) { (r, member) throws(StoreError) in
+        try object("access", ["principals", "scope"]) { (r, member) throws(StoreError) in
             if member == 0 {
                 for text in try r.strings("principals") {
                     do { principals.append(try Principal.parse(text, directory: NumericAccounts())) } catch {
@@ -314,7 +315,7 @@ struct StoreFileReader {
                 }
                 return
             }
-            _ = try r.object("scope", ["all", "sockets"]) { (r, member) throws(StoreError) in
+            try r.object("scope", ["all", "sockets"]) { (r, member) throws(StoreError) in
                 guard member == 1 else {
                     _ = try r.step("scope.all", "true or false") { (c) throws(CofferError) in try c.bool() }
                     return
