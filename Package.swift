@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "SyscallsTests", dependencies: ["Syscalls", "CofferTestSupport"]),
         .testTarget(name: "LockedMemoryTests", dependencies: ["LockedMemory", "CLibCrypto", "CofferTestSupport"]),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory", "CofferTestSupport"]),
-        .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
+        .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "Model", "CofferTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Model"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),

@@ -44,6 +44,7 @@ void coffer_openssl_free(void *ptr) { OPENSSL_free(ptr); }
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <openssl/evp.h>
 
 int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
                        const uint8_t *key, size_t key_len,
@@ -60,6 +61,20 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
     int rc = EVP_KDF_derive(ctx, out, out_len, params);
     EVP_KDF_CTX_reset(ctx);
     return rc;
+}
+
+coffer_mac_ctx *coffer_hmac_sha256_ctx_new(coffer_mac *mac) {
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    if (ctx == NULL) return NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
 }
 
 #include <fcntl.h>

@@ -116,7 +116,7 @@ extension SecretRow {
     public static func canonical(storeID: String, name: String, deletedAt: Int64?, secret: Secret?, sequence: Int64) -> [UInt8] {
         var out = LengthPrefixedFields()
         out.add("mirror.store_id", storeID)
-        out.add("mirror.change_seq", String(sequence))
+        out.add("mirror.change_seq", decimal: sequence)
         out.add("mirror.name", name)
         out.add("mirror.deleted_at", deletedAt.map { String($0) } ?? "")
         if let secret { StoreFileFormat.Entry(secret).canonical(into: &out) }

@@ -20,7 +20,7 @@ public struct StoreAuthenticator: Sendable {
     }
 
     /// The key id and MAC function to write a file with; throws while sealed.
-    func current() throws -> (keyID: String, mac: @Sendable ([UInt8]) -> [UInt8]) {
+    func current() throws -> (keyID: String, mac: MACKey) {
         let key = try keyring.current()
         return (key.id.hex, try sealer.mac(with: key, for: .storeFile))
     }
@@ -29,7 +29,7 @@ public struct StoreAuthenticator: Sendable {
     /// than call a file it cannot check tampered).
     var isSealed: Bool { keyring.isSealed }
 
-    func mac(forKeyID id: String) -> (@Sendable ([UInt8]) -> [UInt8])? {
+    func mac(forKeyID id: String) -> MACKey? {
         guard let keyID = KeyID(hex: id), let key = try? keyring.key(for: keyID) else { return nil }
         return try? sealer.mac(with: key, for: .storeFile)
     }

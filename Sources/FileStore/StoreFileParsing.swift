@@ -72,7 +72,7 @@ struct StoreFileReader {
         var container = try step(what, "an object") { (c) throws(CofferError) in try c.beginObject() }
         precondition(names.count <= 32, "seen is a 32-bit mask")
         var seen: UInt32 = 0
-        while let name = try step(what, "an object") { (c) throws(CofferError) in try c.nextMember(&container) } {
+        while let name = try step(what, "an object", { (c) throws(CofferError) in try c.nextMember(&container) }) {
             guard let index = names.firstIndex(where: { cursor.name(name, is: $0) }) else {
                 throw StoreError(.corrupt, "\(source)'s \(what) holds a member this cofferd does not know")
             }

@@ -101,7 +101,7 @@ public final class PostgresConnection {
                 buffers.append(Array(text.utf8CString)); lengths.append(0); formats.append(0)
             case .encodedText(let bytes):
                 var buffer = [CChar](repeating: 0, count: bytes.count + 1)
-                buffer.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count)) }
+                bytes.withUnsafeBytes { source in buffer.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
                 buffers.append(buffer); lengths.append(0); formats.append(0)
             case .integer(let value):
                 buffers.append(Array(String(value).utf8CString)); lengths.append(0); formats.append(0)

@@ -2,11 +2,19 @@
 /// own bytes in messages).
 public enum Hex {
     public static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out += [digits[Int(b >> 4)], digits[Int(b & 15)]] }
-        return String(decoding: out, as: UTF8.self)
+        // Written straight into the string's storage: every audit event
+        // carries two of these.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = digit(b >> 4)
+                out[2 * i + 1] = digit(b & 15)
+            }
+            return bytes.count * 2
+        }
+    }
+
+    private static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 
     /// nil unless `text` is an even number of lowercase hex digits.
@@ -46,20 +54,66 @@ public struct LengthPrefixedFields {
     // some 20 MB of them (docs/performance.md).
     public mutating func add(_ name: String, _ value: String) {
         var value = value
-        value.withUTF8 { add(name, $0) }
+        value.withUTF8 { add(name, UnsafeRawBufferPointer($0)) }
     }
 
-    public mutating func add(_ name: String, _ value: some Collection<UInt8>) {
+    public mutating func add(_ name: String, _ value: [UInt8]) {
+        value.withUnsafeBytes { add(name, $0) }
+    }
+
+    // Concrete types rather than `some Collection<UInt8>`: a generic is not
+    // specialized across modules, and this runs a million times per store
+    // file MAC.
+    public mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
         var name = name
         name.withUTF8 { name in
             appendLength(name.count)
-            bytes.append(contentsOf: name)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(name))
         }
         appendLength(value.count)
         bytes.append(contentsOf: value)
     }
 
+    /// A number in decimal, as `String(value)` writes it, without making
+    /// the string. (Concrete overloads: a generic one is not specialized
+    /// across modules, and went through witness tables for every digit.)
+    public mutating func add(_ name: String, decimal value: Int64) {
+        addDecimal(name, magnitude: value.magnitude, negative: value < 0)
+    }
+
+    public mutating func add(_ name: String, decimal value: UInt64) {
+        addDecimal(name, magnitude: value, negative: false)
+    }
+
+    public mutating func add(_ name: String, decimal value: Int) {
+        add(name, decimal: Int64(value))
+    }
+
+    private mutating func addDecimal(_ name: String, magnitude: UInt64, negative: Bool) {
+        var rest = magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 21) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            if negative {
+                start -= 1
+                digits[start] = UInt8(ascii: "-")
+            }
+            add(name, UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[start...])))
+        }
+    }
+
     public mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
+
+    /// Hands the bytes so far to `sink` and starts again with an empty
+    /// buffer (its capacity kept): a long input reaches a MAC in pieces.
+    public mutating func flush(into sink: (UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes(sink)
+        bytes.removeAll(keepingCapacity: true)
+    }
 
     private mutating func appendLength(_ count: Int) {
         withUnsafeBytes(of: UInt32(count).bigEndian) { bytes.append(contentsOf: $0) }

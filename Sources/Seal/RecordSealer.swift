@@ -24,6 +24,7 @@ public final class RecordSealer: Sendable {
     private nonisolated(unsafe) let kdf: OpaquePointer
     private let cipherContexts: ContextPool
     private let kdfContexts: ContextPool
+    private let macContexts = HMACContexts()
 
     public init() {
         guard let cipher = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil),
@@ -153,17 +154,9 @@ public final class RecordSealer: Sendable {
 
     /// HMAC-SHA256 under a key derived from `key` (HKDF, info per
     /// `purpose`), which stays in locked memory for as long as the returned
-    /// function lives.
-    public func mac(with key: MasterKey, for purpose: MACPurpose) throws -> @Sendable ([UInt8]) -> [UInt8] {
-        let macKey = try derive(master: key, salt: [], info: Array(purpose.rawValue.utf8))
-        return { data in
-            var digest = [UInt8](repeating: 0, count: 32)
-            var length: UInt32 = 32
-            macKey.withUnsafeBytes { k in
-                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), data, data.count, &digest, &length)
-            }
-            return digest
-        }
+    /// key lives.
+    public func mac(with key: MasterKey, for purpose: MACPurpose) throws -> MACKey {
+        MACKey(key: try derive(master: key, salt: [], info: Array(purpose.rawValue.utf8)), contexts: macContexts)
     }
 
     /// Re-keys the context with a zero key so that the record key's schedule

@@ -11,6 +11,8 @@ import Syscalls
 /// - cold start: from spawning cofferd to its READY=1 (sd_notify): the
 ///   store parsed, its MAC and the key of every record checked;
 /// - RSS after start, after reading 1000 different secrets, and its peak;
+/// - gets for a second with nothing else going on (the slowest and p99 the
+///   next two compare with);
 /// - a reload: another process commits to the store file; how long until
 ///   cofferd serves the change, and the slowest get meanwhile;
 /// - a master-key rotation of every record while gets go on: how long, the
@@ -26,6 +28,8 @@ struct DaemonBenchmark {
         var coldStartSeconds: Double
         var rssAfterStartMiB: Double
         var rssAfterReadsMiB: Double
+        var quietP99GetMilliseconds: Double
+        var quietSlowestGetMilliseconds: Double
         var reloadSeconds: Double
         var reloadSlowestGetMilliseconds: Double
         var reloadP99GetMilliseconds: Double
@@ -77,6 +81,12 @@ struct DaemonBenchmark {
         // Reload: another writer commits a new secret; cofferd notices
         // (inotify), re-reads and checks the file, and then serves it.
         let probe = try GetProbe(socket: service, count: count)
+        // The same gets for a second with nothing else going on: what the
+        // figures during a reload or rotation compare with (on a shared
+        // 2-core VM, the slowest get of a quiet second is itself a few ms).
+        probe.mark()
+        Thread.sleep(forTimeInterval: 1)
+        let quiet = probe.sinceMark()
         let marker = #"{"op":"get","name":"bench/reload-marker"}"#
         _ = try writer.commit { storeID, secrets in
             let name = try SecretName("bench/reload-marker")
@@ -104,6 +114,7 @@ struct DaemonBenchmark {
         let figures = Figures(
             secrets: count, coldStartSeconds: coldStart,
             rssAfterStartMiB: rssAfterStart, rssAfterReadsMiB: rssAfterReads,
+            quietP99GetMilliseconds: quiet.p99, quietSlowestGetMilliseconds: quiet.slowest,
             reloadSeconds: reloadSeconds,
             reloadSlowestGetMilliseconds: duringReload.slowest, reloadP99GetMilliseconds: duringReload.p99,
             rotationSeconds: rotationSeconds,
@@ -114,6 +125,8 @@ struct DaemonBenchmark {
         print(String(format: "cold start to READY:        %.2f s", coldStart))
         print(String(format: "RSS after start:            %.1f MiB", rssAfterStart))
         print(String(format: "RSS after 1000 reads:       %.1f MiB", rssAfterReads))
+        print(String(format: "gets, nothing else going on: 1 s (gets: %d, p99 %.2f ms, slowest %.2f ms, failed %d)",
+                     quiet.gets, quiet.p99, quiet.slowest, quiet.failed))
         print(String(format: "reload until served:        %.2f s (gets meanwhile: %d, p99 %.2f ms, slowest %.2f ms, failed %d)",
                      reloadSeconds, duringReload.gets, duringReload.p99, duringReload.slowest, duringReload.failed))
         print(String(format: "master-key rotation:        %.2f s (gets meanwhile: %d, p99 %.2f ms, slowest %.2f ms, failed %d)",

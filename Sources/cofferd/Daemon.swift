@@ -89,9 +89,10 @@ struct Daemon {
         let mirror = try startMirror(store: store, keyring: keyring, sealer: sealer, relay: relay, logger: logger)
         let chainer: AuditChainer
         do {
+            let chainKey = try sealer.mac(with: key, for: .auditChain)
             chainer = try AuditChainer(
                 chainID: store.snapshot.storeID, keyID: key.id.hex,
-                statePath: settings.stateDirectory + "/audit-chain", mac: try RecordSealer().mac(with: key, for: .auditChain))
+                statePath: settings.stateDirectory + "/audit-chain", mac: { chainKey($0) })
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }

@@ -97,3 +97,45 @@ import Testing
         #expect(error.debugDescription.contains("detail for the log"))
     }
 }
+
+@Suite struct EncodingTests {
+    @Test func hexRoundTrips() {
+        let all = (0...255).map(UInt8.init)
+        let text = Hex.encode(all)
+        #expect(text.count == 512)
+        #expect(text.hasPrefix("000102") && text.hasSuffix("fdfeff"))
+        #expect(Hex.decode(text) == all)
+        #expect(Hex.encode([]) == "")
+        #expect(Hex.decode("0g") == nil)
+        #expect(Hex.decode("ABCD") == nil)
+    }
+
+    /// A number goes into a MAC input as its decimal text would: files
+    /// MACed before numbers were written without a String still check.
+    @Test(arguments: [Int64.min, -10, -1, 0, 7, 10, 99, 1_000_000, Int64.max])
+    func decimalsMatchTheirText(_ value: Int64) {
+        var asNumber = LengthPrefixedFields()
+        asNumber.add("n", decimal: value)
+        var asText = LengthPrefixedFields()
+        asText.add("n", String(value))
+        #expect(asNumber.bytes == asText.bytes)
+        var unsigned = LengthPrefixedFields()
+        unsigned.add("n", decimal: UInt64.max)
+        #expect(unsigned.bytes == { var t = LengthPrefixedFields(); t.add("n", String(UInt64.max)); return t.bytes }())
+    }
+
+    /// Flushed in pieces, the bytes are the same as kept whole.
+    @Test func flushingHandsOverEverythingOnce() {
+        var whole = LengthPrefixedFields()
+        var pieced = LengthPrefixedFields()
+        var received: [UInt8] = []
+        for i in 0..<100 {
+            whole.add("field\(i)", String(repeating: "x", count: i))
+            pieced.add("field\(i)", String(repeating: "x", count: i))
+            if i % 7 == 0 { pieced.flush { received.append(contentsOf: $0) } }
+        }
+        pieced.flush { received.append(contentsOf: $0) }
+        #expect(received == whole.bytes)
+        #expect(pieced.bytes.isEmpty)
+    }
+}

@@ -46,6 +46,13 @@ int coffer_hkdf_sha256(coffer_kdf_ctx *ctx,
                        const uint8_t *info, size_t info_len,
                        uint8_t *out, size_t out_len);
 
+// An HMAC context whose digest is SHA-256 (set through an OSSL_PARAM, built
+// from the OSSL_MAC_PARAM_DIGEST macro, hence C). It holds no key: each use
+// keys it with EVP_MAC_init. NULL if OpenSSL could not make it.
+typedef struct evp_mac_st coffer_mac;
+typedef struct evp_mac_ctx_st coffer_mac_ctx;
+coffer_mac_ctx *coffer_hmac_sha256_ctx_new(coffer_mac *mac);
+
 // pipe2(2) with O_CLOEXEC (glibc declares pipe2 only under _GNU_SOURCE): both
 // ends close on exec, atomically, so a child spawned by another thread at the
 // same moment never inherits them. 0, or -1 with errno.

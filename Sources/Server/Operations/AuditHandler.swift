@@ -74,7 +74,7 @@ struct AuditHandler: OperationHandler {
     final class MACCache: @unchecked Sendable {
         let keyring: Keyring
         let sealer: RecordSealer
-        var macs: [String: @Sendable ([UInt8]) -> [UInt8]] = [:]
+        var macs: [String: MACKey] = [:]
 
         init(keyring: Keyring, sealer: RecordSealer) {
             self.keyring = keyring
