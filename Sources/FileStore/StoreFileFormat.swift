@@ -198,6 +198,7 @@ struct StoreFileFormat: Encodable {
     ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?) {
         let file = try StoreFileFormat(parsing: bytes)
         guard file.format == magic else { throw StoreError(.corrupt, "the store file does not start with the coffer-store header") }
+        let authentic: (@Sendable () -> Bool)?
         switch file.formatVersion {
         case currentVersion:
             guard let keyID = file.macKeyID, let mac = file.mac.flatMap(Hex.decode) else {
@@ -206,9 +207,7 @@ struct StoreFileFormat: Encodable {
             guard let key = authenticator.mac(forKeyID: keyID) else {
                 throw StoreError(.tampered, "the store file's MAC is keyed by \(keyID.prefix(16)), which this keyring does not hold")
             }
-            guard ConstantTime.equals(file.computedMAC(with: key), mac) else {
-                throw StoreError(.tampered, "the store file's MAC does not match: it was changed outside cofferd")
-            }
+            authentic = { ConstantTime.equals(file.computedMAC(with: key), mac) }
         case 1 where acceptUnauthenticated:
             // Nothing added after version 1 may arrive unauthenticated and
             // then be written out under a MAC.
@@ -216,9 +215,35 @@ struct StoreFileFormat: Encodable {
                 e.stages == nil && e.graceSeconds == nil && e.expiresAt == nil && e.operations == nil
                     && e.versions.allSatisfy { $0.hash == nil && $0.id == nil }
             }) else { throw StoreError(.corrupt, "a version 1 store file holds members version 1 never had") }
+            authentic = nil
         default:
             throw StoreError(.corrupt, "the store file has format version \(file.formatVersion); this cofferd reads \(currentVersion)")
         }
+        // Checking the MAC and packing the records each only read the
+        // parsed file: a large one does both at once, on two threads (after
+        // the parse, they are a load's two largest steps). The MAC's verdict
+        // still comes first: a file that fails it is refused as tampered,
+        // whatever its records hold.
+        let (packed, matches) = BothAtOnce.run(whenLarge: file.secrets.count >= 1000,
+                                               { Result { () throws(StoreError) in try packedSecrets(of: file) } },
+                                               { authentic?() ?? true })
+        guard matches else {
+            throw StoreError(.tampered, "the store file's MAC does not match: it was changed outside cofferd")
+        }
+        let secrets = try packed.get()
+        var outbox: [SecretName: OutboxEntry] = [:]
+        for item in file.outbox ?? [] {
+            guard let name = try? SecretName(item.name), outbox[name] == nil, item.generation <= file.generation else {
+                throw StoreError(.corrupt, "the store file's outbox holds an invalid or repeated entry")
+            }
+            outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
+        }
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets, outbox: outbox),
+                file.formatVersion, file.macKeyID)
+    }
+
+    /// The file's records, checked (valid names, sorted and unique) and packed.
+    private static func packedSecrets(of file: StoreFileFormat) throws(StoreError) -> PackedSecrets {
         var secrets = PackedSecrets.Packer()
         var previous: SecretName?
         for entry in file.secrets {
@@ -234,15 +259,7 @@ struct StoreFileFormat: Encodable {
             previous = name
             secrets.append(try entry.secret(named: name))
         }
-        var outbox: [SecretName: OutboxEntry] = [:]
-        for item in file.outbox ?? [] {
-            guard let name = try? SecretName(item.name), outbox[name] == nil, item.generation <= file.generation else {
-                throw StoreError(.corrupt, "the store file's outbox holds an invalid or repeated entry")
-            }
-            outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
-        }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets.packed(), outbox: outbox),
-                file.formatVersion, file.macKeyID)
+        return secrets.packed()
     }
 }
 

@@ -1,4 +1,7 @@
 import Model
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads one JSON document front to back, without building a tree: the
 /// caller asks for what it expects next (an object's members, an array's
@@ -97,7 +100,9 @@ public struct JSONCursor {
 
     /// Whether `name` (a member name as read) is `expected`, byte for byte.
     public func name(_ name: JSONString, is expected: StaticString) -> Bool {
+        // memcmp rather than elementsEqual over a slice, which went element
+        // by element: this runs for every member of a store file.
         !name.hasEscapes && name.range.count == expected.utf8CodeUnitCount
-            && scanner.bytes[name.range].elementsEqual(UnsafeRawBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount))
+            && memcmp(scanner.bytes.baseAddress! + name.range.lowerBound, expected.utf8Start, name.range.count) == 0
     }
 }

@@ -15,17 +15,25 @@ public struct SecretName: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Why `text` is not a name, or nil. The reason never echoes the text:
     /// a caller may have put a value where a name belongs.
     public static func problem(_ text: String) -> String? {
-        let bytes = Array(text.utf8)
-        if bytes.isEmpty { return "empty" }
-        if bytes.count > maxBytes { return "longer than \(maxBytes) bytes" }
-        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            if segment.isEmpty { return "empty segment (leading, trailing or doubled '/')" }
-            if segment.elementsEqual([46]) || segment.elementsEqual([46, 46]) { return "'.' and '..' are not allowed as segments" }
-            for c in segment where !isNameByte(c) {
-                return c == 0 ? "contains NUL" : "segments may hold only A-Z a-z 0-9 . _ -"
+        // One pass over the bytes, no copies: a store file's load checks
+        // every name in it.
+        var text = text
+        return text.withUTF8 { bytes -> String? in
+            if bytes.isEmpty { return "empty" }
+            if bytes.count > maxBytes { return "longer than \(maxBytes) bytes" }
+            var segmentStart = 0
+            for i in 0...bytes.count {
+                guard i == bytes.count || bytes[i] == UInt8(ascii: "/") else { continue }
+                let segment = UnsafeBufferPointer(rebasing: bytes[segmentStart..<i])
+                segmentStart = i + 1
+                if segment.isEmpty { return "empty segment (leading, trailing or doubled '/')" }
+                if segment.allSatisfy({ $0 == UInt8(ascii: ".") }), segment.count <= 2 { return "'.' and '..' are not allowed as segments" }
+                for c in segment where !isNameByte(c) {
+                    return c == 0 ? "contains NUL" : "segments may hold only A-Z a-z 0-9 . _ -"
+                }
             }
+            return nil
         }
-        return nil
     }
 
     private static func isNameByte(_ c: UInt8) -> Bool {

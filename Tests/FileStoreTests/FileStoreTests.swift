@@ -336,6 +336,33 @@ import Testing
         #expect(error?.code == .tampered)
     }
 
+    /// A store of 1000 secrets or more checks its MAC and packs its records
+    /// on two threads at once: it loads the same as it was written, and a
+    /// change is refused as tampered, also when the change leaves records
+    /// out of order (the MAC's verdict comes first).
+    @Test func aLargeStoreLoadsWholeAndRefusesAnyChange() throws {
+        let dir = try TemporaryDirectory()
+        let writer = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        try writer.commit { storeID, secrets in
+            for i in 0..<1200 {
+                let name = try SecretName("large/secret\(1000 + i)")
+                var secret = Secret(name: name, kind: .generic, protection: .sealed, versions: [])
+                try secret.add(try version(1, of: name, storeID: storeID), pending: false, at: 1_700_000_000, by: "uid:0")
+                secrets[name] = secret
+            }
+        }
+        let loaded = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        #expect(loaded.snapshot == writer.snapshot)
+        #expect(loaded.snapshot.secrets.count == 1200)
+        let original = try String(contentsOfFile: writer.path, encoding: .utf8)
+        for (from, to) in [("\"uid:0\"", "\"uid:1\""), ("large/secret1000\"", "large/secret9999\"")] {
+            let range = try #require(original.range(of: from))
+            try replaceFile(writer, with: Array(original.replacingCharacters(in: range, with: to).utf8))
+            let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+            #expect(error?.code == .tampered, "\(to)")
+        }
+    }
+
     /// A store directory holding only `contents` as its store file (0600).
     func directory(withStoreFile contents: String) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()

@@ -2,12 +2,12 @@ import Model
 import Testing
 
 @Suite struct SecretNameTests {
-    @Test(arguments: ["db", "db/password", "a.b_c-d/E9", "x/y/z", String(repeating: "a", count: 255), "..a", "a..b", ".hidden"])
+    @Test(arguments: ["db", "db/password", "a.b_c-d/E9", "x/y/z", String(repeating: "a", count: 255), "..a", "a..b", ".hidden", "...", "a/..."])
     func acceptsTheGrammar(_ text: String) throws {
         #expect(try SecretName(text).rawValue == text)
     }
 
-    @Test(arguments: ["", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "sp ace", "a\u{0}b", "é", "a:b",
+    @Test(arguments: ["", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "a/..", "../a", "sp ace", "a\u{0}b", "é", "a:b",
                       String(repeating: "a", count: 256)])
     func refusesEverythingElse(_ text: String) {
         let error = #expect(throws: CofferError.self) { try SecretName(text) }
