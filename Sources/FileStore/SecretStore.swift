@@ -153,7 +153,7 @@ public final class SecretStore: Sendable {
         if let problem = secretFileProblem(info) {
             throw StoreError(.permissions, "refusing the store file \(path): it \(problem)")
         }
-        return (try fd.readAll(limit: 1 << 30, sizeHint: Int(info.st_size)), info)
+        return (try fd.readAll(limit: 1 << 30), info)
     }
 
     /// The current snapshot as a store file (ciphertext only, with its
