@@ -78,7 +78,12 @@ let package = Package(
         // scripts/bench: figures for the speed goals (docs/benchmarks.md).
         .executableTarget(
             name: "coffer-bench",
-            dependencies: ["FileStore", "Seal", "Keyring", "LockedMemory", "Model", "Syscalls", "CLibSystemd", "Mirror"],
+            dependencies: [
+                "FileStore", "Seal", "Keyring", "LockedMemory", "Model", "Syscalls", "CLibSystemd", "Mirror",
+                // The echo baseline on NIO: what the event loop costs before cofferd does any work.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
 
