@@ -29,18 +29,19 @@ public struct AuditChain: Sendable, Equatable {
         self.chain = chain
     }
 
-    /// Appends the chain fields to `fields` and advances.
+    /// Appends the chain fields to `fields` and advances. If `mac` throws,
+    /// nothing advances.
     public mutating func extend(
-        _ fields: [(String, String)], chainID: String, keyID: String, timeMicroseconds: UInt64, mac: ([UInt8]) -> [UInt8]
-    ) -> [(String, String)] {
+        _ fields: [(String, String)], chainID: String, keyID: String, timeMicroseconds: UInt64, mac: ([UInt8]) throws -> [UInt8]
+    ) rethrows -> [(String, String)] {
         var all = fields
         all.append((Self.fieldSequence, String(sequence + 1)))
         all.append((Self.fieldTime, String(timeMicroseconds)))
         all.append((Self.fieldChainID, chainID))
         all.append((Self.fieldKeyID, keyID))
         let covered = Self.canonical(all)
-        let next = mac(Self.chainInput(previous: chain, covered))
-        all.append((Self.fieldMAC, Hex.encode(mac(Self.eventInput(covered)))))
+        let next = try mac(Self.chainInput(previous: chain, covered))
+        all.append((Self.fieldMAC, Hex.encode(try mac(Self.eventInput(covered)))))
         all.append((Self.fieldChain, Hex.encode(next)))
         sequence += 1
         chain = next

@@ -20,7 +20,7 @@ import Glibc
 public final class AuditChainer: Sendable {
     public let chainID: String
     public let keyID: String
-    private let mac: @Sendable ([UInt8]) -> [UInt8]
+    private let mac: @Sendable ([UInt8]) throws -> [UInt8]
     private let state: Mutex<State>
     private let file: Mutex<OwnedFileDescriptor?>
 
@@ -30,7 +30,7 @@ public final class AuditChainer: Sendable {
     }
 
     /// `statePath` nil keeps the chain in memory only (tests).
-    public init(chainID: String, keyID: String, statePath: String?, mac: @escaping @Sendable ([UInt8]) -> [UInt8]) throws {
+    public init(chainID: String, keyID: String, statePath: String?, mac: @escaping @Sendable ([UInt8]) throws -> [UInt8]) throws {
         self.chainID = chainID
         self.keyID = keyID
         self.mac = mac
@@ -57,7 +57,7 @@ public final class AuditChainer: Sendable {
               let sequence = map[AuditChain.fieldSequence].flatMap(UInt64.init),
               let chain = map[AuditChain.fieldChain].flatMap(Hex.decode), chain.count == 32,
               let claimed = map[AuditChain.fieldMAC].flatMap(Hex.decode),
-              mac(AuditChain.eventInput(AuditChain.canonical(last))) == claimed
+              (try? mac(AuditChain.eventInput(AuditChain.canonical(last)))) == claimed
         else { return false }
         return state.withLock { s in
             guard sequence > s.chain.sequence else { return false }
@@ -72,7 +72,15 @@ public final class AuditChainer: Sendable {
     /// even when `send` fails: a lost event is a gap, reported afterwards.
     public func stamp<R>(_ fields: [(String, String)], send: ([(String, String)]) throws(AuditError) -> R) throws(AuditError) -> R {
         try state.withLock { (s: inout State) throws(AuditError) -> R in
-            let stamped = s.chain.extend(fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+            // A MAC that cannot be computed (locked memory exhausted) spends
+            // no number: the event is refused before it exists, and so is
+            // the get that needed it.
+            let stamped: [(String, String)]
+            do {
+                stamped = try s.chain.extend(fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+            } catch {
+                throw AuditError("the audit chain's MAC could not be computed: \(error)")
+            }
             persist(s.chain)
             let result: R
             do throws(AuditError) {
@@ -90,7 +98,9 @@ public final class AuditChainer: Sendable {
         guard !s.lost.isEmpty else { return }
         var event = AuditEvent(kind: .auditLost, result: .error, reason: "journal unreachable")
         event.lost = AuditChain.ranges(s.lost)
-        let stamped = s.chain.extend(event.fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+        // Without a MAC the report waits for the next event.
+        guard let stamped = try? s.chain.extend(event.fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+        else { return }
         persist(s.chain)
         do throws(AuditError) {
             _ = try send(stamped)

@@ -59,7 +59,8 @@ public struct JournalAuditSink: AuditSink {
     }
 
     /// Every "KEY=value" in one buffer, and one iovec per field pointing
-    /// into it: one allocation per event rather than one per field.
+    /// into it: two arrays per event (the bytes, where each field ends)
+    /// rather than one per field.
     static func sendv(_ fields: [(String, String)]) -> Int32 {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 1 })

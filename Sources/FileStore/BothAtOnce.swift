@@ -1,25 +1,28 @@
-import Foundation
+import Dispatch
 
-/// Runs two independent pieces of work at once, the second on a thread of
-/// its own, and returns both results. The second writes only its slot, and
-/// the semaphore orders that write before the read.
+/// Runs two independent pieces of work at once and returns both results.
+/// DispatchQueue.concurrentPerform runs them on the pool's threads and the
+/// caller's, and returns when both are done (if no other thread is free,
+/// the caller runs both: it never waits on a thread that could not start).
+/// Each piece writes only its own slot, and the read comes after the join.
 enum BothAtOnce {
-    private final class Slot<B>: @unchecked Sendable {
-        var value: B?
+    /// Below this many records, a second thread costs more than it saves.
+    static let worthwhileRecords = 1000
+
+    private final class Slots<A, B>: @unchecked Sendable {
+        var first: A?
+        var second: B?
     }
 
-    /// `whenLarge` false runs them one after the other on the calling
-    /// thread: for a small input a thread costs more than it saves.
-    static func run<A, B>(whenLarge: Bool, _ first: () -> A, _ second: @escaping @Sendable () -> B) -> (A, B) {
-        guard whenLarge else { return (first(), second()) }
-        let slot = Slot<B>()
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            slot.value = second()
-            done.signal()
+    static func run<A, B>(_ first: @Sendable () -> A, _ second: @Sendable () -> B) -> (A, B) {
+        let slots = Slots<A, B>()
+        withoutActuallyEscaping(first) { first in
+            withoutActuallyEscaping(second) { second in
+                DispatchQueue.concurrentPerform(iterations: 2) { index in
+                    if index == 0 { slots.first = first() } else { slots.second = second() }
+                }
+            }
         }
-        let a = first()
-        done.wait()
-        return (a, slot.value!)
+        return (slots.first!, slots.second!)
     }
 }

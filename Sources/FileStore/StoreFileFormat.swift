@@ -148,7 +148,7 @@ struct StoreFileFormat: Encodable {
         keyIDs = Array(Set(secrets.flatMap { $0.versions.map(\.sealed.keyID.hex) })).sorted()
         let (keyID, key) = try authenticator.current()
         macKeyID = keyID
-        mac = Hex.encode(computedMAC(with: key))
+        mac = Hex.encode(try computedMAC(with: key))
     }
 
     /// What the MAC covers: every field but the MAC itself, records in file
@@ -179,8 +179,8 @@ struct StoreFileFormat: Encodable {
     }
 
     /// The MAC of the canonical form under `key`.
-    func computedMAC(with key: MACKey) -> [UInt8] {
-        key.authenticate { input in canonical(into: input.update) }
+    func computedMAC(with key: MACKey) throws -> [UInt8] {
+        try key.authenticate { update in canonical(into: update) }
     }
 
     /// Parses and checks a store file. `authenticator` checks the MAC; a
@@ -198,7 +198,7 @@ struct StoreFileFormat: Encodable {
     ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?) {
         let file = try StoreFileFormat(parsing: bytes)
         guard file.format == magic else { throw StoreError(.corrupt, "the store file does not start with the coffer-store header") }
-        let authentic: (@Sendable () -> Bool)?
+        let authentic: (@Sendable () -> Result<Bool, StoreError>)?
         switch file.formatVersion {
         case currentVersion:
             guard let keyID = file.macKeyID, let mac = file.mac.flatMap(Hex.decode) else {
@@ -207,7 +207,13 @@ struct StoreFileFormat: Encodable {
             guard let key = authenticator.mac(forKeyID: keyID) else {
                 throw StoreError(.tampered, "the store file's MAC is keyed by \(keyID.prefix(16)), which this keyring does not hold")
             }
-            authentic = { ConstantTime.equals(file.computedMAC(with: key), mac) }
+            authentic = {
+                do { return .success(ConstantTime.equals(try file.computedMAC(with: key), mac)) } catch {
+                    // Not a verdict on the file: it is neither taken nor
+                    // called tampered, and a later reload tries again.
+                    return .failure(StoreError(.io, "the store file's MAC could not be computed", underlying: "\(error)"))
+                }
+            }
         case 1 where acceptUnauthenticated:
             // Nothing added after version 1 may arrive unauthenticated and
             // then be written out under a MAC.
@@ -219,18 +225,24 @@ struct StoreFileFormat: Encodable {
         default:
             throw StoreError(.corrupt, "the store file has format version \(file.formatVersion); this cofferd reads \(currentVersion)")
         }
-        // Checking the MAC and packing the records each only read the
-        // parsed file: a large one does both at once, on two threads (after
-        // the parse, they are a load's two largest steps). The MAC's verdict
-        // still comes first: a file that fails it is refused as tampered,
-        // whatever its records hold.
-        let (packed, matches) = BothAtOnce.run(whenLarge: file.secrets.count >= 1000,
-                                               { Result { () throws(StoreError) in try packedSecrets(of: file) } },
-                                               { authentic?() ?? true })
-        guard matches else {
-            throw StoreError(.tampered, "the store file's MAC does not match: it was changed outside cofferd")
+        let secrets: PackedSecrets
+        if file.secrets.count >= BothAtOnce.worthwhileRecords {
+            // After the parse, checking the MAC and packing the records are
+            // a load's two largest steps, and each only reads the parsed
+            // file: a large one does both at once. Packing then reads input
+            // not yet authenticated, so it must refuse anything invalid
+            // with an error, never trap (entry.secret(named:) checks every
+            // field before a record is packed; a file is at most 1 GiB, so
+            // packed offsets fit their UInt32s).
+            let (verdict, packed) = BothAtOnce.run({ authentic?() ?? .success(true) }, {
+                Result { () throws(StoreError) in try packedSecrets(of: file) }
+            })
+            try requireAuthentic(verdict)
+            secrets = try packed.get()
+        } else {
+            try requireAuthentic(authentic?() ?? .success(true))
+            secrets = try packedSecrets(of: file)
         }
-        let secrets = try packed.get()
         var outbox: [SecretName: OutboxEntry] = [:]
         for item in file.outbox ?? [] {
             guard let name = try? SecretName(item.name), outbox[name] == nil, item.generation <= file.generation else {
@@ -240,6 +252,14 @@ struct StoreFileFormat: Encodable {
         }
         return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets, outbox: outbox),
                 file.formatVersion, file.macKeyID)
+    }
+
+    /// The MAC's verdict comes first: a file that fails it is refused as
+    /// tampered, whatever its records hold.
+    private static func requireAuthentic(_ verdict: Result<Bool, StoreError>) throws(StoreError) {
+        guard try verdict.get() else {
+            throw StoreError(.tampered, "the store file's MAC does not match: it was changed outside cofferd")
+        }
     }
 
     /// The file's records, checked (valid names, sorted and unique) and packed.

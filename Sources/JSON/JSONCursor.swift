@@ -102,7 +102,8 @@ public struct JSONCursor {
     public func name(_ name: JSONString, is expected: StaticString) -> Bool {
         // memcmp rather than elementsEqual over a slice, which went element
         // by element: this runs for every member of a store file.
-        !name.hasEscapes && name.range.count == expected.utf8CodeUnitCount
+        precondition(name.range.lowerBound >= 0 && name.range.upperBound <= scanner.bytes.count, "a name from another document")
+        return !name.hasEscapes && name.range.count == expected.utf8CodeUnitCount
             && memcmp(scanner.bytes.baseAddress! + name.range.lowerBound, expected.utf8Start, name.range.count) == 0
     }
 }

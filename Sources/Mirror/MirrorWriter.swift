@@ -76,7 +76,10 @@ struct MirrorWriter {
             var macKeys: [String?] = [], macs: [[UInt8]] = []
             for (index, item) in items.enumerated() {
                 guard let sequence = numbers.integer(index, 0) else { throw MirrorError(.query, "PostgreSQL gave no change_seq") }
-                let (keyID, mac) = sign(storeID, item.name.rawValue, deletedAt[index], item.secret, sequence)
+                let keyID: String, mac: [UInt8]
+                do { (keyID, mac) = try sign(storeID, item.name.rawValue, deletedAt[index], item.secret, sequence) } catch {
+                    throw MirrorError(.state, "a row's MAC could not be computed; the batch waits for the next push", detail: "\(error)")
+                }
                 sequences.append(sequence)
                 macKeys.append(keyID)
                 macs.append(mac)

@@ -13,12 +13,12 @@ struct RowAuthenticator: Sendable {
     let sealer: RecordSealer
 
     /// A signer for one batch: the MAC key is derived once, not per row.
-    func signer() throws -> @Sendable (_ storeID: String, _ name: String, _ deletedAt: Int64?, _ secret: Secret?, _ sequence: Int64) -> (keyID: String, mac: [UInt8]) {
+    func signer() throws -> @Sendable (_ storeID: String, _ name: String, _ deletedAt: Int64?, _ secret: Secret?, _ sequence: Int64) throws -> (keyID: String, mac: [UInt8]) {
         let key = try keyring.current()
         let mac = try sealer.mac(with: key, for: .mirrorRow)
         let keyID = key.id.hex
         return { storeID, name, deletedAt, secret, sequence in
-            (keyID, mac(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret, sequence: sequence)))
+            (keyID, try mac(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret, sequence: sequence)))
         }
     }
 
@@ -26,8 +26,9 @@ struct RowAuthenticator: Sendable {
     func check(storeID: String, name: String, deletedAt: Int64?, secret: Secret?, sequence: Int64, keyID: String, mac: [UInt8]) -> Bool {
         guard let id = KeyID(hex: keyID), let key = try? keyring.key(for: id),
               let function = try? sealer.mac(with: key, for: .mirrorRow),
-              ConstantTime.equals(function(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret,
-                                                               sequence: sequence)), mac)
+              let expected = try? function(SecretRow.canonical(storeID: storeID, name: name, deletedAt: deletedAt, secret: secret,
+                                                               sequence: sequence)),
+              ConstantTime.equals(expected, mac)
         else { return false }
         guard let secret else { return true }
         for version in secret.versions {

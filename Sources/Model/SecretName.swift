@@ -15,8 +15,8 @@ public struct SecretName: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Why `text` is not a name, or nil. The reason never echoes the text:
     /// a caller may have put a value where a name belongs.
     public static func problem(_ text: String) -> String? {
-        // One pass over the bytes, no copies: a store file's load checks
-        // every name in it.
+        // Over the bytes in place, with no copy and no array of segments: a
+        // store file's load checks every name in it.
         var text = text
         return text.withUTF8 { bytes -> String? in
             if bytes.isEmpty { return "empty" }
@@ -27,7 +27,7 @@ public struct SecretName: Hashable, Comparable, Sendable, CustomStringConvertibl
                 let segment = UnsafeBufferPointer(rebasing: bytes[segmentStart..<i])
                 segmentStart = i + 1
                 if segment.isEmpty { return "empty segment (leading, trailing or doubled '/')" }
-                if segment.allSatisfy({ $0 == UInt8(ascii: ".") }), segment.count <= 2 { return "'.' and '..' are not allowed as segments" }
+                if segment.count <= 2, segment.allSatisfy({ $0 == UInt8(ascii: ".") }) { return "'.' and '..' are not allowed as segments" }
                 for c in segment where !isNameByte(c) {
                     return c == 0 ? "contains NUL" : "segments may hold only A-Z a-z 0-9 . _ -"
                 }

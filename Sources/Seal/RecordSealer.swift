@@ -189,13 +189,16 @@ final class ContextPool: Sendable {
         self.free = free
     }
 
-    func with<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
+    /// Runs `body` with a context no one else uses meanwhile. `reset`, run
+    /// afterwards, says whether the context is fit to pool again; if not,
+    /// it is freed.
+    func with<R>(_ body: (OpaquePointer) throws -> R, reset: (OpaquePointer) -> Bool = { _ in true }) throws -> R {
         guard let ctx = idle.withLock({ $0.popLast()?.pointer }) ?? make() else {
             throw SealError(.cryptoFailure, "context allocation failed")
         }
         defer {
             let returned = Idle(pointer: ctx)
-            let kept = idle.withLock { list -> Bool in
+            let kept = reset(ctx) && idle.withLock { list -> Bool in
                 guard list.count < 64 else { return false }
                 list.append(returned)
                 return true

@@ -92,7 +92,7 @@ struct Daemon {
             let chainKey = try sealer.mac(with: key, for: .auditChain)
             chainer = try AuditChainer(
                 chainID: store.snapshot.storeID, keyID: key.id.hex,
-                statePath: settings.stateDirectory + "/audit-chain", mac: { chainKey($0) })
+                statePath: settings.stateDirectory + "/audit-chain", mac: { try chainKey($0) })
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }

@@ -363,6 +363,48 @@ import Testing
         }
     }
 
+    /// A file written before this version's MAC code (StoreFileFixture)
+    /// loads with every member as written, and its records open: the MAC's
+    /// canonical form did not change under it. Edited, it is refused.
+    @Test func aFileWrittenByAnEarlierVersionLoads() throws {
+        let (dir, _) = try directory(withStoreFile: StoreFileFixture.written9c6c83d)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        let snapshot = store.snapshot
+        #expect(snapshot.storeID == "d2b40bf3b9ed93ded3ccd96e131c8cb7")
+        #expect(snapshot.generation == 1)
+        #expect(snapshot.secrets.names.map(\.rawValue) == ["api/token", "app/db-password", "web/login"])
+        #expect(snapshot.outbox.count == 2)
+        #expect(snapshot.outbox[try SecretName("gone/secret")]?.queuedAt == -5)
+
+        let db = try #require(snapshot[try SecretName("app/db-password")])
+        #expect(db.stages == SecretStages(current: 2, previous: 1, pending: 3, changedAt: 1_700_000_050, changedBy: "uid:0",
+                                          previousAcceptedUntil: 1_700_003_650))
+        #expect(db.graceSeconds == 3600)
+        #expect(db.access.scope == .sockets([.service]))
+        #expect(db.access.principals.map(\.description) == ["uid:1000", "gid:50"])
+        #expect(db.versions.map(\.createdAt) == [-86_400, 1_700_000_000, 1_700_000_100])
+        #expect(db.versions.map(\.id) == [nil, "0123456789abcdef", "host-b/7"])
+        #expect(db.versions.map(\.encoding) == [.text, .text, .binary])
+        let expected: [[UInt8]] = [Array("one".utf8), Array("two".utf8), [0, 1, 2, 255]]
+        for (version, value) in zip(db.versions, expected) {
+            let opened = try sealer.open(version.sealed, for: db.identity(storeID: snapshot.storeID, version: version.version),
+                                         with: TestKeys.master())
+            #expect(opened.withUnsafeBytes { Array($0) } == value)
+        }
+        let token = try #require(snapshot[try SecretName("api/token")])
+        #expect(token.protection == .hashed && token.versions.first?.hash == .hmacSHA256)
+        #expect(token.expiresAt == 1_900_000_000 && token.operations == ["verify", "get"])
+        let login = try #require(snapshot[try SecretName("web/login")])
+        #expect(login.expiresAt == -1)
+        #expect(login.versions.first?.hash == .scrypt(n: 16384, r: 8, p: 1, salt: Array(0..<16)))
+
+        let edited = StoreFileFixture.written9c6c83d.replacingOccurrences(of: "\"grace_seconds\" : 3600", with: "\"grace_seconds\" : 3601")
+        #expect(edited != StoreFileFixture.written9c6c83d)
+        try replaceFile(store, with: Array(edited.utf8))
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(error?.code == .tampered)
+    }
+
     /// A store directory holding only `contents` as its store file (0600).
     func directory(withStoreFile contents: String) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()

@@ -14,6 +14,31 @@ import Testing
         #expect(error?.code == .badRequest)
     }
 
+    /// The one-pass check accepts and refuses exactly what the check it
+    /// replaced did (kept here as it was), with the same reason.
+    @Test func agreesWithTheFormerCheck() {
+        func former(_ text: String) -> String? {
+            let bytes = Array(text.utf8)
+            if bytes.isEmpty { return "empty" }
+            if bytes.count > SecretName.maxBytes { return "longer than \(SecretName.maxBytes) bytes" }
+            for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+                if segment.isEmpty { return "empty segment (leading, trailing or doubled '/')" }
+                if segment.elementsEqual([46]) || segment.elementsEqual([46, 46]) { return "'.' and '..' are not allowed as segments" }
+                for c in segment where !(c.isASCIILetterOrDigit || c == 46 || c == 95 || c == 45) {
+                    return c == 0 ? "contains NUL" : "segments may hold only A-Z a-z 0-9 . _ -"
+                }
+            }
+            return nil
+        }
+        let pieces = ["", "/", ".", "..", "...", "a", "Z9", "_-", "é", "\u{0}", " ", ":", "a.b"]
+        var cases = [String(repeating: "a", count: 255), String(repeating: "a", count: 256),
+                     String(repeating: "a/", count: 127) + "a", String(repeating: "ab/", count: 86)]
+        for x in pieces { for y in pieces { for z in pieces { cases.append(x + y + z) } } }
+        for text in cases {
+            #expect(SecretName.problem(text) == former(text), "\(Array(text.utf8))")
+        }
+    }
+
     @Test func theReasonNeverEchoesTheText() {
         let error = #expect(throws: CofferError.self) { try SecretName("hunter2 is my password") }
         #expect(error?.message.contains("hunter2") == false)
@@ -138,4 +163,8 @@ import Testing
         #expect(received == whole.bytes)
         #expect(pieced.bytes.isEmpty)
     }
+}
+
+private extension UInt8 {
+    var isASCIILetterOrDigit: Bool { (65...90).contains(self) || (97...122).contains(self) || (48...57).contains(self) }
 }

@@ -38,7 +38,9 @@ import Testing
         #expect(try reader.readAll() == Array("hello".utf8))
     }
 
-    /// Writes go out in pieces of at most 1 MiB; all of it arrives, in order.
+    /// A write larger than one call moves (1 MiB) and a read of it arrive
+    /// whole and in order. (That each call moves at most 1 MiB is not seen
+    /// from here: a regular file would take the whole write at once.)
     @Test func largeWritesAndReadsArriveWhole() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("f")

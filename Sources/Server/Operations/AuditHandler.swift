@@ -85,7 +85,7 @@ struct AuditHandler: OperationHandler {
             if macs[keyID] == nil, let id = KeyID(hex: keyID), let key = try? keyring.key(for: id) {
                 macs[keyID] = try? sealer.mac(with: key, for: .auditChain)
             }
-            return macs[keyID]?(data)
+            return try? macs[keyID]?(data)
         }
     }
 
