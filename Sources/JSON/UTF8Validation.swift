@@ -7,6 +7,12 @@ public enum UTF8Validation {
         var i = 0
         let n = bytes.count
         while i < n {
+            // Eight ASCII bytes at a time (no high bit set in the word): a
+            // store file is almost all ASCII, and this runs over all of it.
+            while i + 8 <= n, bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
+            }
+            guard i < n else { break }
             let b0 = bytes[i]
             if b0 < 0x80 { i += 1; continue }
             func cont(_ k: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {

@@ -156,3 +156,61 @@ import Testing
         #expect(quoted?.message.contains("secret-value") == false)
     }
 }
+
+/// The scanner and the validator take eight bytes at a time where they can:
+/// a byte that matters is found wherever it falls in a word.
+@Suite struct WordAtATimeTests {
+    @Test(arguments: ["\"", "\\n", "\u{01}", "\u{1F}", "é"])
+    func aSpecialByteIsFoundAtEveryOffset(_ special: String) throws {
+        for length in 0..<40 {
+            for position in 0...length {
+                let body = String(repeating: "a", count: position) + special + String(repeating: "b", count: length - position)
+                let text = "\"" + body + "\""
+                let bytes = Array(text.utf8)
+                let result = bytes.withUnsafeBytes { raw in Result { () throws(CofferError) in try JSONParser.parse(raw) } }
+                switch special {
+                case "\"":
+                    // The string ends early: what follows is not JSON.
+                    #expect(throws: CofferError.self, "\(length) \(position)") { try result.get() }
+                case "\u{01}", "\u{1F}":
+                    #expect(throws: CofferError.self, "\(length) \(position)") { try result.get() }
+                default:
+                    let value = try result.get()
+                    guard case .string(let s) = value else { Issue.record("not a string"); continue }
+                    let decoded = bytes.withUnsafeBytes { JSONStringDecoding.string(s, in: $0) }
+                    let expected = String(repeating: "a", count: position) + (special == "\\n" ? "\n" : special)
+                        + String(repeating: "b", count: length - position)
+                    #expect(decoded == expected, "\(length) \(position)")
+                }
+            }
+        }
+    }
+
+    @Test func anInvalidByteIsFoundAtEveryOffset() {
+        for length in 1..<40 {
+            for position in 0..<length {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                #expect(bytes.withUnsafeBytes { UTF8Validation.isValid($0) })
+                bytes[position] = 0xFF
+                #expect(!bytes.withUnsafeBytes { UTF8Validation.isValid($0) }, "\(length) \(position)")
+                bytes[position] = 0xC3
+                if position + 1 < length { bytes[position + 1] = 0xA9 }
+                #expect(bytes.withUnsafeBytes { UTF8Validation.isValid($0) } == (position + 1 < length), "\(length) \(position)")
+            }
+        }
+    }
+}
+
+extension WordAtATimeTests {
+    /// Runs of spaces of every length, before and between values, read the
+    /// same as none.
+    @Test func indentationOfAnyLengthIsSkipped() throws {
+        for width in 0..<30 {
+            let pad = String(repeating: " ", count: width)
+            let text = pad + "{" + pad + "\n" + pad + "\"a\"" + pad + ":" + pad + "[1," + pad + "2]" + pad + "\n}" + pad
+            let value = try Array(text.utf8).withUnsafeBytes { raw in Result { () throws(CofferError) in try JSONParser.parse(raw) } }.get()
+            guard case .object(let members) = value else { Issue.record("not an object at \(width)"); continue }
+            #expect(Array(members.keys) == ["a"], "\(width)")
+        }
+    }
+}
