@@ -7,9 +7,11 @@
 ///   do everything on the service and admin sockets;
 /// - operators (the policy file's `operator` lines) may do everything on the
 ///   admin socket;
-/// - a secret that names its own principals (the omni_credentials model) is
-///   read only by them, and only through the sockets its scope allows;
-/// - rules (`allow OPS on GLOBS to PRINCIPALS`) grant the rest.
+/// - a secret that names its own principals is read only by them, and only
+///   through the sockets its scope allows;
+/// - rules (`allow OPS on GLOBS to PRINCIPALS`) grant the rest: a name-scoped
+///   operation on the names their globs match, a whole-store operation
+///   (Operation.Reach) only when a glob is `**`.
 public struct AccessPolicy: Sendable, Equatable {
     public struct Rule: Sendable, Equatable {
         public var operations: Set<Operation>
@@ -24,9 +26,24 @@ public struct AccessPolicy: Sendable, Equatable {
 
         func grants(_ peer: PeerIdentity, _ operation: Operation, name: SecretName?) -> Bool {
             guard operations.contains(operation), principals.contains(where: { $0.matches(peer) }) else { return false }
-            guard let name else { return true }
-            return names.contains { $0.matches(name) }
+            switch operation.reach {
+            case .nothing:
+                return true
+            case .wholeStore:
+                // Export, seal, the keys, the audit: they reach every name at
+                // once, so only a rule on every name grants them. `all` on
+                // `team-a/**` never does.
+                return reachesEveryName
+            case .names:
+                // No name: list and watch, which show each name only if it
+                // is granted on its own (mayList, the change feed).
+                guard let name else { return true }
+                return names.contains { $0.matches(name) }
+            }
         }
+
+        /// Whether the rule's names are the whole store (`**`).
+        public var reachesEveryName: Bool { names.contains(.any) }
     }
 
     /// A `credential` line: for units matching `unit`, the credential `id`
@@ -147,15 +164,4 @@ public enum DenialReason: String, Sendable, Equatable {
     case outsideSecretScope = "outside_secret_scope"
     case unitNotTrusted = "unit_not_trusted"
     case unknownCredential = "unknown_credential"
-}
-
-extension Operation {
-    /// Operations that read a secret or its metadata: the ones a secret's own
-    /// principals and scope govern.
-    public var reads: Bool {
-        switch self {
-        case .get, .verify, .describe, .list, .watch: return true
-        default: return false
-        }
-    }
 }

@@ -213,3 +213,66 @@ struct FixtureAccounts: AccountDirectory {
         #expect(ProcessRecords.effectiveIDs(fromStatus: "Uid:\t1\n") == nil)
     }
 }
+
+/// Every operation × every kind of principal: a grant scoped to some names
+/// never reaches a whole-store operation (docs/policy.md, "Who may run which
+/// operation").
+@Suite struct OperationReachTests {
+    static let policyText = """
+        allow all on team-a/** to uid:2001
+        allow all on ** to uid:2002
+        operator uid:2003
+        """
+    let policy = AccessPolicy(superusers: [0]).with(try! PolicyFile.parse(policyText, directory: FixtureAccounts()))
+    let scoped = PeerIdentity(uid: 2001, gid: 2001, pid: 21)
+    let everyName = PeerIdentity(uid: 2002, gid: 2002, pid: 22)
+    let anOperator = PeerIdentity(uid: 2003, gid: 2003, pid: 23)
+    let root = PeerIdentity(uid: 0, gid: 0, pid: 24)
+    let another = PeerIdentity(uid: 2004, gid: 2004, pid: 25)
+    let teamA = try! SecretName("team-a/db")
+    let teamB = try! SecretName("team-b/db")
+
+    /// The name the dispatcher would check: one for operations that name a
+    /// secret, none for list, watch and the whole-store operations.
+    func decide(_ peer: PeerIdentity, _ operation: Operation, _ name: SecretName) -> PolicyDecision {
+        let listener: Listener = operation.isAdministrative ? .admin : .service
+        return policy.decide(peer, operation, name: operation.actsOnSecret ? name : nil, on: listener)
+    }
+
+    @Test(arguments: Operation.allCases.filter { $0 != .ping })
+    func eachPrincipalGetsWhatItsKindAllows(operation: Operation) {
+        let wholeStore = operation.reach == .wholeStore
+        #expect(decide(scoped, operation, teamA).isAllowed == !wholeStore, "a grant on team-a/** and \(operation.rawValue)")
+        if operation.actsOnSecret {
+            #expect(decide(scoped, operation, teamB) == .deny(.noGrant), "team-b is outside the grant")
+        }
+        #expect(decide(everyName, operation, teamB) == .allow, "a grant on ** reaches everything it lists")
+        #expect(decide(anOperator, operation, teamB) == .allow || !operation.isAdministrative,
+                "operators have every administrative operation")
+        #expect(decide(root, operation, teamB) == .allow)
+        #expect(!decide(another, operation, teamA).isAllowed)
+    }
+
+    @Test func everyOperationHasOneReach() {
+        let wholeStore = Operation.allCases.filter { $0.reach == .wholeStore }.map(\.rawValue).sorted()
+        #expect(wholeStore == ["audit", "export", "reload", "restore", "rotate-master-key", "seal", "status", "unseal"])
+        #expect(Operation.allCases.filter { $0.reach == .nothing } == [.ping])
+    }
+
+    @Test func aScopedListShowsOnlyItsNames() {
+        #expect(policy.mayList(scoped, teamA, on: .service))
+        #expect(!policy.mayList(scoped, teamB, on: .service))
+    }
+
+    @Test func readOnAllNamesStillGrantsNoWholeStoreOperation() throws {
+        let text = "allow read,export,status on ** to uid:2005\nallow all on app/* to uid:2006\n"
+        let policy = AccessPolicy(superusers: [0]).with(try PolicyFile.parse(text, directory: FixtureAccounts()))
+        let reader = PeerIdentity(uid: 2005, gid: 2005, pid: 26)
+        #expect(policy.decide(reader, .export, name: nil, on: .admin) == .allow)
+        #expect(policy.decide(reader, .seal, name: nil, on: .admin) == .deny(.noGrant))
+        let narrow = PeerIdentity(uid: 2006, gid: 2006, pid: 27)
+        for operation in Operation.allCases where operation.reach == .wholeStore {
+            #expect(policy.decide(narrow, operation, name: nil, on: .admin) == .deny(.noGrant))
+        }
+    }
+}
