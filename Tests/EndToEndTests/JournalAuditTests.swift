@@ -88,6 +88,14 @@ import Testing
         let refused = try daemon.ctl(["get", "k"])
         #expect(refused.status == 6)
         #expect(refused.stderr.contains("UNAVAILABLE"))
+        // Every other reveal too: the whole store in plaintext, a new token,
+        // a verify verdict; not one byte of a value leaves.
+        for command in [["export", "--plaintext"], ["export"], ["token-create", "t"]] {
+            let answer = try daemon.ctl(command)
+            #expect(answer.status == 6, "\(command): \(answer.stdoutText)")
+            #expect(answer.stdout.isEmpty, "\(command) printed something")
+        }
+        #expect(try daemon.ctl(["verify", "k"], stdin: "v").status == 6)
         let status = try JSONSerialization.jsonObject(with: try daemon.ctl(["status", "--json"]).stdout) as? [String: Any]
         #expect((status?["audit"] as? [String: Any])?["reachable"] as? Bool == false)
         #expect(try daemon.ctl(["put", "k2"], stdin: "w").status == 0)

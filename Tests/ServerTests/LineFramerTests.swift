@@ -54,13 +54,13 @@ import Testing
         let value = try LockedBytes(count: 5) { $0.copyBytes(from: [0x22, 0x5C, 0x0A, 0x01, 0x41]) }
         let response = Response.success(RequestID(number: "1"), [("value", .secret(value, .text))])
         #expect(String(decoding: response.encoded().bytes, as: UTF8.self) == #"{"id":1,"ok":true,"value":"\"\\\n\u0001A"}"# + "\n")
-        #expect(response.holdsSecret)
+        #expect(response.reveals)
     }
 
     @Test func errorsCarryCodeAndMessage() {
         let response = Response.failure(RequestID(string: "a\"b"), .init(.notFound, "no secret named x"))
         #expect(String(decoding: response.encoded().bytes, as: UTF8.self)
             == #"{"id":"a\"b","ok":false,"error":{"code":"NOT_FOUND","message":"no secret named x"}}"# + "\n")
-        #expect(!response.holdsSecret)
+        #expect(!response.reveals)
     }
 }

@@ -221,7 +221,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard !closed else { return }
         var encoded = response.encoded()
         var buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
-        let wipeAfterWrite = response.holdsSecret
+        let wipeAfterWrite = response.reveals
         if wipeAfterWrite { encoded.wipe() }
         writeSince = writeSince ?? .now()
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in

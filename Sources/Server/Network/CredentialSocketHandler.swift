@@ -75,9 +75,9 @@ final class CredentialSocketHandler: ChannelInboundHandler {
         var event = AuditEvent(kind: .get, result: .ok, operation: .get, secret: lookup.secret.name.rawValue,
                                version: lookup.version.version, peer: requester, listener: .credentials)
         do {
-            let value = try lookup.open(with: services)
-            // Fail closed: nothing is revealed without its audit event.
-            try services.audit.record(event)
+            let revelation = Revelation(.value(try lookup.open(with: services), lookup.version.encoding))
+            // Fail closed: the value is readable only with its event's receipt.
+            guard case .value(let value, _) = revelation.content(try services.audit.receipt(recording: event)) else { return }
             var buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
             context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
                 buffer.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }

@@ -15,7 +15,8 @@ public final class CofferServices: Sendable {
     public let store: SecretStore
     public let keyring: Keyring
     public let sealer: RecordSealer
-    public let audit: any AuditSink
+    /// Every decision is recorded here; its receipts let reveals out.
+    public let audit: AuditTrail
     public let mode: Mode
     public let startedAt: ContinuousClock.Instant
     /// Blocking work (fsync) runs here, never on an event loop.
@@ -84,7 +85,7 @@ public final class CofferServices: Sendable {
         self.store = store
         self.keyring = keyring
         self.sealer = sealer
-        self.audit = audit
+        self.audit = AuditTrail(audit)
         self.mode = mode
         self.blockingPool = blockingPool
         self.startedAt = .now

@@ -12,11 +12,12 @@ struct GetHandler: ImmediateOperationHandler {
         let name = try request.name()
         let version = try request.unsigned("version")
         let stage = try request.stage()
-        let fallback = try request.string("default")
+        // The default may be a credential too: it stays in locked memory.
+        let fallback = try request.lockedString("default")
         let snapshot = services.store.snapshot
         if let fallback, snapshot[name] == nil {
             return HandlerOutcome(
-                [("name", .string(name.rawValue)), ("value", .string(fallback)), ("default", .bool(true))],
+                [("name", .string(name.rawValue)), ("value", .secret(fallback, .text)), ("default", .bool(true))],
                 result: .notFound
             )
         }

@@ -103,7 +103,7 @@ struct ExportHandler: OperationHandler {
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         guard try request.bool("plaintext") == true else {
             let file = try services.store.exportedFile()
-            return HandlerOutcome([("store_file", .string(String(decoding: file, as: UTF8.self)))])
+            return HandlerOutcome([("store_file", .revealed(Revelation(.storeFile(String(decoding: file, as: UTF8.self)))))])
         }
         let snapshot = services.store.snapshot
         var items: [ResponseValue] = []

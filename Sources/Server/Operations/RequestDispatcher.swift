@@ -134,8 +134,9 @@ public struct RequestDispatcher: Sendable {
         return mapped
     }
 
-    /// Records the decision's audit event, then answers. Fail closed: a
-    /// get or verify whose event was not recorded reveals nothing.
+    /// Records the decision's audit event, then answers with its receipt.
+    /// Fail closed: an answer that reveals something and has no receipt is
+    /// written as UNAVAILABLE (Response.encoded), whatever the operation.
     private func finish(
         _ request: Request, targets: [SecretName], context: RequestContext, outcome: Result<HandlerOutcome, CofferError>
     ) -> Response {
@@ -151,15 +152,13 @@ public struct RequestDispatcher: Sendable {
             peer: context.peer, listener: context.listener, requestID: context.requestID.text,
             reason: outcome.failureCode.map { $0.wireName }
         )
+        var answer = response(request.id, outcome)
         do {
-            try services.audit.record(event)
+            answer.receipt = try services.audit.receipt(recording: event)
         } catch {
             logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(kind.rawValue)"])
-            if request.operation == .get || request.operation == .verify {
-                return .failure(request.id, CofferError.from(error))
-            }
         }
-        return response(request.id, outcome)
+        return answer
     }
 
     private func response(_ id: RequestID, _ outcome: Result<HandlerOutcome, CofferError>) -> Response {
@@ -211,7 +210,7 @@ extension Operation {
         case .audit: return .auditReview
         case .import: return .import
         case .export: return .export
-        default: return nil
+        case .reload: return nil
         }
     }
 }

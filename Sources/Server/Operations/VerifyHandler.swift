@@ -34,10 +34,10 @@ struct VerifyHandler: OperationHandler {
         if !secret.operations.isEmpty, wanted.map({ !secret.operations.contains($0) }) ?? true {
             // Still compare, so the answer takes as long either way.
             _ = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
-            return HandlerOutcome([("match", .bool(false))], version: candidates.first?.version)
+            return HandlerOutcome([("match", .verdict(false))], version: candidates.first?.version)
         }
         let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
-        return HandlerOutcome([("match", .bool(matched != nil))], version: matched?.version ?? candidates.first?.version)
+        return HandlerOutcome([("match", .verdict(matched != nil))], version: matched?.version ?? candidates.first?.version)
     }
 
     /// The first of `versions` the candidate matches. Hashed versions are

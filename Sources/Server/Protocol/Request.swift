@@ -147,6 +147,24 @@ struct Request: Sendable {
         }
     }
 
+    /// A string member decoded straight into locked memory (a value the
+    /// client sends, never held in a Swift String); nil when absent.
+    func lockedString(_ key: String) throws -> LockedBytes? {
+        switch members[key] {
+        case nil: return nil
+        case .string(let s)?: return try locked(s)
+        case let other?: throw CofferError(.badRequest, "'\(key)' must be a string, not \(other.typeName)")
+        }
+    }
+
+    private func locked(_ string: JSONString) throws -> LockedBytes {
+        try line.withUnsafeBytes { raw in
+            try LockedBytes(count: JSONStringDecoding.decodedCount(string, in: raw)) { out in
+                JSONStringDecoding.decode(string, in: raw, into: out)
+            }
+        }
+    }
+
     /// The text of a string found inside this request's line.
     func text(_ string: JSONString) -> String {
         line.withUnsafeBytes { JSONStringDecoding.string(string, in: $0) }
@@ -174,12 +192,7 @@ struct Request: Sendable {
         case (nil, nil): return nil
         case (_?, _?): throw CofferError(.badRequest, "give 'value' or 'value_base64', not both")
         case (.string(let s)?, nil):
-            let bytes = try line.withUnsafeBytes { raw in
-                try LockedBytes(count: JSONStringDecoding.decodedCount(s, in: raw)) { out in
-                    JSONStringDecoding.decode(s, in: raw, into: out)
-                }
-            }
-            return SecretInput(bytes: bytes, encoding: .text)
+            return SecretInput(bytes: try locked(s), encoding: .text)
         case (nil, .string(let s)?):
             var text = [UInt8](repeating: 0, count: line.withUnsafeBytes { JSONStringDecoding.decodedCount(s, in: $0) })
             defer { text.wipe() }

@@ -1,9 +1,10 @@
+import Audit
 import JSON
 import LockedMemory
 import Model
 
-/// A value in a response. `.secret` is written from locked memory as text or
-/// base64; a response holding one is wiped after it is sent.
+/// A value in a response. `.revealed` is written only with an audit
+/// receipt (Revelation); a response holding one is wiped after it is sent.
 enum ResponseValue: Sendable {
     case string(String)
     case integer(Int64)
@@ -12,14 +13,14 @@ enum ResponseValue: Sendable {
     case null
     case array([ResponseValue])
     case object([(String, ResponseValue)])
-    case secret(LockedBytes, ValueEncoding)
+    case revealed(Revelation)
 
-    var holdsSecret: Bool {
+    var reveals: Bool {
         switch self {
-        case .secret: return true
-        case .array(let items): return items.contains { $0.holdsSecret }
-        case .object(let members): return members.contains { $0.1.holdsSecret }
-        default: return false
+        case .revealed: return true
+        case .array(let items): return items.contains { $0.reveals }
+        case .object(let members): return members.contains { $0.1.reveals }
+        case .string, .integer, .unsigned, .bool, .null: return false
         }
     }
 }
@@ -33,6 +34,9 @@ struct Response: Sendable {
 
     let id: RequestID
     let body: Body
+    /// The receipt of the audit event that recorded this answer; without
+    /// one, an answer that reveals something is written as UNAVAILABLE.
+    var receipt: AuditReceipt? = nil
 
     static func success(_ id: RequestID, _ fields: [(String, ResponseValue)]) -> Response {
         Response(id: id, body: .success(fields))
@@ -42,18 +46,25 @@ struct Response: Sendable {
         Response(id: id, body: .failure(error))
     }
 
-    var holdsSecret: Bool {
-        if case .success(let fields) = body { return fields.contains { $0.1.holdsSecret } }
+    var reveals: Bool {
+        if case .success(let fields) = body { return fields.contains { $0.1.reveals } }
         return false
     }
+
+    /// Said instead of an answer that would reveal something its audit
+    /// event did not record (the journal is unreachable or stalled).
+    static let unrecorded = CofferError(
+        .unavailable, "the audit event for this answer could not be recorded, so nothing was revealed; try again")
 
     var error: CofferError? {
         if case .failure(let error) = body { return error }
         return nil
     }
 
-    /// The response as one JSON line, newline included.
+    /// The response as one JSON line, newline included. An answer that
+    /// reveals something and holds no receipt is written as UNAVAILABLE.
     func encoded() -> JSONWriter {
+        if reveals, receipt == nil { return Response.failure(id, Self.unrecorded).encoded() }
         var w = JSONWriter()
         w.raw("{\"id\":")
         w.raw(id.json)
@@ -64,7 +75,7 @@ struct Response: Sendable {
                 w.raw(",")
                 w.string(key)
                 w.raw(":")
-                Self.write(value, into: &w)
+                Self.write(value, receipt: receipt, into: &w)
             }
         case .failure(let error):
             w.raw(",\"ok\":false,\"error\":{\"code\":")
@@ -77,7 +88,7 @@ struct Response: Sendable {
         return w
     }
 
-    private static func write(_ value: ResponseValue, into w: inout JSONWriter) {
+    private static func write(_ value: ResponseValue, receipt: AuditReceipt?, into w: inout JSONWriter) {
         switch value {
         case .string(let s): w.string(s)
         case .integer(let n): w.integer(n)
@@ -88,7 +99,7 @@ struct Response: Sendable {
             w.raw("[")
             for (i, item) in items.enumerated() {
                 if i > 0 { w.raw(",") }
-                write(item, into: &w)
+                write(item, receipt: receipt, into: &w)
             }
             w.raw("]")
         case .object(let members):
@@ -97,11 +108,19 @@ struct Response: Sendable {
                 if i > 0 { w.raw(",") }
                 w.string(key)
                 w.raw(":")
-                write(item, into: &w)
+                write(item, receipt: receipt, into: &w)
             }
             w.raw("}")
-        case .secret(let bytes, .text): bytes.withUnsafeBytes { w.escaped($0) }
-        case .secret(let bytes, .binary): bytes.withUnsafeBytes { w.base64($0) }
+        case .revealed(let revelation):
+            // encoded() answered UNAVAILABLE already when there is no
+            // receipt; without one the content cannot even be read.
+            guard let receipt else { return w.raw("null") }
+            switch revelation.content(receipt) {
+            case .value(let bytes, .text): bytes.withUnsafeBytes { w.escaped($0) }
+            case .value(let bytes, .binary): bytes.withUnsafeBytes { w.base64($0) }
+            case .verdict(let matched): matched ? w.raw("true") : w.raw("false")
+            case .storeFile(let text): w.string(text)
+            }
         }
     }
 }

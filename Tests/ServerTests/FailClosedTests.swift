@@ -1,0 +1,79 @@
+import Audit
+import Foundation
+import Model
+import Testing
+
+@testable import Server
+
+/// Every operation against an audit sink that refuses every event: nothing
+/// that reveals a value, a token, a verdict or the store gets out, and the
+/// answer says UNAVAILABLE (docs/security.md, "Every reveal is on record").
+@Suite struct FailClosedTests {
+    static let value = "SEALED-VALUE-4f1c", hashed = "HASHED-VALUE-9a2e"
+
+    /// One request per operation (valid, so that the handler runs), and
+    /// whether its answer reveals something.
+    static let requests: [Model.Operation: (String, reveals: Bool)] = [
+        .ping: (#"{"op":"ping"}"#, false),
+        .get: (#"{"op":"get","name":"app/sealed"}"#, true),
+        .verify: (#"{"op":"verify","name":"app/hashed","value":"HASHED-VALUE-9a2e"}"#, true),
+        .list: (#"{"op":"list"}"#, false),
+        .describe: (#"{"op":"describe","name":"app/sealed"}"#, false),
+        .watch: (#"{"op":"watch","names":["app/**"]}"#, false),
+        .put: (#"{"op":"put","name":"app/generated","generate":{"bytes":16},"protection":"hashed"}"#, true),
+        .rotate: (#"{"op":"rotate","name":"app/hashed","generate":{"bytes":16}}"#, true),
+        .promote: (#"{"op":"promote","name":"app/sealed"}"#, false),
+        .rollback: (#"{"op":"rollback","name":"app/sealed"}"#, false),
+        .delete: (#"{"op":"delete","name":"app/other"}"#, false),
+        .history: (#"{"op":"history","name":"app/sealed"}"#, false),
+        .tokenCreate: (#"{"op":"token.create","name":"app/token"}"#, true),
+        .rotateMasterKey: (#"{"op":"rotate-master-key"}"#, false),
+        .seal: (#"{"op":"seal"}"#, false),
+        .unseal: (#"{"op":"unseal"}"#, false),
+        .reload: (#"{"op":"reload"}"#, false),
+        .status: (#"{"op":"status"}"#, false),
+        .audit: (#"{"op":"audit","limit":1}"#, false),
+        .import: (#"{"op":"import","secrets":[{"name":"app/imported","value":"IMPORTED-VALUE"}]}"#, false),
+        .export: (#"{"op":"export","plaintext":true}"#, true),
+        .restore: (#"{"op":"restore","from":"postgres"}"#, false),
+    ]
+
+    @Test func everyOperationHasARequestHere() {
+        #expect(Set(Self.requests.keys) == Set(Model.Operation.allCases))
+    }
+
+    @Test(arguments: Model.Operation.allCases)
+    func nothingIsRevealedWithoutItsEvent(operation: Model.Operation) async throws {
+        let h = try Harness()
+        for setup in [
+            #"{"op":"put","name":"app/sealed","value":"SEALED-VALUE-4f1c"}"#,
+            #"{"op":"rotate","name":"app/sealed","value":"SEALED-VALUE-4f1c","pending":true}"#,
+            #"{"op":"put","name":"app/hashed","value":"HASHED-VALUE-9a2e","protection":"hashed","hash":"hmac-sha256"}"#,
+            #"{"op":"put","name":"app/other","value":"x"}"#,
+        ] {
+            #expect(try await h.call(setup)["ok"] as? Bool == true)
+        }
+        h.audit.failing.withLock { $0 = true }
+        let (request, reveals) = try #require(Self.requests[operation])
+        let answer = await h.line(request)
+        #expect(!answer.contains(Self.value) && !answer.contains(Self.hashed), "\(operation.rawValue): \(answer)")
+        if reveals {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])
+            #expect((object["error"] as? [String: Any])?["code"] as? String == "UNAVAILABLE", "\(operation.rawValue): \(answer)")
+            #expect(Set(object.keys) == ["id", "ok", "error"], "no member of the answer gets out")
+        }
+
+        // The same request with the journal back reveals what it should:
+        // the table above says which do.
+        h.audit.failing.withLock { $0 = false }
+        if operation != .put, operation != .tokenCreate, operation != .import, operation != .delete, operation != .seal {
+            let again = try await h.call(Self.requests[operation]!.0)
+            if reveals { #expect(again["ok"] as? Bool == true, "\(operation.rawValue): \(again)") }
+        }
+    }
+
+    @Test func aReceiptIsWhatLetsAValueOut() throws {
+        let response = Response.success(.null, [("value", .verdict(true))])
+        #expect(String(decoding: response.encoded().bytes, as: UTF8.self).contains("UNAVAILABLE"))
+    }
+}
