@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "JSON", dependencies: ["Model"], swiftSettings: strict),
         .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
-        .target(name: "Mirror", dependencies: ["CLibPQ", "CCofferShims", "Model", "Seal", "Keyring", "FileStore", "Syscalls"], swiftSettings: strict),
+        .target(name: "Mirror", dependencies: ["CLibPQ", "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Syscalls"], swiftSettings: strict),
         .target(
             name: "Server",
             dependencies: [

@@ -89,3 +89,24 @@ int coffer_pipe_cloexec(int fds[2]) {
 int coffer_return_free_memory(void) {
     return malloc_trim(0);
 }
+
+#include <stdlib.h>
+#include <string.h>
+
+void *coffer_wiping_malloc(size_t size) { return malloc(size); }
+
+void coffer_wiping_free(void *ptr) {
+    if (ptr == NULL) return;
+    OPENSSL_cleanse(ptr, malloc_usable_size(ptr));
+    free(ptr);
+}
+
+void *coffer_wiping_realloc(void *ptr, size_t old_size, size_t new_size) {
+    void *moved = malloc(new_size);
+    if (moved == NULL || ptr == NULL) return moved;
+    memcpy(moved, ptr, old_size < new_size ? old_size : new_size);
+    coffer_wiping_free(ptr);
+    return moved;
+}
+
+void coffer_wiping_copy(void *dst, const void *src, size_t count) { memcpy(dst, src, count); }

@@ -54,7 +54,7 @@ public enum MasterKeySource: Equatable, Sendable, CustomStringConvertible {
         if case .keyFile = self, let problem = secretFileProblem(try fd.status()) {
             throw KeyringError(.keyFilePermissions, "refusing the master key file \(path): it \(problem)")
         }
-        var contents = try fd.readAll(limit: 4096)
+        var contents = try fd.readSecret(limit: 4096)
         defer { contents.wipe() }
         return try MasterKey(bytes: Self.decode(&contents, from: self))
     }

@@ -50,12 +50,13 @@ public final class LockedBytes: @unchecked Sendable, CustomStringConvertible {
 
     /// Copies `bytes` in, then wipes the source.
     public convenience init(takingAndWiping bytes: inout [UInt8]) throws {
+        // Wiped also when the secure heap is full and init throws.
+        defer { bytes.wipe() }
         let n = bytes.count
         try self.init(count: n)
         bytes.withUnsafeBytes { src in
             if n > 0 { pointer.copyMemory(from: src.baseAddress!, byteCount: n) }
         }
-        bytes.wipe()
     }
 
     deinit {
@@ -94,5 +95,21 @@ extension Array where Element == UInt8 {
             if let base = buffer.baseAddress { OPENSSL_cleanse(base, buffer.count) }
         }
         removeAll(keepingCapacity: false)
+    }
+
+    /// Makes room for `extra` more bytes without leaving a copy behind. A
+    /// plain append that outgrows the storage copies the bytes to a bigger
+    /// block and frees the old one as it is; here the bytes move to a new
+    /// array and the old storage is zeroed before it goes. For buffers that
+    /// may hold a value (the request framer, the answer writer), uniquely
+    /// referenced as those are.
+    public mutating func reserveWiping(_ extra: Int) {
+        let needed = count + extra
+        guard needed > capacity else { return }
+        var grown: [UInt8] = []
+        grown.reserveCapacity(Swift.max(needed, capacity * 2))
+        grown.append(contentsOf: self)
+        wipe()
+        self = grown
     }
 }

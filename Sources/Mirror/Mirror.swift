@@ -1,5 +1,6 @@
 import FileStore
 import Keyring
+import LockedMemory
 import Model
 import Seal
 import Synchronization
@@ -20,14 +21,14 @@ public final class Mirror: Sendable {
     public struct Settings: Sendable {
         /// A libpq conninfo or URI. Never logged (it may hold a password).
         public var conninfo: String
-        /// From a file or a systemd credential; passed to libpq apart from
-        /// the conninfo, never logged.
-        public var password: String?
+        /// From a file or a systemd credential: NUL-terminated, in locked
+        /// memory, passed to libpq apart from the conninfo, never logged.
+        public var password: LockedBytes?
         public var catchUpInterval: Duration = .seconds(5)
         public var batchSize = 1000
         public var maxBackoff: Duration = .seconds(30)
 
-        public init(conninfo: String, password: String? = nil) {
+        public init(conninfo: String, password: LockedBytes? = nil) {
             self.conninfo = conninfo
             self.password = password
         }

@@ -1,4 +1,5 @@
 import CLibPQ
+import LockedMemory
 import Model
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ public final class PostgresConnection {
     /// given, `password` as a separate parameter (PQconnectdbParams with
     /// expand_dbname), so it is never spliced into a string. The error
     /// never holds either.
-    public init(conninfo: String, password: String? = nil) throws(MirrorError) {
+    public init(conninfo: String, password: LockedBytes? = nil) throws(MirrorError) {
         let given = try Self.parse(conninfo)
         var keywords = ["dbname", "options", "client_encoding"]
         // Rows are read as text: hex bytea and UTF-8, whatever the server's
@@ -28,11 +29,12 @@ public final class PostgresConnection {
             keywords.append("connect_timeout")
             values.append("10")
         }
-        if let password {
-            keywords.append("password")
-            values.append(password)
+        if password != nil { keywords.append("password") }
+        // The password goes to libpq straight from locked memory (it is
+        // NUL-terminated there): no String or array copy of it is made.
+        let made = withCStrings(keywords) { k in
+            withCStrings(values, then: password) { v in PQconnectdbParams(k, v, 1) }
         }
-        let made = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let connection = made else {
             throw MirrorError(.connection, "libpq could not allocate a connection")
         }
@@ -199,10 +201,17 @@ public final class PostgresResult {
     }
 }
 
-/// A NULL-terminated array of C strings that live for the call.
-private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+/// A NULL-terminated array of C strings that live for the call, then
+/// `last` (a NUL-terminated string in locked memory) when given.
+private func withCStrings<R>(
+    _ strings: [String], then last: LockedBytes? = nil, _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R
+) -> R {
     let buffers: [[CChar]?] = strings.map { Array($0.utf8CString) }
-    return withPointers(to: buffers + [nil]) { pointers in pointers.withUnsafeBufferPointer { body($0.baseAddress!) } }
+    return withPointers(to: buffers) { pointers in
+        (last?.withUnsafeBytes { $0.baseAddress?.assumingMemoryBound(to: CChar.self) }).map { tail in
+            (pointers + [tail, nil]).withUnsafeBufferPointer { body($0.baseAddress!) }
+        } ?? (pointers + [nil]).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
 }
 
 /// Hands libpq an array of C string pointers that live for the call.

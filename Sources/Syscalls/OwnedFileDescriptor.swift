@@ -76,6 +76,31 @@ public struct OwnedFileDescriptor: ~Copyable {
         return result
     }
 
+    /// A small file that holds a secret (a key, a password), read into one
+    /// array made once at its full size: no growing copy and no read chunk
+    /// is left behind, and a failed read zeroes what it had. The caller
+    /// wipes what it gets.
+    public func readSecret(limit: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: limit + 1)
+        var filled = 0
+        do {
+            while filled <= limit {
+                let count = try buffer.withUnsafeMutableBytes { bytes in
+                    try syscall("read") { Glibc.read(rawValue, bytes.baseAddress! + filled, bytes.count - filled) }
+                }
+                if count == 0 { break }
+                filled += count
+            }
+            if filled > limit { throw SyscallError(function: "read", errno: EFBIG) }
+        } catch {
+            buffer.withUnsafeMutableBytes { explicit_bzero($0.baseAddress!, $0.count) }
+            throw error
+        }
+        // Shortening keeps the storage: nothing is copied.
+        buffer.removeLast(buffer.count - filled)
+        return buffer
+    }
+
     public func fsync() throws {
         try syscall("fsync") { Glibc.fsync(rawValue) }
     }

@@ -168,7 +168,7 @@ struct Daemon {
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, relay: MirrorEventRelay, logger: Logger
     ) throws -> Mirror? {
         guard let conninfo = settings.postgres else { return nil }
-        var password: String?
+        var password: LockedBytes?
         if let file = settings.postgresPasswordFile {
             do {
                 password = try PasswordFile.read(file)

@@ -1,5 +1,6 @@
 import Audit
 import FileStore
+import LockedMemory
 import Logging
 import Mirror
 import NIOPosix
@@ -74,13 +75,17 @@ final class MirrorEventRelay: Sendable {
     }
 }
 
-/// A password file: 0600 (or a systemd credential), one line.
+/// A password file: 0600 (or a systemd credential), one line. Kept in
+/// locked memory, NUL-terminated, as libpq takes it.
 enum PasswordFile {
-    static func read(_ path: String) throws -> String {
+    static func read(_ path: String) throws -> LockedBytes {
         let fd = try OwnedFileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
-        var bytes = try fd.readAll(limit: 4096)
+        var bytes = try fd.readSecret(limit: 4096)
         defer { bytes.wipe() }
-        while bytes.last == UInt8(ascii: "\n") || bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        return String(decoding: bytes, as: UTF8.self)
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return try LockedBytes(count: end + 1) { out in
+            bytes.withUnsafeBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+        }
     }
 }

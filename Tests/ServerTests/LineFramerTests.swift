@@ -1,3 +1,4 @@
+import Audit
 import CofferTestSupport
 import LockedMemory
 import Testing
@@ -52,9 +53,11 @@ import Testing
     @Test func escapesControlCharactersAndQuotes() throws {
         try TestKeys.prepareSecureHeap()
         let value = try LockedBytes(count: 5) { $0.copyBytes(from: [0x22, 0x5C, 0x0A, 0x01, 0x41]) }
-        let response = Response.success(RequestID(number: "1"), [("value", .secret(value, .text))])
-        #expect(String(decoding: response.encoded().bytes, as: UTF8.self) == #"{"id":1,"ok":true,"value":"\"\\\n\u0001A"}"# + "\n")
+        var response = Response.success(RequestID(number: "1"), [("value", .secret(value, .text))])
         #expect(response.reveals)
+        #expect(String(decoding: response.encoded().bytes, as: UTF8.self).contains("UNAVAILABLE"), "no receipt, no value")
+        response.receipt = try AuditTrail(RecordingAuditSink()).receipt(recording: AuditEvent(kind: .get, result: .ok))
+        #expect(String(decoding: response.encoded().bytes, as: UTF8.self) == #"{"id":1,"ok":true,"value":"\"\\\n\u0001A"}"# + "\n")
     }
 
     @Test func errorsCarryCodeAndMessage() {

@@ -62,3 +62,13 @@ int coffer_pipe_cloexec(int fds[2]);
 // store is loaded or replaced, glibc keeps the freed pages of the old one
 // and of the parse in its arenas otherwise. 1 if memory was released.
 int coffer_return_free_memory(void);
+
+// A heap whose memory is zeroed (OPENSSL_cleanse) before glibc gets it back:
+// the allocation hooks of the byte buffers that carry requests and answers
+// (NIO's ByteBufferAllocator). free wipes the whole usable size
+// (malloc_usable_size(3), a GNU extension, hence C); realloc moves to a new
+// block and wipes the old one instead of letting realloc(3) free it as is.
+void *coffer_wiping_malloc(size_t size);
+void *coffer_wiping_realloc(void *ptr, size_t old_size, size_t new_size);
+void coffer_wiping_free(void *ptr);
+void coffer_wiping_copy(void *dst, const void *src, size_t count);

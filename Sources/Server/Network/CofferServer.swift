@@ -114,6 +114,8 @@ public final class CofferServer: Service {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.autoRead, value: true)
+            // Buffers that may hold values are wiped before they are freed.
+            .childChannelOption(.allocator, value: .wiping)
             // A client may send its requests and shut down its write side;
             // it still gets every answer (ConnectionHandler drains on inputClosed).
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -206,7 +208,10 @@ final class RefusalHandler: ChannelInboundHandler {
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A refused client's request may carry a value: wiped unread.
+        unwrapInboundIn(data).wipeInPlace()
+    }
 }
 
 public struct ServerStartupError: Error, CustomStringConvertible {

@@ -77,10 +77,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        // The received buffer may hold a secret; zero it before NIO reuses
-        // it, also when it is dropped below.
-        defer { bytes.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+        let bytes = unwrapInboundIn(data)
+        // The received buffer may hold a secret: zero it in NIO's pooled
+        // storage before NIO reuses it, also when it is dropped below.
+        defer { bytes.wipeInPlace() }
         guard !closed, !draining, !queueEndsInError else { return }
         bytes.withUnsafeReadableBytes { framer.append($0) }
         lastActivity = .now()
@@ -220,14 +220,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func send(_ response: Response, closeAfter: Bool, context: ChannelHandlerContext) {
         guard !closed else { return }
         var encoded = response.encoded()
-        var buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
+        let buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
         let wipeAfterWrite = response.reveals
         if wipeAfterWrite { encoded.wipe() }
         writeSince = writeSince ?? .now()
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-            if wipeAfterWrite {
-                buffer.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            }
+            if wipeAfterWrite { buffer.wipeInPlace() }
             self.writeSince = nil
             self.lastActivity = .now()
             self.busy = false

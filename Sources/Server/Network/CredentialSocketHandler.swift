@@ -33,7 +33,8 @@ final class CredentialSocketHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // systemd sends nothing; whatever arrives is ignored.
+        // systemd sends nothing; whatever arrives is ignored, and wiped.
+        unwrapInboundIn(data).wipeInPlace()
     }
 
     private enum Outcome {
@@ -78,9 +79,9 @@ final class CredentialSocketHandler: ChannelInboundHandler {
             let revelation = Revelation(.value(try lookup.open(with: services), lookup.version.encoding))
             // Fail closed: the value is readable only with its event's receipt.
             guard case .value(let value, _) = revelation.content(try services.audit.receipt(recording: event)) else { return }
-            var buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
+            let buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
             context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
-                buffer.withUnsafeMutableReadableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+                buffer.wipeInPlace()
                 context.close(promise: nil)
             }
         } catch {

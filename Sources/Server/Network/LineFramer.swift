@@ -31,6 +31,7 @@ struct LineFramer {
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compactIfWorthwhile()
+        buffer.reserveWiping(bytes.count)
         buffer.append(contentsOf: bytes)
     }
 
