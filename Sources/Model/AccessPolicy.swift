@@ -163,5 +163,8 @@ public enum DenialReason: String, Sendable, Equatable {
     case notASecretPrincipal = "not_a_secret_principal"
     case outsideSecretScope = "outside_secret_scope"
     case unitNotTrusted = "unit_not_trusted"
+    /// credentials.sock: the address names a unit the connecting process
+    /// does not run in.
+    case peerOutsideUnit = "peer_outside_unit"
     case unknownCredential = "unknown_credential"
 }

@@ -5,9 +5,13 @@ import NIOCore
 
 /// credentials.sock: systemd's LoadCredential=ID:/run/coffer/credentials.sock
 /// (systemd.exec(5)). systemd connects from an abstract socket named
-/// `\0RANDOM/unit/UNIT/ID`; the unit and id are believed only when the peer
-/// is root (anyone else can bind any abstract name). An allowed credential
-/// is written raw, then the connection is closed; anything else is closed
+/// `\0RANDOM/unit/UNIT/ID`, from the unit's own process as it starts, which
+/// already runs in the unit's cgroup. Anyone can bind any abstract name, so
+/// the unit is believed only when the peer is root and its process (pinned
+/// by its pidfd, PeerResolution) is in that unit's cgroup: a root process
+/// elsewhere (a confined root service, a container sharing the host's
+/// users) cannot claim another unit's credential. An allowed credential is
+/// written raw, then the connection is closed; anything else is closed
 /// without a byte. Every outcome is audited, with the unit as the peer.
 final class CredentialSocketHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -49,11 +53,19 @@ final class CredentialSocketHandler: ChannelInboundHandler {
         }
         guard peer.uid == 0 else { return denied(.unitNotTrusted) }
         guard let (unit, id) = CredentialAddress.parse(remote) else { return denied(.unknownCredential) }
-        var requester = peer
-        requester.unit = unit
-        requester.groups = []
+        // peer.unit comes from the process's cgroup, confirmed by its pidfd;
+        // nil (unknown, or the process changed) fails closed too.
         let snapshot = services.store.snapshot
-        guard let (name, decision) = services.policy.credential(unit: unit, id: id, secret: { snapshot[$0]?.access }) else {
+        let policy = services.policy
+        guard peer.unit == unit else {
+            // Audited with the peer as it is (its own unit, if any) and the
+            // secret it tried for.
+            let name = policy.credential(unit: unit, id: id, secret: { snapshot[$0]?.access })?.0
+            return denied(.peerOutsideUnit, secret: name)
+        }
+        var requester = peer
+        requester.groups = []
+        guard let (name, decision) = policy.credential(unit: unit, id: id, secret: { snapshot[$0]?.access }) else {
             return denied(.unknownCredential, as: requester)
         }
         if case .deny(let reason) = decision { return denied(reason, secret: name, as: requester) }
