@@ -111,7 +111,7 @@ struct Daemon {
             store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
             mode: settings.mode == .production ? .production : .development,
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
-            resealPausePerBatch: settings.developmentResealPause
+            resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt
         )
         if let mirror {
             services.attach(mirror)

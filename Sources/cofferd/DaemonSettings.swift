@@ -104,6 +104,9 @@ struct DaemonSettings: Sendable {
         limits.maxConnections = reader.int(forKey: "limits.max_connections", default: limits.maxConnections)
         limits.maxConnectionsPerUser = reader.int(forKey: "limits.max_connections_per_user", default: limits.maxConnectionsPerUser)
         limits.maxQueuedEvents = reader.int(forKey: "limits.max_queued_events", default: limits.maxQueuedEvents)
+        limits.maxBufferedBytesPerUser = reader.int(forKey: "limits.max_buffered_bytes_per_user", default: limits.maxBufferedBytesPerUser)
+        limits.maxBufferedBytes = reader.int(forKey: "limits.max_buffered_bytes", default: limits.maxBufferedBytes)
+        limits.maxConcurrentScrypt = reader.int(forKey: "limits.max_concurrent_scrypt", default: limits.maxConcurrentScrypt)
         limits.idleTimeout = try timeout(reader, "limits.idle_timeout_ms", default: limits.idleTimeout)
         limits.requestTimeout = try timeout(reader, "limits.request_timeout_ms", default: limits.requestTimeout)
         limits.writeTimeout = try timeout(reader, "limits.write_timeout_ms", default: limits.writeTimeout)
@@ -128,8 +131,9 @@ struct DaemonSettings: Sendable {
             throw StartupRefusal("memory.secure_heap_bytes must be a power of two of at least 65536")
         }
         guard limits.maxLineBytes >= 1024, limits.maxPipelinedRequests >= 1, limits.maxConnections >= 1,
-              limits.maxQueuedEvents >= 1, limits.maxConnectionsPerUser >= 1 else {
-            throw StartupRefusal("limits must be positive (max_line_bytes at least 1024)")
+              limits.maxQueuedEvents >= 1, limits.maxConnectionsPerUser >= 1, limits.maxConcurrentScrypt >= 1,
+              limits.maxBufferedBytesPerUser >= limits.maxLineBytes, limits.maxBufferedBytes >= limits.maxBufferedBytesPerUser else {
+            throw StartupRefusal("limits must be positive (max_line_bytes at least 1024, max_buffered_bytes_per_user at least max_line_bytes, max_buffered_bytes at least max_buffered_bytes_per_user)")
         }
         let credentials = ProcessInfoEnvironment.value("CREDENTIALS_DIRECTORY")
         // --postgres, else the config file's postgres.conninfo, else

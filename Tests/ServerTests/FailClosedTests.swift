@@ -77,3 +77,36 @@ import Testing
         #expect(String(decoding: response.encoded().bytes, as: UTF8.self).contains("UNAVAILABLE"))
     }
 }
+
+/// scrypt work is bounded: past the permits a password check is refused at
+/// once, and gets are answered meanwhile (docs/security.md, "Resources").
+@Suite struct ScryptPermitTests {
+    @Test func permitsCountUpToTheLimit() {
+        let permits = ScryptPermits(limit: 2)
+        #expect(permits.take() && permits.take())
+        #expect(!permits.take())
+        permits.release()
+        #expect(permits.take())
+        #expect(permits.running == 2)
+    }
+
+    @Test func aFullHouseRefusesPasswordChecksAtOnceAndStillAnswersGets() async throws {
+        let h = try Harness()
+        _ = try await h.call(#"{"op":"put","name":"pw","value":"pa55","protection":"hashed"}"#)
+        _ = try await h.call(#"{"op":"put","name":"k","value":"v"}"#)
+        var taken = 0
+        while h.services.scrypt.take() { taken += 1 }
+        #expect(try await h.errorCode(#"{"op":"verify","name":"pw","value":"pa55"}"#) == "UNAVAILABLE")
+        #expect(try await h.errorCode(#"{"op":"put","name":"pw2","value":"x","protection":"hashed"}"#) == "UNAVAILABLE")
+        #expect(try await h.call(#"{"op":"get","name":"k"}"#, on: .service)["value"] as? String == "v")
+        for _ in 0..<taken { h.services.scrypt.release() }
+        #expect(try await h.call(#"{"op":"verify","name":"pw","value":"pa55"}"#)["match"] as? Bool == true)
+    }
+
+    @Test func aCandidateLongerThanAnyValueIsRefusedBeforeHashing() async throws {
+        let h = try Harness()
+        _ = try await h.call(#"{"op":"put","name":"pw","value":"pa55","protection":"hashed"}"#)
+        let long = String(repeating: "a", count: 48 * 1024 + 1)
+        #expect(try await h.errorCode(#"{"op":"verify","name":"pw","value":"\#(long)"}"#) == "BAD_REQUEST")
+    }
+}

@@ -23,6 +23,8 @@ public final class CofferServer: Service {
     private let onReady: @Sendable ([String]) -> Void
     private let onShutdown: @Sendable () -> Void
     private let connections = Mutex<[ObjectIdentifier: OpenConnection]>([:])
+    /// Request bytes held for each uid and in all (ServerLimits).
+    private let budget = BufferBudget()
     /// The limits new connections get; SIGHUP may change them.
     private let currentLimits: Mutex<ServerLimits>
 
@@ -112,7 +114,9 @@ public final class CofferServer: Service {
     private func bootstrap(_ listener: SocketListener) -> ServerBootstrap {
         let dispatcher = self.dispatcher
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            // As deep as the kernel allows (net.core.somaxconn caps it): a
+            // burst of connects queues instead of being refused.
+            .serverChannelOption(.backlog, value: SOMAXCONN)
             .childChannelOption(.autoRead, value: true)
             // Buffers that may hold values are wiped before they are freed.
             .childChannelOption(.allocator, value: .wiping)
@@ -164,7 +168,9 @@ public final class CofferServer: Service {
                     reason: DenialReason.notAnOperator.rawValue))
                 handler = RefusalHandler(CofferError(.denied, "permission denied: the admin socket serves operators only"))
             case .service, .admin:
-                handler = ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits)
+                let account = budget.account(for: peer.uid, exempt: superuser, limits: limits)
+                handler = ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits,
+                                            account: account)
             }
             try channel.pipeline.syncOperations.addHandler(handler)
         }

@@ -33,6 +33,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private var framer: LineFramer
     private var queue: [LineFramer.Frame] = []
+    /// Bytes of the complete lines in `queue`.
+    private var queuedBytes = 0
+    /// This connection's share of its uid's and the server's budget.
+    private let account: BufferBudget.Account
     private var busy = false
     private var draining = false
     private var closed = false
@@ -52,7 +56,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var writeSince: NIODeadline?
     private var timer: RepeatedTask?
 
-    init(peer: PeerIdentity, listener: Listener, dispatcher: RequestDispatcher, limits: ServerLimits) {
+    init(peer: PeerIdentity, listener: Listener, dispatcher: RequestDispatcher, limits: ServerLimits, account: BufferBudget.Account) {
+        self.account = account
         self.peer = peer
         self.listener = listener
         self.dispatcher = dispatcher
@@ -62,7 +67,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        outlet = WatchOutlet(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        outlet = WatchOutlet(eventLoop: context.eventLoop, handler: self)
         let period = TimeAmount.nanoseconds(max(limits.shortestTimeout.nanoseconds / 4, TimeAmount.milliseconds(50).nanoseconds))
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         // Cancelled in stop(), which every way out of the pipeline goes through.
@@ -89,11 +94,24 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if queue.count >= limits.maxPipelinedRequests || queueEndsInError || draining {
-            readHeld = true
-        } else {
+        if mayRead {
             context.read()
+        } else {
+            readHeld = true
         }
+    }
+
+    /// Room in the queue, nothing refused, and the uid and the server
+    /// under their budgets of held bytes.
+    private var mayRead: Bool {
+        queue.count < limits.maxPipelinedRequests && !queueEndsInError && !draining && account.mayRead
+    }
+
+    /// Reads again if reads were held and may go on now.
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard readHeld, mayRead else { return }
+        readHeld = false
+        context.read()
     }
 
     /// Graceful shutdown, and a client that shuts down its write side after
@@ -124,8 +142,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         queue.removeAll()
         heldEvents.removeAll()
         framer.reset()
+        queuedBytes = 0
+        account.hold(0)
         for token in subscriptions { dispatcher.services.changes.unsubscribe(token) }
         subscriptions.removeAll()
+        // The outlet may outlive the connection in a request still in
+        // flight; it holds the handler weakly, and the handler lets it go.
+        outlet = nil
     }
 
     /// Moves complete lines from the framer to the queue, up to the
@@ -134,8 +157,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// growing list of requests.
     private func takeFrames() {
         while queue.count < limits.maxPipelinedRequests, !queueEndsInError, let frame = framer.next() {
+            if case .line(let line) = frame { queuedBytes += line.count }
             queue.append(frame)
         }
+        account.hold(framer.bufferedBytes + queuedBytes)
         // Only an unfinished line is on the clock: complete lines waiting for
         // room in the queue are our delay, not the client's.
         let unfinished = framer.bufferedBytes > 0 && queue.count < limits.maxPipelinedRequests && !queueEndsInError
@@ -158,8 +183,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         let idle = !busy && queue.isEmpty && partialSince == nil && subscriptions.isEmpty
         if idle, now - lastActivity > limits.idleTimeout {
-            context.close(promise: nil)
+            return context.close(promise: nil)
         }
+        // Reads held for the budget resume once other connections of the
+        // uid freed it (nothing on this connection would say so).
+        resumeReading(context: context)
     }
 
     /// Answers queued requests in order. An answer written at once calls
@@ -194,6 +222,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func processOne(context: ChannelHandlerContext) {
         let frame = queue.removeFirst()
+        if case .line(let line) = frame { queuedBytes -= line.count }
+        account.hold(framer.bufferedBytes + queuedBytes)
         busy = true
         switch frame {
         case .tooLarge:
@@ -234,10 +264,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return
             }
             self.takeFrames()
-            if self.readHeld, self.queue.count < self.limits.maxPipelinedRequests {
-                self.readHeld = false
-                context.read()
-            }
+            self.resumeReading(context: context)
             self.processNext(context: context)
         }
         for event in heldEvents { writeEvent(event, context: context) }
@@ -273,15 +300,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
 }
 
 /// A connection's end of the change feed: hands events over to the
-/// connection's event loop, where the handler writes them.
+/// connection's event loop, where the handler writes them. It holds the
+/// handler weakly: the connection owns its outlet, never the other way
+/// round, so a closed connection is freed whoever still holds the outlet
+/// (a subscription not yet dropped, a request in flight).
 final class WatchOutlet: Sendable {
     private let eventLoop: any EventLoop
-    private let handler: NIOLoopBound<ConnectionHandler>
+    private let handler: NIOLoopBound<WeakHandler>
     private let watching = Atomic<Bool>(false)
 
-    fileprivate init(eventLoop: any EventLoop, handler: NIOLoopBound<ConnectionHandler>) {
+    private final class WeakHandler {
+        weak var value: ConnectionHandler?
+        init(_ value: ConnectionHandler) { self.value = value }
+    }
+
+    fileprivate init(eventLoop: any EventLoop, handler: ConnectionHandler) {
         self.eventLoop = eventLoop
-        self.handler = handler
+        self.handler = NIOLoopBound(WeakHandler(handler), eventLoop: eventLoop)
     }
 
     /// One watch per connection (a connection is cheap; a subscription
@@ -292,11 +327,15 @@ final class WatchOutlet: Sendable {
 
     func deliver(_ line: [UInt8]) {
         let handler = self.handler
-        eventLoop.execute { handler.value.deliver(line) }
+        eventLoop.execute { handler.value.value?.deliver(line) }
     }
 
     func adopt(_ token: ChangeFeed.Token, from feed: ChangeFeed) {
         let handler = self.handler
-        eventLoop.execute { handler.value.adopt(token, from: feed) }
+        eventLoop.execute {
+            // A connection gone before its subscription arrived: drop it.
+            guard let connection = handler.value.value else { return feed.unsubscribe(token) }
+            connection.adopt(token, from: feed)
+        }
     }
 }

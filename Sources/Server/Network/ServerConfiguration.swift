@@ -27,6 +27,15 @@ public struct ServerLimits: Sendable {
     /// Watch events waiting for a client that does not read; past it the
     /// watcher is disconnected.
     public var maxQueuedEvents = 1024
+    /// Request bytes (unfinished lines, requests waiting their turn) all
+    /// connections of one uid may make cofferd hold; past it they stop
+    /// being read until answers or closes bring it down (BufferBudget).
+    public var maxBufferedBytesPerUser = 4 << 20
+    /// The same for every connection together.
+    public var maxBufferedBytes = 64 << 20
+    /// scrypt computations (verify and put of hashed passwords) running at
+    /// once; past it such a request is answered UNAVAILABLE at once.
+    public var maxConcurrentScrypt = ScryptPermits.defaultLimit
 
     var shortestTimeout: TimeAmount { min(idleTimeout, requestTimeout, writeTimeout) }
 

@@ -21,6 +21,8 @@ public final class CofferServices: Sendable {
     public let startedAt: ContinuousClock.Instant
     /// Blocking work (fsync) runs here, never on an event loop.
     let blockingPool: NIOThreadPool
+    /// scrypt runs on the blocking pool holding one of these.
+    let scrypt: ScryptPermits
     private let currentPolicy: Mutex<AccessPolicy>
     /// Where `reloadPolicy` reads the policy from; nil: it cannot change.
     let policySource: PolicySource?
@@ -75,8 +77,9 @@ public final class CofferServices: Sendable {
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
         policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton,
         retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
-        resealPausePerBatch: Duration? = nil
+        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = ScryptPermits.defaultLimit
     ) {
+        self.scrypt = ScryptPermits(limit: maxConcurrentScrypt)
         precondition(retainVersions >= 3, "current, previous and pending must fit")
         self.retainVersions = retainVersions
         self.keyLocations = keyLocations

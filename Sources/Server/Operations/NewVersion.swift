@@ -69,9 +69,12 @@ struct NewVersion {
             throw CofferError(.badRequest, "'hash' applies to protection hashed only")
         }
         let payload: LockedBytes
-        if let hash {
-            let pool = services.blockingPool
-            payload = try await pool.runIfActive { try value.withUnsafeBytes { try ValueHashing.derive($0, hash) } }
+        if let hash, case .scrypt = hash {
+            payload = try await services.scrypt.run(on: services.blockingPool) {
+                try value.withUnsafeBytes { try ValueHashing.derive($0, hash) }
+            }
+        } else if let hash {
+            payload = try value.withUnsafeBytes { try ValueHashing.derive($0, hash) }
         } else {
             payload = value
         }

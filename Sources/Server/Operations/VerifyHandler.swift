@@ -20,6 +20,11 @@ struct VerifyHandler: OperationHandler {
         guard let candidate = try request.secretInput() else {
             throw CofferError(.badRequest, "missing 'value' (or 'value_base64') to verify")
         }
+        // No stored value is longer: a longer candidate cannot match, and is
+        // refused before any hashing.
+        guard candidate.bytes.count <= NewVersion.maxValueBytes else {
+            throw CofferError(.badRequest, "the value to verify is larger than \(NewVersion.maxValueBytes) bytes")
+        }
         let version = try request.unsigned("version")
         let stage = try request.stage()
         let wanted = try request.string("operation")
@@ -49,7 +54,7 @@ struct VerifyHandler: OperationHandler {
             let stored = try SecretLookup.open(version, of: secret, storeID: storeID, with: services)
             let match: Bool
             if let hash = version.hash, case .scrypt = hash {
-                match = try await services.blockingPool.runIfActive {
+                match = try await services.scrypt.run(on: services.blockingPool) {
                     try candidate.withUnsafeBytes { try ValueHashing.matches($0, stored: stored, hash) }
                 }
             } else if let hash = version.hash {
