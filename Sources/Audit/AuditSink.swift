@@ -12,12 +12,16 @@ public protocol AuditSink: Sendable {
     /// read (a coalesced read sends nothing, yet must fail closed as one
     /// that sends would); `isReachable` may cost a connect.
     func checkDelivery() throws(AuditError)
+    /// Whether the sink has stopped taking events for now (a journald that
+    /// does not read); status shows it.
+    var isStalled: Bool { get }
 }
 
 extension AuditSink {
     public var isReachable: Bool { true }
     public var sequence: UInt64? { nil }
     public func checkDelivery() throws(AuditError) {}
+    public var isStalled: Bool { false }
 }
 
 public struct AuditError: Error, CustomStringConvertible {

@@ -25,6 +25,7 @@ public struct AuditTrail: Sendable {
     public var name: String { sink.name }
     public var isReachable: Bool { sink.isReachable }
     public var sequence: UInt64? { sink.sequence }
+    public var isStalled: Bool { sink.isStalled }
     public func checkDelivery() throws(AuditError) { try sink.checkDelivery() }
 }
 

@@ -8,43 +8,71 @@ import Glibc
 /// variadic sd_journal_send cannot be called from Swift).
 ///
 /// sd_journal_sendv returns 0 even when no journald listens (the socket
-/// is missing; see ../shared/DESIGN.md, "Audit events in the journal"):
-/// that is the one failure it hides (a socket left by a dead journald
-/// gives ECONNREFUSED, which it returns). So after each send cofferd checks
-/// that the socket is still there; `isReachable` (status, startup) also
-/// connects to it.
+/// is missing): that is the one failure it hides (a socket left by a dead
+/// journald gives ECONNREFUSED, which it returns). So after each send
+/// cofferd checks that the socket is still there; `isReachable` (status,
+/// startup) also connects to it. A journald that stops reading is told by
+/// the send timeout (JournalSendTimeout) and remembered (JournalStall).
 public struct JournalAuditSink: AuditSink {
     public static let socketPath = "/run/systemd/journal/socket"
     public var name: String { "journal" }
     let chainer: AuditChainer?
     let socketPath: String
+    public let stall = JournalStall()
 
     public init(chainer: AuditChainer? = nil, socketPath: String = Self.socketPath) {
         self.chainer = chainer
         self.socketPath = socketPath
     }
 
-    public var isReachable: Bool { Self.isReachable(socketPath: socketPath) }
+    public var isReachable: Bool { !stall.isStalled && Self.isReachable(socketPath: socketPath) }
+    public var isStalled: Bool { stall.isStalled }
     public var sequence: UInt64? { chainer?.sequence }
 
     /// Sends, then checks that the journal's socket was there to receive it
     /// (sd_journal_sendv would have returned 0 into the void). With a
     /// chainer, a failed event still spends its sequence number, so the
-    /// loss shows as a gap.
+    /// loss shows as a gap. While the journal is stalled nothing is sent.
     public func record(_ event: AuditEvent) throws(AuditError) {
         guard let chainer else { return try send(event.fields) }
         try chainer.stamp(event.fields) { (fields) throws(AuditError) in try send(fields) }
     }
 
     private func send(_ fields: [(String, String)]) throws(AuditError) {
+        guard !stall.isStalled else { throw Self.stalled }
         let rc = Self.sendv(fields)
+        if rc == -EAGAIN {
+            stall.begin()
+            throw Self.stalled
+        }
         if rc < 0 {
             throw AuditError("the journal refused an audit event: \(String(cString: strerror(-rc)))")
         }
         try checkDelivery()
     }
 
+    static let stalled = AuditError("the journal is not reading (a send gave up after its timeout); events are refused until it reads again")
+
+    /// While stalled: tries one plain message (no chain fields, so not an
+    /// event of the chain) and, if it goes through, lets events be sent
+    /// again; the next event is followed by the `audit_lost` report. Blocks
+    /// up to the send timeout: run it off the event loops. true when the
+    /// journal takes events.
+    public func probe() -> Bool {
+        guard stall.isStalled else { return true }
+        let rc = Self.sendv([("MESSAGE", "cofferd: the journal takes audit events again"), ("PRIORITY", "5"),
+                             ("SYSLOG_IDENTIFIER", "cofferd")])
+        guard rc == 0, (try? checkDelivery(ignoringStall: true)) != nil else { return false }
+        stall.end()
+        return true
+    }
+
     public func checkDelivery() throws(AuditError) {
+        try checkDelivery(ignoringStall: false)
+    }
+
+    private func checkDelivery(ignoringStall: Bool) throws(AuditError) {
+        if !ignoringStall, stall.isStalled { throw Self.stalled }
         // One stat(2) after the send rather than a socket, connect and
         // close before it (the read path's largest syscall cost, under
         // perf): sd_journal_sendv is silent only when the socket file is

@@ -96,7 +96,7 @@ struct Daemon {
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }
-        let chained = try chooseAuditSink(chainer: chainer)
+        let chained = try chooseAuditSink(chainer: chainer, logger: logger)
         let coalescing = settings.auditCoalesceSeconds > 0
             ? CoalescingAuditSink(inner: chained, windowSeconds: settings.auditCoalesceSeconds) : nil
         let audit: any AuditSink = coalescing ?? chained
@@ -150,7 +150,7 @@ struct Daemon {
                            await Self.reloadSettings(settings, server: server, logger: logger)
                        }),
                        StoreWatch(services: services, logger: logger)]
-                + (coalescing.map { [AuditFlush(sink: $0)] } ?? [])
+                + [AuditUpkeep(coalescing: coalescing, journal: chained as? JournalAuditSink, logger: logger)]
                 + (mirror.map { [MirrorService(mirror: $0)] } ?? [])
                 + (SystemdNotifier.watchdogInterval().map { [WatchdogPing(interval: $0, services: services, group: MultiThreadedEventLoopGroup.singleton)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -215,7 +215,7 @@ struct Daemon {
         }
     }
 
-    private func chooseAuditSink(chainer: AuditChainer) throws -> any AuditSink {
+    private func chooseAuditSink(chainer: AuditChainer, logger: Logger) throws -> any AuditSink {
         let reachable = JournalAuditSink.isReachable()
         if reachable, settings.audit != .stderr,
            let last = try? JournalReader.last(chainID: chainer.chainID, uid: geteuid()) {
@@ -233,13 +233,23 @@ struct Daemon {
                     must be audited. Start journald, or for development only pass --audit stderr.
                     """)
             }
-            return JournalAuditSink(chainer: chainer)
+            return journalSink(chainer: chainer, logger: logger)
         case .stderr:
             return StderrAuditSink(chainer: chainer)
         case .auto:
-            if reachable { return JournalAuditSink(chainer: chainer) }
+            if reachable { return journalSink(chainer: chainer, logger: logger) }
             FileHandleStderr.write("cofferd: WARNING: no systemd journal is running; audit events go to stderr.\n")
             return StderrAuditSink(chainer: chainer)
         }
+    }
+
+    /// The journal sink, its sends bounded by the configured timeout.
+    private func journalSink(chainer: AuditChainer, logger: Logger) -> JournalAuditSink {
+        let first = [("MESSAGE", "cofferd starting: audit events go to this journal"), ("PRIORITY", "6"),
+                     ("SYSLOG_IDENTIFIER", "cofferd")]
+        if !JournalSendTimeout.install(settings.auditSendTimeout, sendingFirst: first) {
+            logger.warning("could not find libsystemd's journal socket: audit sends are not bounded in time; a stalled journald would block cofferd")
+        }
+        return JournalAuditSink(chainer: chainer)
     }
 }

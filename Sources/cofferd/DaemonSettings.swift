@@ -23,6 +23,9 @@ struct DaemonSettings: Sendable {
     var policyFile: String
     /// The coalescing window for repeated successful reads; 0: off.
     var auditCoalesceSeconds: Double = 0
+    /// How long one journal send may wait for a journald that does not
+    /// read (audit_send_timeout_ms; JournalSendTimeout).
+    var auditSendTimeout: Duration = .milliseconds(500)
     /// How many versions of each secret are kept (retain_versions).
     var retainVersions: Int = CofferServices.defaultRetainVersions
     /// Development only: COFFER_DEV_RESEAL_PAUSE_MS slows a master-key
@@ -50,6 +53,7 @@ struct DaemonSettings: Sendable {
         if fresh.keySource != keySource { out.append("key_file") }
         if fresh.audit != audit { out.append("audit") }
         if fresh.auditCoalesceSeconds != auditCoalesceSeconds { out.append("audit_coalesce_seconds") }
+        if fresh.auditSendTimeout != auditSendTimeout { out.append("audit_send_timeout_ms") }
         if fresh.policyFile != policyFile { out.append("policy_file") }
         if fresh.adminSocketGroup != adminSocketGroup { out.append("admin_socket_group") }
         if fresh.secureHeapBytes != secureHeapBytes { out.append("memory.secure_heap_bytes") }
@@ -115,6 +119,11 @@ struct DaemonSettings: Sendable {
         guard coalesce >= 0, coalesce <= 3600 else {
             throw StartupRefusal("audit_coalesce_seconds must be between 0 (off) and 3600")
         }
+        let sendTimeoutMilliseconds = reader.int(forKey: "audit_send_timeout_ms", default: 500)
+        guard (10...60_000).contains(sendTimeoutMilliseconds) else {
+            throw StartupRefusal("audit_send_timeout_ms must be between 10 and 60000")
+        }
+        let sendTimeout = Duration.milliseconds(sendTimeoutMilliseconds)
         var adminSocketGroup: gid_t?
         if let group = reader.string(forKey: "admin_socket_group") {
             guard let gid = gid_t(group) ?? SystemAccounts().groupID(named: group) else {
@@ -180,6 +189,7 @@ struct DaemonSettings: Sendable {
             adminSocketGroup: adminSocketGroup
         )
         }
+        result.auditSendTimeout = sendTimeout
         result.postgres = conninfo.flatMap { $0.isEmpty ? nil : $0 }
         result.postgresPasswordFile = passwordFile
         return result

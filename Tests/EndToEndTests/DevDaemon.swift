@@ -27,7 +27,9 @@ final class DevDaemon {
 
     /// A dev instance whose policy file (DIR/policy) holds `policy` and
     /// whose `--config` file holds `config` (JSON) before it starts.
-    static func with(policy: String? = nil, config: String? = nil) throws -> DevDaemon {
+    static func with(
+        policy: String? = nil, config: String? = nil, launcher: [String] = [], audit: String = "stderr"
+    ) throws -> DevDaemon {
         let directory = try TemporaryDirectory("configured")
         try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
         if let policy {
@@ -38,7 +40,7 @@ final class DevDaemon {
             try config.write(toFile: directory.file("cofferd.json"), atomically: true, encoding: .utf8)
             arguments = ["--config", directory.file("cofferd.json")]
         }
-        return try DevDaemon(directory: directory, arguments: arguments)
+        return try DevDaemon(directory: directory, arguments: arguments, launcher: launcher, audit: audit)
     }
 
     private func start(arguments: [String], launcher: [String], environment: [String: String], development: Bool) throws {

@@ -48,3 +48,53 @@ extension DevDaemon {
         return try #require((object?["store"] as? [String: Any])?["store_id"] as? String)
     }
 }
+
+/// A journald of its own, in a mount namespace of its own (fresh tmpfs over
+/// its socket directory and its files), that a test may stop with SIGSTOP
+/// without touching the journal every other test uses. cofferd joins the
+/// namespace through `launcher`.
+final class IsolatedJournal {
+    private let process = Process()
+    var pid: Int32 { process.processIdentifier }
+    var launcher: [String] { ["/usr/bin/nsenter", "-t", "\(pid)", "-m"] }
+
+    init() throws {
+        let script = """
+            mount -t tmpfs -o mode=0755 tmpfs /run/systemd/journal && \\
+            mount -t tmpfs -o mode=0755 tmpfs /run/log/journal && \\
+            exec /lib/systemd/systemd-journald
+            """
+        // unshare and sh exec into journald: one process, one pid.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c", script]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let pid = process.processIdentifier
+        // Until unshare and the mounts are done, /proc/PID/root shows the
+        // shared journal's socket: wait for journald itself (the exec comes
+        // after the mounts) and a socket that is not the shared one.
+        func identity(_ path: String) -> String? {
+            var info = stat()
+            return stat(path, &info) == 0 ? "\(info.st_dev):\(info.st_ino)" : nil
+        }
+        let shared = identity(Journal.socket)
+        let up = try waitUntil("the isolated journald listens") {
+            guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                  exe.hasSuffix("systemd-journald"),
+                  let own = identity("/proc/\(pid)/root/run/systemd/journal/socket")
+            else { return false }
+            return own != shared
+        }
+        try #require(up && process.isRunning, "the isolated journald did not start")
+    }
+
+    func stop() { kill(pid, SIGSTOP) }
+    func resume() { kill(pid, SIGCONT) }
+
+    deinit {
+        kill(pid, SIGCONT)
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+}

@@ -154,4 +154,51 @@ import Testing
         let uidEvents = (try JSONSerialization.jsonObject(with: byUID.stdout) as? [String: Any])?["events"] as? [[String: Any]] ?? []
         #expect(!uidEvents.isEmpty && uidEvents.allSatisfy { $0["peer_uid"] as? String == "65534" })
     }
+
+    @Test func aStalledJournalRefusesRevealsInBoundedTimeAndTheRestGoesOn() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let journal = try IsolatedJournal()
+        let daemon = try DevDaemon.with(config: #"{"audit_send_timeout_ms": 200}"#, launcher: journal.launcher, audit: "journal")
+        #expect(!daemon.output.contains("not bounded"), "the send timeout is in place")
+        #expect(try daemon.ctl(["put", "k"], stdin: "v").status == 0)
+        let client = try LineClient(socketPath: daemon.serviceSocket)
+        #expect(try client.call(#"{"op":"get","name":"k"}"#)["value"] as? String == "v")
+
+        // journald stops reading: its queue fills, then a send waits its
+        // timeout (twice, libsystemd tries a memfd after) and gives up. No
+        // get waits longer than that, and the one that met it is refused.
+        journal.stop()
+        var refused = false
+        for _ in 0..<500 where !refused {
+            let start = ContinuousClock.now
+            let answer = try client.call(#"{"op":"get","name":"k"}"#)
+            #expect(ContinuousClock.now - start < .seconds(3), "a get waited \(ContinuousClock.now - start)")
+            refused = errorCode(answer) == "UNAVAILABLE"
+            #expect(refused || answer["value"] as? String == "v")
+        }
+        try #require(refused, "no get was refused while journald was stopped: \(daemon.output.suffix(2000))")
+
+        // Stalled: reveals are refused at once, without another wait; what
+        // reveals nothing is answered (its event counted lost).
+        let start = ContinuousClock.now
+        #expect(errorCode(try client.call(#"{"op":"get","name":"k"}"#)) == "UNAVAILABLE")
+        #expect(errorCode(try client.call(#"{"op":"verify","name":"k","value":"v"}"#)) == "UNAVAILABLE")
+        #expect(ContinuousClock.now - start < .milliseconds(400), "refusals waited \(ContinuousClock.now - start)")
+        #expect(try client.call(#"{"op":"ping"}"#)["pong"] as? Bool == true)
+        #expect(try client.call(#"{"op":"describe","name":"k"}"#)["name"] as? String == "k")
+        #expect(try daemon.ctl(["put", "k2"], stdin: "w").status == 0)
+        let status = try JSONSerialization.jsonObject(with: try daemon.ctl(["status", "--json"]).stdout) as? [String: Any]
+        #expect((status?["audit"] as? [String: Any])?["stalled"] as? Bool == true)
+
+        // journald reads again: so does cofferd, and the chain shows the
+        // events it lost as reported lost.
+        journal.resume()
+        let back = try waitUntil("gets are served again after journald resumes", timeout: .seconds(15)) {
+            try client.call(#"{"op":"get","name":"k"}"#)["value"] as? String == "v"
+        }
+        #expect(back)
+        let verify = try daemon.ctl(["audit", "--verify"])
+        #expect(verify.stdoutText.contains("gap:"), "\(verify.stdoutText)")
+        #expect(!verify.stdoutText.contains("not reported by cofferd"), "\(verify.stdoutText)")
+    }
 }

@@ -46,6 +46,7 @@ struct StatusHandler: OperationHandler {
             ("audit", .object([
                 ("sink", .string(services.audit.name)),
                 ("reachable", .bool(services.audit.isReachable)),
+                ("stalled", .bool(services.audit.isStalled)),
                 ("seq", services.audit.sequence.map { .unsigned($0) } ?? .null),
             ])),
         ])
