@@ -68,6 +68,9 @@ public final class Mirror: Sendable {
         settings: Settings, store: SecretStore, keyring: Keyring, sealer: RecordSealer, stateDirectory: String,
         events: @escaping @Sendable (Event) -> Void
     ) throws {
+        // A conninfo cofferd would refuse to connect with is a startup
+        // refusal, not a mirror that retries forever.
+        _ = try PostgresConnection.parse(settings.conninfo)
         self.settings = settings
         self.store = store
         self.rows = RowAuthenticator(keyring: keyring, sealer: sealer)

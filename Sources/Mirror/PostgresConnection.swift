@@ -29,6 +29,13 @@ public final class PostgresConnection {
             keywords.append("connect_timeout")
             values.append("10")
         }
+        // Over TCP, the server is authenticated unless the operator says
+        // otherwise: libpq's own default (`prefer`) would take a plaintext
+        // or unverified connection from whoever answers on the address.
+        if given["sslmode"] == nil, Self.mayUseTCP(given) {
+            keywords.append("sslmode")
+            values.append("verify-full")
+        }
         if password != nil { keywords.append("password") }
         // The password goes to libpq straight from locked memory (it is
         // NUL-terminated there): no String or array copy of it is made.
@@ -58,7 +65,7 @@ public final class PostgresConnection {
     /// are not passed on; and a password in it is refused outright (it
     /// belongs in postgres.password_file, never in a string that is
     /// configured, shown and copied about).
-    static func parse(_ conninfo: String) throws(MirrorError) -> [String: String] {
+    public static func parse(_ conninfo: String) throws(MirrorError) -> [String: String] {
         var message: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(conninfo, &message) else {
             if let message { PQfreemem(message) }
@@ -68,13 +75,32 @@ public final class PostgresConnection {
         var found: [String: String] = [:]
         var option = options
         while let keyword = option.pointee.keyword {
-            if let value = option.pointee.val { found[String(cString: keyword)] = String(cString: value) }
-            option += 1
-        }
-        if let password = found["password"], !password.isEmpty {
-            throw MirrorError(.connection, "the PostgreSQL conninfo holds a password: put it in postgres.password_file or the postgres-password credential")
+            defer { option += 1 }
+            guard let value = option.pointee.val else { continue }
+            // libpq marks the options that are secrets with dispchar "*"
+            // (password, sslpassword, and any it adds later): none may be
+            // in a string that is configured, shown and copied about. The
+            // value is neither copied nor repeated.
+            if option.pointee.dispchar.map({ $0.pointee == CChar(UInt8(ascii: "*")) }) == true {
+                guard value.pointee == 0 else {
+                    throw MirrorError(.connection, "the PostgreSQL conninfo holds a \(String(cString: keyword)): put the password in postgres.password_file or the postgres-password credential; a client key's passphrase has no place in cofferd's configuration")
+                }
+                continue
+            }
+            found[String(cString: keyword)] = String(cString: value)
         }
         return found
+    }
+
+    /// Whether libpq may connect over TCP with these options: a `hostaddr`,
+    /// a `host` that is not a socket directory (`/…`) or abstract socket
+    /// (`@…`), or no host at all (PGHOST or a service file may name one).
+    static func mayUseTCP(_ given: [String: String]) -> Bool {
+        if let address = given["hostaddr"], !address.isEmpty { return true }
+        guard let hosts = given["host"], !hosts.isEmpty else { return true }
+        return hosts.split(separator: ",", omittingEmptySubsequences: false).contains { host in
+            !(host.hasPrefix("/") || host.hasPrefix("@"))
+        }
     }
 
     var lastError: String {

@@ -49,14 +49,18 @@ final class PrivatePostgres {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/private-postgres.sh").path
 
-    init?() throws {
+    /// Listening on 127.0.0.1:`tcpPort` too (no TLS) when given.
+    let tcpPort: Int?
+
+    init?(tcpPort: Int? = nil) throws {
         guard try PostgresDatabase.server() != nil else { return nil }
+        self.tcpPort = tcpPort
         directory = try TemporaryDirectory("pg")
         chmod(directory.path, 0o755)
         // The server must not inherit our pipes (runProgram reads them to
         // the end): everything goes to a log file.
         let log = directory.path + "/start.log"
-        let result = try runProgram("/bin/bash", ["-c", ". \(Self.script) && start_private_postgres \(directory.path) >\(log) 2>&1 </dev/null"])
+        let result = try runProgram("/bin/bash", ["-c", ". \(Self.script) && start_private_postgres \(directory.path) \(tcpPort.map(String.init) ?? "") >\(log) 2>&1 </dev/null"])
         try #require(result.status == 0, "could not start a private PostgreSQL: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         conninfo = "host=\(directory.path)/pgsock user=postgres dbname=postgres"
     }
