@@ -29,19 +29,53 @@ struct MirrorReader {
 
     static let pageSize = 1000
 
+    /// What a row may hold, checked in the SQL itself: libpq reads a whole
+    /// result into memory before cofferd sees a byte of it, so a limit in
+    /// Swift would come too late. Nothing cofferd writes comes near them; a
+    /// row past one is refused (audited as tamper), never read whole.
+    enum Limits {
+        static let nameBytes = 255
+        static let shortText = 64
+        static let metadataBytes = 65_536
+        /// A value (48 KiB) sealed, with room to spare; a hash's output is
+        /// far smaller.
+        static let ciphertextBytes = 65_536
+        static let hashBytes = 4096
+        static let textBytes = 1024
+        /// retain_versions is at most 1000, plus the staged ones.
+        static let versionsPerSecret = 1003
+        /// One secret's versions together, raw (PostgreSQL sends them as
+        /// hex, twice this).
+        static let bytesPerSecret = versionsPerSecret * 50 * 1024
+        /// One page's versions together: a page stops before the secret
+        /// that would pass it (that secret starts the next page).
+        static let bytesPerPage = 32 << 20
+        static let storeIDs = 16
+    }
+
     /// The store ids that have rows, with how many.
     func storeIDs() throws(MirrorError) -> [(String, Int64)] {
-        let result = try connection.execute("SELECT store_id, count(*) FROM coffer_secrets WHERE deleted_at IS NULL GROUP BY store_id ORDER BY 2 DESC")
+        let result = try connection.execute("""
+            SELECT store_id, count(*) FROM coffer_secrets WHERE deleted_at IS NULL AND octet_length(store_id) <= 64
+            GROUP BY store_id ORDER BY 2 DESC LIMIT \(Limits.storeIDs)
+            """)
         return (0..<result.rowCount).compactMap { row in
             guard let id = result.text(row, 0), let count = result.integer(row, 1) else { return nil }
             return (id, count)
         }
     }
 
+    /// Every text column is NULL when it is longer than a row of cofferd's
+    /// can be: such a row fails its checks and is refused.
     static let secretColumns = """
-        SELECT name, kind, protection, current_version, previous_version, pending_version,
-               CASE WHEN octet_length(metadata) <= 65536 THEN metadata END, deleted_at,
-               origin, mac_key_id, mac, change_seq FROM coffer_secrets
+        SELECT CASE WHEN octet_length(name) <= \(Limits.nameBytes) THEN name END,
+               CASE WHEN octet_length(kind) <= \(Limits.shortText) THEN kind END,
+               CASE WHEN octet_length(protection) <= \(Limits.shortText) THEN protection END,
+               current_version, previous_version, pending_version,
+               CASE WHEN octet_length(metadata) <= \(Limits.metadataBytes) THEN metadata END, deleted_at,
+               CASE WHEN octet_length(origin) <= \(Limits.shortText) THEN origin END,
+               CASE WHEN octet_length(mac_key_id) <= \(Limits.shortText) THEN mac_key_id END,
+               CASE WHEN octet_length(mac) <= \(Limits.shortText) THEN mac END, change_seq FROM coffer_secrets
         """
 
     /// Changes to `storeID` after `sequence`, oldest first, one page.
@@ -63,16 +97,48 @@ struct MirrorReader {
     private func page(_ secrets: PostgresResult, storeID: String, after sequence: Int64) throws(MirrorError) -> Page {
         var page = Page(lastSequence: sequence)
         guard secrets.rowCount > 0 else { return page }
+        // How much each secret's versions hold, before reading any: a
+        // secret past the per-secret limits is refused unread, and the page
+        // ends before the secret that would take it past its budget.
         var names: [String?] = []
         for row in 0..<secrets.rowCount { names.append(secrets.text(row, 0)) }
+        let sizes = try connection.execute("""
+            SELECT name, count(*), sum(octet_length(ciphertext) + coalesce(octet_length(hash), 0))
+            FROM coffer_versions WHERE store_id = $1 AND name = ANY($2::text[]) GROUP BY name
+            """, [.text(storeID), PostgresArray.text(names.compactMap { $0 })])
+        var size: [String: (count: Int64, bytes: Int64)] = [:]
+        for row in 0..<sizes.rowCount {
+            guard let name = sizes.text(row, 0) else { continue }
+            size[name] = (sizes.integer(row, 1) ?? .max, sizes.integer(row, 2) ?? .max)
+        }
+        var rows = 0
+        var oversized = Set<String>()
+        var budget = Int64(Limits.bytesPerPage)
+        for row in 0..<secrets.rowCount {
+            let name = names[row] ?? ""
+            let (count, bytes) = size[name] ?? (0, 0)
+            if count > Limits.versionsPerSecret || bytes > Limits.bytesPerSecret {
+                oversized.insert(name)
+            } else if bytes > budget, rows > 0 {
+                break
+            } else {
+                budget -= bytes
+            }
+            rows += 1
+        }
+        let wanted = (0..<rows).compactMap { names[$0] }.filter { !oversized.contains($0) }
         let versions = try connection.execute("""
             SELECT name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash, created_at, created_by, version_id
             FROM coffer_versions WHERE store_id = $1 AND name = ANY($2::text[])
               -- Nothing cofferd writes comes near these; a row that does is
               -- left out, so its secret fails its MAC and is refused.
-              AND octet_length(ciphertext) <= 1048576 AND coalesce(octet_length(hash), 0) <= 4096
-            ORDER BY name, version LIMIT 100000
-            """, [.text(storeID), PostgresArray.text(names)])
+              AND octet_length(ciphertext) <= \(Limits.ciphertextBytes) AND coalesce(octet_length(hash), 0) <= \(Limits.hashBytes)
+              AND octet_length(salt) <= \(Limits.shortText) AND octet_length(nonce) <= \(Limits.shortText)
+              AND octet_length(key_id) <= \(Limits.shortText) AND octet_length(encoding) <= \(Limits.shortText)
+              AND coalesce(octet_length(stage), 0) <= \(Limits.shortText)
+              AND octet_length(created_by) <= \(Limits.textBytes) AND coalesce(octet_length(version_id), 0) <= \(Limits.textBytes)
+            ORDER BY name, version LIMIT \(Limits.versionsPerSecret * Self.pageSize)
+            """, [.text(storeID), PostgresArray.text(wanted)])
         var byName: [String: [VersionRow]] = [:]
         for row in 0..<versions.rowCount {
             guard let name = versions.text(row, 0), let number = versions.integer(row, 1).flatMap(UInt64.init(exactly:)),
@@ -85,10 +151,15 @@ struct MirrorReader {
                 encoding: encoding, hash: versions.text(row, 8), createdAt: createdAt, createdBy: createdBy,
                 id: versions.text(row, 11) ?? ""))
         }
-        for row in 0..<secrets.rowCount {
+        for row in 0..<rows {
             let sequence = secrets.integer(row, 11) ?? page.lastSequence
             page.lastSequence = max(page.lastSequence, sequence)
-            guard let nameText = secrets.text(row, 0) else { continue }
+            // A name too long to be one (left NULL by the query) is refused
+            // under a stand-in: the row is never repeated whole.
+            guard let nameText = secrets.text(row, 0), !oversized.contains(nameText) else {
+                page.refused.append(secrets.text(row, 0).map { String($0.prefix(SecretName.maxBytes)) } ?? "(a row without a readable name)")
+                continue
+            }
             if let change = check(secrets, row, name: nameText, versions: byName[nameText] ?? [], storeID: storeID, sequence: sequence) {
                 page.changes.append(change)
             } else {

@@ -171,8 +171,10 @@ public final class PostgresConnection {
     public func notifications() throws(MirrorError) -> [String] {
         guard PQconsumeInput(connection) == 1 else { throw MirrorError(.connection, "the PostgreSQL connection broke", detail: lastError) }
         var channels: [String] = []
+        // Drained whatever the count (each is freed at once); only the
+        // first few names are kept, so a flood of NOTIFY costs no memory.
         while let notify = PQnotifies(connection) {
-            channels.append(String(cString: notify.pointee.relname))
+            if channels.count < 64 { channels.append(String(cString: notify.pointee.relname)) }
             PQfreemem(notify)
         }
         return channels

@@ -176,6 +176,43 @@ import Testing
         #expect(try value(second, "k") == "new", "an older row is not taken back")
     }
 
+    @Test func oversizedRowsAreRefusedAndAuditedNeverReadWhole() throws {
+        guard let db = try PostgresDatabase(label: "oversized") else { return }
+        let first = try host(db.conninfo)
+        #expect(try first.ctl(["put", "app/one"], stdin: "v1").status == 0)
+        #expect(try first.ctl(["put", "app/two"], stdin: "v2").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        let second = try host(db.conninfo, keyFrom: first)
+        #expect(try value(second, "app/one") == "v1")
+        // 2,000 versions of 100 KB for app/one (200 MB, 400 MB as hex), and
+        // a row with a 2 KB name and a 10 MB kind, each a new change.
+        try db.sql("""
+            INSERT INTO coffer_versions (store_id, name, version, stage, key_id, salt, nonce, ciphertext, encoding, hash,
+                                         created_at, created_by, generation, origin, version_id)
+            SELECT store_id, name, 100 + g, NULL, key_id, salt, nonce, decode(repeat('ab', 100000), 'hex'), encoding, hash,
+                   created_at, created_by, generation, origin, version_id || g
+            FROM coffer_versions, generate_series(1, 2000) g WHERE name = 'app/one' AND version = 1;
+            UPDATE coffer_secrets SET change_seq = nextval('coffer_change_seq') WHERE name = 'app/one';
+            INSERT INTO coffer_secrets (store_id, name, kind, protection, current_version, metadata, generation, origin, mac_key_id, mac)
+            SELECT store_id, repeat('n', 2000), repeat('k', 10000000), protection, current_version, metadata, generation, origin,
+                   mac_key_id, mac
+            FROM coffer_secrets WHERE name = 'app/two';
+            NOTIFY coffer_changes;
+            """)
+        let audited = try waitUntil("both rows are refused") {
+            second.output.components(separatedBy: "COFFER_REASON=mirror_row_refused").count - 1 >= 2
+        }
+        #expect(audited, "\(second.output.suffix(3000))")
+        #expect(try value(second, "app/one") == "v1", "the refused row changed nothing")
+        #expect(try value(second, "app/two") == "v2")
+        // Never read whole: the second host's peak memory stayed far below
+        // what the rows hold.
+        let status = try String(contentsOfFile: "/proc/\(second.pid)/status", encoding: .utf8)
+        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) } ?? .max
+        #expect(peak < 150 * 1024, "peak RSS \(peak) KiB")
+    }
+
     @Test func theLeastPrivilegeRoleOfTheDocsIsEnough() throws {
         guard let db = try PostgresDatabase(label: "role") else { return }
         // The owner's first start creates the tables.
