@@ -102,6 +102,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Model"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
+        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model"]),
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",

@@ -63,6 +63,9 @@ public final class Mirror: Sendable {
     private let wakeup: WakePipe
     private let stopped = Atomic<Bool>(false)
     private let current = Mutex(Status())
+    /// What this host holds of the database's history (ChangeMarks): used
+    /// by the mirror's own thread, and by restore before it runs.
+    private let marks = Mutex(ChangeMarks(floor: 0))
 
     public init(
         settings: Settings, store: SecretStore, keyring: Keyring, sealer: RecordSealer, stateDirectory: String,
@@ -109,6 +112,7 @@ public final class Mirror: Sendable {
         var backoff = Duration.milliseconds(500)
         var pulled = state.pulled(storeID: store.snapshot.storeID)
         current.withLock { $0.pulledSequence = pulled }
+        marks.withLock { $0.floor = max($0.floor, pulled) }
         while !stopped.load(ordering: .acquiring) {
             do {
                 if connection == nil {
@@ -173,15 +177,15 @@ public final class Mirror: Sendable {
             for items in batches {
                 guard !stopped.load(ordering: .acquiring), !rows.keyring.isSealed else { return }
                 let ceiling = items.count == 1 ? max(watermark, seen[items[0].name] ?? watermark) : watermark
-                let conflicted: Set<SecretName>
+                let outcome: MirrorWriter.Outcome
                 do {
-                    conflicted = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)), watermark: ceiling)
+                    outcome = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)), watermark: ceiling)
                 } catch let error as MirrorError {
                     throw error
                 } catch {
                     throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
                 }
-                if !conflicted.isEmpty {
+                if case .conflicted(let conflicted) = outcome {
                     // Another host wrote these names first: merge theirs in
                     // (ours move to the next numbers) and push again. A name
                     // that still collides after its merge waits for the next
@@ -201,6 +205,9 @@ public final class Mirror: Sendable {
                     }
                     continue pass
                 }
+                if case .written(let sequences) = outcome {
+                    marks.withLock { for (name, sequence) in sequences { $0.note(name, at: sequence) } }
+                }
                 for item in items {
                     confirmed[item.name] = item.generation
                     pushed.insert(item.name)
@@ -216,7 +223,10 @@ public final class Mirror: Sendable {
     /// Returns the change_seq of each row merged in: the push that follows
     /// may replace those rows.
     private func merge(_ names: Set<SecretName>, over connection: PostgresConnection, storeID: String) throws(MirrorError) -> [SecretName: Int64] {
-        let remote = try MirrorReader(connection: connection, rows: rows).current(storeID: storeID, names: Array(names))
+        var remote = try MirrorReader(connection: connection, rows: rows).current(storeID: storeID, names: Array(names))
+        // Read back by name, a row may be one this host has seen or
+        // outgrown: an older authentic row put back is refused, not merged.
+        remote.changes = admitted(remote.changes, checkingFloor: true)
         for name in remote.refused { events(.tampered(name: name)) }
         let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let keyring = rows.keyring, sealer = rows.sealer
@@ -233,6 +243,29 @@ public final class Mirror: Sendable {
         }
         events(.pulled(old: before, new: store.snapshot))
         return Dictionary(remote.changes.map { ($0.name, $0.sequence) }, uniquingKeysWith: { max($0, $1) })
+    }
+
+    /// The changes newer than what this host has (ChangeMarks); the others
+    /// are reported as tampered. Those admitted are noted as held.
+    private func admitted(_ changes: [MirrorReader.Change], checkingFloor: Bool) -> [MirrorReader.Change] {
+        let (taken, stale) = marks.withLock { marks -> ([MirrorReader.Change], [MirrorReader.Change]) in
+            var taken: [MirrorReader.Change] = [], stale: [MirrorReader.Change] = []
+            for change in changes {
+                switch marks.judge(change.name, at: change.sequence, checkingFloor: checkingFloor) {
+                case .newer:
+                    taken.append(change)
+                    marks.note(change.name, at: change.sequence)
+                case .held:
+                    continue
+                case .older:
+                    stale.append(change)
+                }
+            }
+            return (taken, stale)
+        }
+        for change in stale { events(.tampered(name: change.name.rawValue)) }
+        current.withLock { $0.refusedRows += stale.count }
+        return taken
     }
 
     /// Takes confirmed names out of the outbox: one store commit for a
@@ -252,8 +285,9 @@ public final class Mirror: Sendable {
             let page = try reader.changes(storeID: storeID, after: sequence)
             guard page.lastSequence > sequence else { break }
             for name in page.refused { events(.tampered(name: name)) }
-            try take(page.changes.filter { $0.origin != origin })
+            try take(admitted(page.changes.filter { $0.origin != origin }, checkingFloor: false))
             sequence = page.lastSequence
+            marks.withLock { $0.floor = max($0.floor, sequence) }
             try? state.recordPulled(storeID: storeID, sequence: sequence)
             let refused = page.refused.count
             current.withLock { $0.pulledSequence = sequence; $0.refusedRows += refused }
@@ -345,6 +379,11 @@ public final class Mirror: Sendable {
             for change in page.changes { secrets[change.name] = change.secret }
             refused += page.refused
             sequence = page.lastSequence
+            let changes = page.changes, floor = sequence
+            marks.withLock { marks in
+                for change in changes { marks.note(change.name, at: change.sequence) }
+                marks.floor = max(marks.floor, floor)
+            }
         }
         for name in refused { events(.tampered(name: name)) }
         try store.restore(storeID: storeID, secrets: secrets)

@@ -27,13 +27,20 @@ struct MirrorWriter {
         }
     }
 
-    /// Pushes `items`; returns the names whose versions collided with
-    /// another host's (same number, other version id). Nothing of those
-    /// is written: the caller merges and pushes them again.
-    /// `watermark`: the highest change_seq this host has taken from the
-    /// database; a secret row changed after it by another host is a
-    /// conflict too (it must be merged, not overwritten).
-    func push(_ items: [Item], storeID: String, now: Int64, watermark: Int64) throws -> Set<SecretName> {
+    /// What a push did: the names that collided, or the change_seq each
+    /// name was written at.
+    enum Outcome {
+        /// Collided with another host's (same version number, other id,
+        /// or a change not taken yet): nothing of the batch was written;
+        /// the caller merges those names and pushes again.
+        case conflicted(Set<SecretName>)
+        case written([SecretName: Int64])
+    }
+
+    /// Pushes `items`. `watermark`: the highest change_seq this host has
+    /// taken from the database; a secret row changed after it by another
+    /// host is a conflict too (it must be merged, not overwritten).
+    func push(_ items: [Item], storeID: String, now: Int64, watermark: Int64) throws -> Outcome {
         var names: [String?] = [], kinds: [String?] = [], protections: [String?] = []
         var currents: [Int64?] = [], previouses: [Int64?] = [], pendings: [Int64?] = []
         var metadata: [String?] = [], deletedAt: [Int64?] = [], generations: [Int64?] = []
@@ -64,7 +71,7 @@ struct MirrorWriter {
                 vID.append(v.id)
             }
         }
-        return try connection.transaction { () throws(MirrorError) -> Set<SecretName> in
+        return try connection.transaction { () throws(MirrorError) -> Outcome in
             // One pusher at a time across the fleet: change_seq values are
             // then committed in order, so a reader that has seen N has seen
             // everything below N.
@@ -143,7 +150,7 @@ struct MirrorWriter {
                 // a change we have not taken yet): undo this batch; the
                 // caller merges those names and pushes again.
                 try connection.execute("ROLLBACK TO SAVEPOINT versions")
-                return Set(conflicted.compactMap { try? SecretName($0) })
+                return .conflicted(Set(conflicted.compactMap { try? SecretName($0) }))
             }
             // Versions the batch's secrets no longer keep (retention,
             // deletion) leave the database with them.
@@ -153,7 +160,9 @@ struct MirrorWriter {
                   AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::bigint[]) AS k(n, ver) WHERE k.n = v.name AND k.ver = v.version)
                 """, [.text(storeID), PostgresArray.text(names), PostgresArray.text(vName), PostgresArray.integers(vNumber)])
             try connection.execute("SELECT pg_notify('coffer_changes', $1)", [.text(storeID)])
-            return []
+            var at: [SecretName: Int64] = [:]
+            for (item, sequence) in zip(items, sequences) { at[item.name] = sequence }
+            return .written(at)
         }
     }
 }

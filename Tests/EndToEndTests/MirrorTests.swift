@@ -176,6 +176,38 @@ import Testing
         #expect(try value(second, "k") == "new", "an older row is not taken back")
     }
 
+    @Test func anOlderAuthenticRowSetPutBackIsNotTakenByARunningHost() throws {
+        guard let db = try PostgresDatabase(label: "replayset") else { return }
+        let first = try host(db.conninfo)
+        #expect(try first.ctl(["put", "k"], stdin: "old").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        try db.sql("""
+            CREATE TABLE saved_s AS SELECT * FROM coffer_secrets WHERE name = 'k';
+            CREATE TABLE saved_v AS SELECT * FROM coffer_versions WHERE name = 'k';
+            """)
+        let second = try host(db.conninfo, keyFrom: first)
+        #expect(try first.ctl(["rotate", "k"], stdin: "new").status == 0)
+        #expect(try waitUntil("the second host has the rotation") { try value(second, "k") == "new" })
+        // The whole old row set back, authentic: its own MAC and change_seq.
+        try db.sql("""
+            DELETE FROM coffer_versions WHERE name = 'k';
+            INSERT INTO coffer_versions SELECT * FROM saved_v;
+            UPDATE coffer_secrets c SET current_version = s.current_version, previous_version = s.previous_version,
+                   metadata = s.metadata, mac = s.mac, change_seq = s.change_seq, origin = 'elsewhere'
+            FROM saved_s s WHERE c.name = 'k';
+            NOTIFY coffer_changes;
+            """)
+        // A write on the second host makes it push, and meet the row.
+        #expect(try second.ctl(["put", "other"], stdin: "x").status == 0)
+        #expect(try second.ctl(["rotate", "k"], stdin: "from-second").status == 0)
+        #expect(try waitUntil("the second host's write is mirrored") { try mirror(second)["queue_depth"] as? Int == 0 })
+        #expect(try value(second, "k") == "from-second", "the old row was neither taken nor merged")
+        let history = try JSONSerialization.jsonObject(with: try second.ctl(["history", "k", "--json"]).stdout) as? [String: Any]
+        let versions = (history?["versions"] as? [[String: Any]] ?? []).compactMap { $0["version"] as? Int }
+        #expect(versions == [1, 2, 3], "old, new, from-second: nothing doubled by a merge of the old set")
+        #expect(try waitUntil("the first host takes the newer write") { try value(first, "k") == "from-second" })
+    }
+
     @Test func oversizedRowsAreRefusedAndAuditedNeverReadWhole() throws {
         guard let db = try PostgresDatabase(label: "oversized") else { return }
         let first = try host(db.conninfo)
