@@ -80,13 +80,17 @@ struct ValueOptions: ParsableArguments {
     var binary = false
 
     /// The request members for the value: `value` or `value_base64`.
-    func read() throws(ClientFailure) -> [String: Any] {
+    /// Typed at a terminal, it is read without echo, and twice when it is
+    /// to be stored (`confirm`).
+    func read(for name: String, confirm: Bool) throws(ClientFailure) -> [String: Any] {
         var data: Data
         if let fromFile {
             guard let contents = FileManager.default.contents(atPath: fromFile) else {
                 throw ClientFailure(.usage, "cannot read \(fromFile)")
             }
             data = contents
+        } else if TerminalValue.isTerminal {
+            data = try TerminalValue.read(prompt: "Value for \(name): ", confirm: confirm)
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }

@@ -83,7 +83,7 @@ struct Verify: ParsableCommand {
             if let version { request["version"] = version }
             if let stage { request["stage"] = stage }
             if let operation { request["operation"] = operation }
-            request.merge(try value.read()) { $1 }
+            request.merge(try value.read(for: name, confirm: false)) { $1 }
             let answer = try connection.perform(request)
             let match = answer["match"]?.bool == true
             if !connection.json { print(match ? "match" : "no match") }

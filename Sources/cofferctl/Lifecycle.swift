@@ -39,7 +39,7 @@ struct NewVersionOptions: ParsableArguments {
         if generate {
             answer = try connection.perform(request)
         } else {
-            request.merge(try value.read()) { $1 }
+            request.merge(try value.read(for: name, confirm: true)) { $1 }
             answer = try connection.perform(request)
         }
         if connection.json { return }
