@@ -19,10 +19,13 @@ public struct JournalAuditSink: AuditSink {
     let chainer: AuditChainer?
     let socketPath: String
     public let stall = JournalStall()
+    /// The send timeout JournalSendTimeout gave libsystemd's socket.
+    let sendTimeout: Duration
 
-    public init(chainer: AuditChainer? = nil, socketPath: String = Self.socketPath) {
+    public init(chainer: AuditChainer? = nil, socketPath: String = Self.socketPath, sendTimeout: Duration = .milliseconds(500)) {
         self.chainer = chainer
         self.socketPath = socketPath
+        self.sendTimeout = sendTimeout
     }
 
     public var isReachable: Bool { !stall.isStalled && Self.isReachable(socketPath: socketPath) }
@@ -54,17 +57,19 @@ public struct JournalAuditSink: AuditSink {
     static let stalled = AuditError("the journal is not reading (a send gave up after its timeout); events are refused until it reads again")
 
     /// While stalled: tries one plain message (no chain fields, so not an
-    /// event of the chain) and, if it goes through, lets events be sent
-    /// again; the next event is followed by the `audit_lost` report. Blocks
-    /// up to the send timeout: run it off the event loops. true when the
-    /// journal takes events.
+    /// event of the chain). When enough go through in a row, each in well
+    /// under the send timeout (JournalStall), events are sent again; the
+    /// next is followed by the `audit_lost` report. Blocks up to twice the
+    /// send timeout: run it on a thread of its own. true when the journal
+    /// takes events again.
     public func probe() -> Bool {
         guard stall.isStalled else { return true }
-        let rc = Self.sendv([("MESSAGE", "cofferd: the journal takes audit events again"), ("PRIORITY", "5"),
+        let start = ContinuousClock.now
+        let rc = Self.sendv([("MESSAGE", "cofferd: probing whether the journal reads again"), ("PRIORITY", "7"),
                              ("SYSLOG_IDENTIFIER", "cofferd")])
-        guard rc == 0, (try? checkDelivery(ignoringStall: true)) != nil else { return false }
-        stall.end()
-        return true
+        let quick = rc == 0 && ContinuousClock.now - start < sendTimeout / 4
+            && (try? checkDelivery(ignoringStall: true)) != nil
+        return stall.probed(wentThroughQuickly: quick)
     }
 
     public func checkDelivery() throws(AuditError) {

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Synchronization
 import Syscalls
 #if canImport(Glibc)
@@ -18,20 +20,40 @@ import Glibc
 /// EAGAIN after `timeout`, and sd_journal_sendv returns -EAGAIN (after a
 /// second wait of its own, for the copy it then tries to pass as a memfd).
 public enum JournalSendTimeout {
-    /// Sends `fields` and bounds every later send by `timeout`. false when
-    /// the socket could not be told apart (sends are then unbounded).
-    public static func install(_ timeout: Duration, sendingFirst fields: [(String, String)]) -> Bool {
+    public enum Outcome: Sendable, Equatable {
+        /// Every later send gives up after the timeout.
+        case bounded
+        /// The socket could not be told apart: sends are not bounded.
+        case unbounded
+        /// The first send itself did not finish within the timeout: the
+        /// journal does not read now.
+        case stalled
+    }
+
+    /// Sends `fields` and bounds every later send by `timeout`. The first
+    /// send has no timeout yet, so it runs on a thread of its own and is
+    /// waited for at most `timeout`.
+    public static func install(_ timeout: Duration, sendingFirst fields: [(String, String)]) -> Outcome {
         let before = unconnectedDatagramSockets()
-        guard JournalAuditSink.sendv(fields) == 0 else { return false }
+        let sent = Mutex<Int32?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let rc = JournalAuditSink.sendv(fields)
+            sent.withLock { $0 = rc }
+            done.signal()
+        }
+        let (seconds, attoseconds) = timeout.components
+        let wait = Double(seconds) + Double(attoseconds) / 1e18
+        guard done.wait(timeout: .now() + wait) == .success else { return .stalled }
+        guard sent.withLock({ $0 }) == 0 else { return .unbounded }
         let after = unconnectedDatagramSockets()
         var made = after.subtracting(before)
         // libsystemd had made its socket already (an earlier send): it is
         // the one such socket there is.
         if made.isEmpty, after.count == 1 { made = after }
-        guard made.count == 1, let fd = made.first else { return false }
-        let (seconds, attoseconds) = timeout.components
+        guard made.count == 1, let fd = made.first else { return .unbounded }
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
+        return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 ? .bounded : .unbounded
     }
 
     /// The process's Unix datagram sockets that are connected to nothing
@@ -74,10 +96,30 @@ public enum JournalSendTimeout {
 /// journal").
 public final class JournalStall: Sendable {
     private let stalled = Atomic<Bool>(false)
+    private let goodProbes = Atomic<Int>(0)
+    /// Probes in a row that must go through quickly before events are
+    /// sent again: a journald that is slow, not stopped, takes one probe
+    /// now and then, and would otherwise have every event loop wait out a
+    /// send timeout again and again.
+    static let probesToRecover = 2
 
     public init() {}
 
     public var isStalled: Bool { stalled.load(ordering: .relaxed) }
-    func begin() { stalled.store(true, ordering: .relaxed) }
-    func end() { stalled.store(false, ordering: .relaxed) }
+
+    func begin() {
+        goodProbes.store(0, ordering: .relaxed)
+        stalled.store(true, ordering: .relaxed)
+    }
+
+    /// Counts a probe; true when it ends the stall.
+    func probed(wentThroughQuickly: Bool) -> Bool {
+        guard wentThroughQuickly else {
+            goodProbes.store(0, ordering: .relaxed)
+            return false
+        }
+        guard goodProbes.add(1, ordering: .relaxed).newValue >= Self.probesToRecover else { return false }
+        stalled.store(false, ordering: .relaxed)
+        return true
+    }
 }

@@ -80,20 +80,27 @@ struct MirrorReader {
 
     /// Changes to `storeID` after `sequence`, oldest first, one page.
     func changes(storeID: String, after sequence: Int64) throws(MirrorError) -> Page {
-        let secrets = try connection.execute(
-            Self.secretColumns + " WHERE store_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3",
-            [.text(storeID), .integer(sequence), .integer(Int64(Self.pageSize))])
-        return try page(secrets, storeID: storeID, after: sequence)
+        try connection.snapshot { () throws(MirrorError) -> Page in
+            let secrets = try connection.execute(
+                Self.secretColumns + " WHERE store_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3",
+                [.text(storeID), .integer(sequence), .integer(Int64(Self.pageSize))])
+            return try page(secrets, storeID: storeID, after: sequence)
+        }
     }
 
     /// The database's state of `names`, checked (a push that conflicted).
     func current(storeID: String, names: [SecretName]) throws(MirrorError) -> Page {
-        let secrets = try connection.execute(
-            Self.secretColumns + " WHERE store_id = $1 AND name = ANY($2::text[]) ORDER BY change_seq",
-            [.text(storeID), PostgresArray.text(names.map(\.rawValue))])
-        return try page(secrets, storeID: storeID, after: 0)
+        try connection.snapshot { () throws(MirrorError) -> Page in
+            let secrets = try connection.execute(
+                Self.secretColumns + " WHERE store_id = $1 AND name = ANY($2::text[]) ORDER BY change_seq",
+                [.text(storeID), PostgresArray.text(names.map(\.rawValue))])
+            return try page(secrets, storeID: storeID, after: 0)
+        }
     }
 
+    /// The rows of a page and their versions, in the caller's snapshot
+    /// (changes, current): what the sizes query measures is what the
+    /// versions query then reads, whatever is written meanwhile.
     private func page(_ secrets: PostgresResult, storeID: String, after sequence: Int64) throws(MirrorError) -> Page {
         var page = Page(lastSequence: sequence)
         guard secrets.rowCount > 0 else { return page }

@@ -166,6 +166,21 @@ public final class PostgresConnection {
         }
     }
 
+    /// Runs `body` in one read-only REPEATABLE READ transaction: its
+    /// statements see one snapshot of the database, so what one of them
+    /// measured (a secret's size) is what the next one reads.
+    public func snapshot<R>(_ body: () throws(MirrorError) -> R) throws(MirrorError) -> R {
+        try execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// Reads what arrived on the socket and returns the pending NOTIFY
     /// channel names (LISTEN).
     public func notifications() throws(MirrorError) -> [String] {

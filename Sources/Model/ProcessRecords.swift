@@ -28,7 +28,12 @@ public enum ProcessRecords {
     static func unit(inPath path: Substring) -> String? {
         for component in path.split(separator: "/") {
             if component.hasSuffix(".slice") { continue }
-            return UnitName.isValid(component) ? String(component) : nil
+            // systemd escapes a cgroup name that could pass for one of the
+            // kernel's own files (`cpu.service` becomes `_cpu.service`) or
+            // starts with `_`, by putting `_` in front (cg_escape() in
+            // systemd's src/basic/cgroup-util.c): undo it.
+            let name = component.hasPrefix("_") ? component.dropFirst() : component
+            return UnitName.isValid(name) ? String(name) : nil
         }
         return nil
     }

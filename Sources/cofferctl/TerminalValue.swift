@@ -57,8 +57,20 @@ enum TerminalValue {
             line.append(byte)
         }
         byte = 0
+        // One line is all a terminal gives: a pasted PEM key would arrive
+        // as its first line, the rest thrown away. Refuse rather than store
+        // a piece of it; and a line the terminal cut at its limit.
+        var more = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        if poll(&more, 1, 0) > 0 || line.count >= Self.terminalLineLimit {
+            line.resetBytes(in: 0..<line.count)
+            throw ClientFailure(.usage, "a value typed at a terminal is one line, shorter than \(Self.terminalLineLimit) bytes; for more, use --from-file or pipe it in")
+        }
         return line
     }
+
+    /// The longest line a terminal in canonical mode hands over (N_TTY's
+    /// 4096-byte buffer, the newline included).
+    static let terminalLineLimit = 4095
 
     private static func say(_ text: String) {
         let bytes = Array(text.utf8)

@@ -48,6 +48,7 @@ struct CofferDaemon: AsyncParsableCommand {
         // Harden first, before any key material exists: no core dumps, no
         // ptrace by same-user processes, files private by default.
         umask(0o077)
+        StandardError.neverWait()
         do {
             try ProcessHardening.apply()
             let settings = try await DaemonSettings.resolve(config: config, dev: dev, audit: audit, auditCoalesce: auditCoalesce,
@@ -72,6 +73,23 @@ enum AuditChoice: String, ExpressibleByArgument, Sendable {
 struct StartupRefusal: Error {
     let message: String
     init(_ message: String) { self.message = message }
+}
+
+/// Under systemd, standard error is a stream socket into journald. If
+/// journald stops reading, a write to it blocks the thread that logs (an
+/// event loop, say), however bounded the audit's own sends are. So when
+/// standard error is a socket, writes to it never wait: a line that finds
+/// it full is dropped. (The log is not the audit: audit events go through
+/// the journal's datagram socket, bounded and checked.) A terminal or a
+/// file is left as it is: its file description may be shared with the
+/// shell that started cofferd.
+enum StandardError {
+    static func neverWait() {
+        var info = stat()
+        guard fstat(2, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return }
+        let flags = fcntl(2, F_GETFL)
+        if flags >= 0 { _ = fcntl(2, F_SETFL, flags | O_NONBLOCK) }
+    }
 }
 
 enum FileHandleStderr {

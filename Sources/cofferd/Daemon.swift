@@ -139,6 +139,9 @@ struct Daemon {
             onShutdown: { SystemdNotifier.stopping() }
         )
 
+        if !PeerResolution.kernelPinsPeers {
+            logger.warning("this kernel has no SO_PEERPIDFD (Linux 6.5 or later): no caller's unit or supplementary groups can be confirmed, so unit rules (and group rules through supplementary groups) grant nothing and credentials.sock serves no credential")
+        }
         try? audit.record(AuditEvent(kind: .started, result: .ok))
         logger.info("cofferd starting", metadata: [
             "store": "\(store.path)", "key_id": "\(key.id)", "audit": "\(audit.name)",
@@ -233,23 +236,28 @@ struct Daemon {
                     must be audited. Start journald, or for development only pass --audit stderr.
                     """)
             }
-            return journalSink(chainer: chainer, logger: logger)
+            return try journalSink(chainer: chainer, logger: logger)
         case .stderr:
             return StderrAuditSink(chainer: chainer)
         case .auto:
-            if reachable { return journalSink(chainer: chainer, logger: logger) }
+            if reachable { return try journalSink(chainer: chainer, logger: logger) }
             FileHandleStderr.write("cofferd: WARNING: no systemd journal is running; audit events go to stderr.\n")
             return StderrAuditSink(chainer: chainer)
         }
     }
 
     /// The journal sink, its sends bounded by the configured timeout.
-    private func journalSink(chainer: AuditChainer, logger: Logger) -> JournalAuditSink {
+    private func journalSink(chainer: AuditChainer, logger: Logger) throws -> JournalAuditSink {
         let first = [("MESSAGE", "cofferd starting: audit events go to this journal"), ("PRIORITY", "6"),
                      ("SYSLOG_IDENTIFIER", "cofferd")]
-        if !JournalSendTimeout.install(settings.auditSendTimeout, sendingFirst: first) {
+        switch JournalSendTimeout.install(settings.auditSendTimeout, sendingFirst: first) {
+        case .bounded:
+            break
+        case .unbounded:
             logger.warning("could not find libsystemd's journal socket: audit sends are not bounded in time; a stalled journald would block cofferd")
+        case .stalled:
+            throw StartupRefusal("the systemd journal does not read (a first message waited \(settings.auditSendTimeout)); every decision must be audited, so cofferd does not start")
         }
-        return JournalAuditSink(chainer: chainer)
+        return JournalAuditSink(chainer: chainer, sendTimeout: settings.auditSendTimeout)
     }
 }

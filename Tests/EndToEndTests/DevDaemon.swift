@@ -16,19 +16,33 @@ final class DevDaemon {
     /// Starts cofferd and waits (bounded) for its READY=1.
     /// `audit` is where events go: stderr (the default, read back from
     /// `output`) or journal (the private journald scripts/test starts).
+    /// With `unreadOutput`, cofferd's standard output and error are a
+    /// stream socket nobody reads, as journald's is when it stops reading
+    /// (`output` is then empty).
+    private var unread: FileHandle?
+
     init(
         directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = [], audit: String = "stderr",
+        unreadOutput: Bool = false,
         environment: [String: String] = [:], development: Bool = true
     ) throws {
         self.directory = try directory ?? TemporaryDirectory("e2e")
         outputPath = self.directory.file("cofferd-\(UUID().uuidString.prefix(8)).log")
+        if unreadOutput {
+            var pair: [Int32] = [-1, -1]
+            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+            unread = FileHandle(fileDescriptor: pair[0], closeOnDealloc: true)
+            let end = FileHandle(fileDescriptor: pair[1], closeOnDealloc: true)
+            process.standardOutput = end
+            process.standardError = end
+        }
         try start(arguments: ["--audit", audit] + arguments, launcher: launcher, environment: environment, development: development)
     }
 
     /// A dev instance whose policy file (DIR/policy) holds `policy` and
     /// whose `--config` file holds `config` (JSON) before it starts.
     static func with(
-        policy: String? = nil, config: String? = nil, launcher: [String] = [], audit: String = "stderr"
+        policy: String? = nil, config: String? = nil, launcher: [String] = [], audit: String = "stderr", unreadOutput: Bool = false
     ) throws -> DevDaemon {
         let directory = try TemporaryDirectory("configured")
         try FileManager.default.createDirectory(atPath: directory.path + "/dev", withIntermediateDirectories: true)
@@ -40,7 +54,7 @@ final class DevDaemon {
             try config.write(toFile: directory.file("cofferd.json"), atomically: true, encoding: .utf8)
             arguments = ["--config", directory.file("cofferd.json")]
         }
-        return try DevDaemon(directory: directory, arguments: arguments, launcher: launcher, audit: audit)
+        return try DevDaemon(directory: directory, arguments: arguments, launcher: launcher, audit: audit, unreadOutput: unreadOutput)
     }
 
     private func start(arguments: [String], launcher: [String], environment: [String: String], development: Bool) throws {
@@ -53,8 +67,10 @@ final class DevDaemon {
         process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path].merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = log
-        process.standardError = log
+        if unread == nil {
+            process.standardOutput = log
+            process.standardError = log
+        }
         try process.run()
         let ready = notify.waitForReady(timeout: .seconds(60)) { process.isRunning }
         guard ready else {

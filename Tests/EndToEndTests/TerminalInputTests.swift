@@ -5,11 +5,12 @@ import Testing
 /// A value typed at a terminal (a real pty): never echoed, and typed twice
 /// to be stored (docs/operator-guide.md, "cofferctl").
 @Suite struct TerminalInputTests {
-    /// Runs cofferctl on a pty, answering each prompt with the next line of
-    /// `typed`; returns its exit status and everything the terminal showed.
+    /// Runs cofferctl on a pty, answering each prompt with the next of
+    /// `lines` (written in one go, newline added); returns its exit status
+    /// and everything the terminal showed.
     static let typist = """
         import json, os, pty, select, sys
-        lines = sys.argv[1].split('\\n')
+        lines = sys.argv[1].split('\\x1e')
         pid, fd = pty.fork()
         if pid == 0:
             os.execv(sys.argv[2], sys.argv[2:])
@@ -33,7 +34,7 @@ import Testing
         """
 
     func type(_ lines: [String], into arguments: [String]) throws -> (status: Int, shown: String) {
-        let result = try runProgram("/usr/bin/python3", ["-c", Self.typist, lines.joined(separator: "\n"), binaryPath("cofferctl")] + arguments)
+        let result = try runProgram("/usr/bin/python3", ["-c", Self.typist, lines.joined(separator: "\u{1e}"), binaryPath("cofferctl")] + arguments)
         try #require(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
         return (object["status"] as? Int ?? -1, object["shown"] as? String ?? "")
@@ -59,5 +60,14 @@ import Testing
         #expect(put.status != 0)
         #expect(put.shown.contains("do not match"))
         #expect(try daemon.ctl(["get", "app/typo"]).status == 3, "nothing was stored")
+    }
+
+    @Test func aPastedMultiLineValueIsRefusedNotCut() throws {
+        let daemon = try DevDaemon()
+        // Two lines in one go, as a paste of a PEM key arrives.
+        let put = try type(["-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"], into: ["put", "--dev", daemon.devPath, "app/pem"])
+        #expect(put.status != 0)
+        #expect(put.shown.contains("--from-file"), "\(put.shown)")
+        #expect(try daemon.ctl(["get", "app/pem"]).status == 3, "no piece of it was stored")
     }
 }

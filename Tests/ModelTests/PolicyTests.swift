@@ -144,6 +144,7 @@ struct FixtureAccounts: AccountDirectory {
         ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/evil.service\n", "user@1000.service"),
         ("0::/user.slice/user-1000.slice/session-3.scope\n", "session-3.scope"),
         ("0::/init.scope\n", "init.scope"),
+        ("0::/system.slice/_cpu.service\n", "cpu.service"),
         ("12:pids:/\n1:name=systemd:/system.slice/cron.service\n0::/\n", "cron.service"),
     ])
     func findsTheSystemUnit(cgroup: String, unit: String) {

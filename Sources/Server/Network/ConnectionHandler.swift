@@ -107,10 +107,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         queue.count < limits.maxPipelinedRequests && !queueEndsInError && !draining && account.mayRead
     }
 
-    /// Reads again if reads were held and may go on now.
+    /// Reads again if reads were held and may go on now. An unfinished
+    /// line's clock starts again: the wait was ours, not the client's.
     private func resumeReading(context: ChannelHandlerContext) {
         guard readHeld, mayRead else { return }
         readHeld = false
+        if partialSince != nil { partialSince = .now() }
         context.read()
     }
 
@@ -178,7 +180,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if let since = writeSince, now - since > limits.writeTimeout {
             return context.close(promise: nil)
         }
-        if let since = partialSince, now - since > limits.requestTimeout {
+        // Not while reads are held for the budget: the line cannot finish
+        // then, and that is cofferd's doing.
+        if let since = partialSince, now - since > limits.requestTimeout, !readHeld || mayRead {
             return context.close(promise: nil)
         }
         let idle = !busy && queue.isEmpty && partialSince == nil && subscriptions.isEmpty

@@ -90,7 +90,9 @@ final class CredentialSocketHandler: ChannelInboundHandler {
         do {
             let revelation = Revelation(.value(try lookup.open(with: services), lookup.version.encoding))
             // Fail closed: the value is readable only with its event's receipt.
-            guard case .value(let value, _) = revelation.content(try services.audit.receipt(recording: event)) else { return }
+            guard case .value(let value, _) = revelation.content(try services.audit.receipt(recording: event)) else {
+                return context.close(promise: nil)
+            }
             let buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
             context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
                 buffer.wipeInPlace()

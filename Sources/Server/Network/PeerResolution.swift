@@ -17,7 +17,7 @@ import Glibc
 ///    exited (or the kernel has no SO_PEERPIDFD), or its effective uid or
 ///    gid is no longer the one it connected with, unit and groups stay
 ///    empty: rules on them fail closed, uid and gid rules still apply.
-enum PeerResolution {
+public enum PeerResolution {
     static func identify(_ channel: any Channel) -> EventLoopFuture<PeerIdentity> {
         guard let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeFailedFuture(ServerStartupError("no socket options on accepted channel"))
@@ -51,6 +51,21 @@ enum PeerResolution {
         peer.groups = ProcessRecords.supplementaryGroups(fromStatus: status) ?? []
         return peer
     }
+
+    /// Whether this kernel hands out a peer's pidfd (SO_PEERPIDFD, Linux
+    /// 6.5). Without it no caller's unit or groups can be confirmed: rules
+    /// on them, and credentials.sock, fail closed. Asked once, on a pair of
+    /// sockets of our own.
+    public static let kernelPinsPeers: Bool = {
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return false }
+        defer { close(pair[0]); close(pair[1]) }
+        var pidfd: Int32 = -1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(pair[0], SOL_SOCKET, coffer_so_peerpidfd(), &pidfd, &length) == 0 else { return false }
+        close(pidfd)
+        return true
+    }()
 
     private static func readSmallFile(_ path: String) -> String? {
         guard let fd = try? OwnedFileDescriptor.open(path, O_RDONLY), let bytes = try? fd.readAll(limit: 64 * 1024) else {

@@ -10,10 +10,12 @@ public struct RequestDispatcher: Sendable {
     let services: CofferServices
     let logger: Logger
     private let handlers: [Operation: any OperationHandler]
+    private let losses: AuditLossLog
 
     public init(services: CofferServices, logger: Logger) {
         self.services = services
         self.logger = logger
+        self.losses = AuditLossLog(logger: logger)
         let all: [any OperationHandler] = [
             PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
             WatchHandler(), PutHandler(), RotateHandler(), StageChangeHandler.promote, StageChangeHandler.rollback,
@@ -155,8 +157,9 @@ public struct RequestDispatcher: Sendable {
         var answer = response(request.id, outcome)
         do {
             answer.receipt = try services.audit.receipt(recording: event)
+            losses.recorded()
         } catch {
-            logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(kind.rawValue)"])
+            losses.lost(error, event: kind)
         }
         return answer
     }
@@ -171,8 +174,9 @@ public struct RequestDispatcher: Sendable {
     private func record(_ event: AuditEvent) {
         do {
             try services.audit.record(event)
+            losses.recorded()
         } catch {
-            logger.critical("audit event lost", metadata: ["error": "\(error)", "event": "\(event.kind.rawValue)"])
+            losses.lost(error, event: event.kind)
         }
     }
 }
