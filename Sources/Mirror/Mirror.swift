@@ -25,6 +25,11 @@ public final class Mirror: Sendable {
         /// memory, passed to libpq apart from the conninfo, never logged.
         public var password: LockedBytes?
         public var catchUpInterval: Duration = .seconds(5)
+        /// While backing off, how often to ask whether the server is back.
+        public var serverCheckInterval: Duration = .milliseconds(250)
+        /// The daemon's retain_versions: what a merge of another host's
+        /// versions keeps, as a local write would.
+        public var retainVersions = 10
         public var batchSize = 1000
         public var maxBackoff: Duration = .seconds(30)
 
@@ -135,7 +140,7 @@ public final class Mirror: Sendable {
                 current.withLock { $0.connected = false; $0.lastError = error.message }
                 if !failing { events(.error(error)) }
                 failing = true
-                wait(for: backoff, socket: nil)
+                waitOut(backoff)
                 backoff = min(backoff * 2, settings.maxBackoff)
             }
         }
@@ -229,13 +234,14 @@ public final class Mirror: Sendable {
         remote.changes = admitted(remote.changes, checkingFloor: true)
         for name in remote.refused { events(.tampered(name: name)) }
         let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
-        let keyring = rows.keyring, sealer = rows.sealer
+        let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
         let before = store.snapshot
         do {
             try store.commit { storeID, secrets in
                 for (name, remoteSecret) in theirs {
                     guard let ours = secrets[name] else { continue }
-                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: storeID, keyring: keyring, sealer: sealer)
+                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: storeID, keyring: keyring, sealer: sealer,
+                                                    retain: retain)
                 }
             }
         } catch {
@@ -302,16 +308,21 @@ public final class Mirror: Sendable {
     private func take(_ changes: [MirrorReader.Change]) throws(MirrorError) {
         guard !changes.isEmpty else { return }
         let before = store.snapshot
-        let keyring = rows.keyring, sealer = rows.sealer
+        let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
         do {
             try store.commitFromMirror { base, secrets, outbox in
                 for change in changes where secrets[change.name] != change.secret {
                     guard outbox[change.name] != nil else {
-                        secrets[change.name] = change.secret
+                        // Another host's state, kept to this host's
+                        // retention (its own may keep more).
+                        var taken = change.secret
+                        taken?.applyRetention(keep: retain)
+                        secrets[change.name] = taken
                         continue
                     }
                     guard let ours = secrets[change.name], let theirs = change.secret else { continue }
-                    secrets[change.name] = try Self.merged(ours, theirs, storeID: base.storeID, keyring: keyring, sealer: sealer)
+                    secrets[change.name] = try Self.merged(ours, theirs, storeID: base.storeID, keyring: keyring, sealer: sealer,
+                                                           retain: retain)
                     outbox[change.name] = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 }
             }
@@ -322,8 +333,12 @@ public final class Mirror: Sendable {
     }
 
     /// `ours` with `theirs` merged in, the versions that moved re-sealed
-    /// for their new numbers (the number is in the AAD).
-    static func merged(_ ours: Secret, _ theirs: Secret, storeID: String, keyring: Keyring, sealer: RecordSealer) throws -> Secret {
+    /// for their new numbers (the number is in the AAD), then cut to
+    /// `retain` versions as a local write is: merged versions do not
+    /// escape retention.
+    static func merged(
+        _ ours: Secret, _ theirs: Secret, storeID: String, keyring: Keyring, sealer: RecordSealer, retain: Int
+    ) throws -> Secret {
         var merge = ours.merging(remote: theirs)
         for (from, to) in merge.renumbered {
             guard let index = merge.secret.versions.firstIndex(where: { $0.version == to }) else { continue }
@@ -333,6 +348,7 @@ public final class Mirror: Sendable {
                 try sealer.seal($0, for: merge.secret.identity(storeID: storeID, version: to), with: keyring.current())
             }
         }
+        merge.secret.applyRetention(keep: retain)
         return merge.secret
     }
 
@@ -393,6 +409,26 @@ public final class Mirror: Sendable {
     }
 
     // MARK: Waiting
+
+    /// After a failure: waits `backoff`, but not past the moment the server
+    /// answers again (a PQping every `serverCheckInterval`), so writes made
+    /// during an outage reach the database within about that interval of
+    /// its return. A commit's wake-up meanwhile is no reason to try again:
+    /// it would only fail and double the backoff, and a server back after
+    /// a short outage would then wait for the longest backoff.
+    /// A server that answers and still failed us (a login refused, a
+    /// schema too new) gets the whole backoff: only its coming back cuts
+    /// the wait short.
+    private func waitOut(_ backoff: Duration) {
+        let deadline = ContinuousClock.now + backoff
+        let wasDown = !PostgresConnection.serverAnswers(conninfo: settings.conninfo)
+        while !stopped.load(ordering: .acquiring) {
+            let left = deadline - .now
+            guard left > .zero else { return }
+            wait(for: min(left, settings.serverCheckInterval), socket: nil)
+            if wasDown, PostgresConnection.serverAnswers(conninfo: settings.conninfo) { return }
+        }
+    }
 
     private func wait(for duration: Duration, socket: Int32?) {
         var fds = [pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]

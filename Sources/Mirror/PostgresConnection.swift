@@ -60,6 +60,16 @@ public final class PostgresConnection {
         PQfinish(connection)
     }
 
+    /// Whether a server answers at `conninfo` and accepts connections
+    /// (PQpingParams: no login, no password needed, nothing is read). How
+    /// the mirror knows, while it backs off, that the server is back.
+    public static func serverAnswers(conninfo: String) -> Bool {
+        let keywords = ["dbname", "connect_timeout"]
+        let values = [conninfo, "2"]
+        let status = withCStrings(keywords) { k in withCStrings(values) { v in PQpingParams(k, v, 1) } }
+        return status == PQPING_OK
+    }
+
     /// The conninfo's keywords, checked before connecting: libpq's own
     /// parse errors quote the text, which could hold a password, so they
     /// are not passed on; and a password in it is refused outright (it

@@ -181,7 +181,9 @@ struct Daemon {
         }
         let mirror: Mirror
         do {
-            mirror = try Mirror(settings: Mirror.Settings(conninfo: conninfo, password: password), store: store, keyring: keyring,
+            var mirrorSettings = Mirror.Settings(conninfo: conninfo, password: password)
+            mirrorSettings.retainVersions = settings.retainVersions
+            mirror = try Mirror(settings: mirrorSettings, store: store, keyring: keyring,
                                 sealer: sealer, stateDirectory: settings.stateDirectory, events: relay.handle)
         } catch {
             throw StartupRefusal("cannot start the PostgreSQL mirror: \(error)")

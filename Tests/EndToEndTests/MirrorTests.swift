@@ -1,5 +1,6 @@
 import CofferTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The PostgreSQL mirror against real servers: what the tables hold, an
@@ -108,6 +109,76 @@ import Testing
         #expect(try value(third, "app/one") == "one-b")
         #expect(try third.ctl(["get", "app/two"]).status == 3)
         #expect(third.output.contains("COFFER_REASON=mirror_row_refused"))
+    }
+
+    @Test func afterAnOutageTheQueueArrivesWithinTwoSecondsAndTheOtherHostWithinOne() throws {
+        guard let server = try PrivatePostgres() else { return }
+        let first = try host(server.conninfo)
+        #expect(try first.ctl(["put", "steady"], stdin: "0").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        let second = try host(server.conninfo, keyFrom: first)
+        #expect(try value(second, "steady") == "0")
+
+        // Steady state: the other host hears of a change at once (NOTIFY).
+        var start = ContinuousClock.now
+        #expect(try first.ctl(["rotate", "steady"], stdin: "1").status == 0)
+        #expect(try waitUntil("the second host sees the rotation") { try value(second, "steady") == "1" })
+        #expect(ContinuousClock.now - start < .seconds(1), "a change took \(ContinuousClock.now - start) to reach the other host")
+
+        // An outage with writes spread over it: each wakes the mirror, and
+        // none of those wake-ups may push its retry further away.
+        try server.stop()
+        #expect(try waitUntil("the mirror notices") { try mirror(first)["connected"] as? Bool == false })
+        for n in 0..<8 {
+            #expect(try first.ctl(["put", "outage/\(n)"], stdin: "v\(n)").status == 0)
+            Thread.sleep(forTimeInterval: 0.3)  // pacing: writes spread over the outage, not one burst
+        }
+        try server.start()
+        start = ContinuousClock.now
+        let arrived = try waitUntil("the outage's writes are in PostgreSQL") {
+            try PostgresDatabase.psql(server.conninfo, "SELECT count(*) FROM coffer_secrets WHERE name LIKE 'outage/%'") == "8\n"
+        }
+        let toDatabase = ContinuousClock.now - start
+        #expect(arrived && toDatabase < .seconds(2), "the writes reached PostgreSQL \(toDatabase) after it came back")
+        let seen = try waitUntil("the second host has them") { try value(second, "outage/7") == "v7" }
+        let toOtherHost = ContinuousClock.now - start - toDatabase
+        #expect(seen && toOtherHost < .seconds(1), "the other host took \(toOtherHost) more")
+    }
+
+    @Test func threeHostsRotatingOneNameAtOnceEndWithOneHistoryWithinRetention() throws {
+        guard let db = try PostgresDatabase(label: "retain") else { return }
+        let first = try host(db.conninfo)
+        #expect(try first.ctl(["put", "shared"], stdin: "base").status == 0)
+        #expect(try waitUntil("mirrored") { try mirror(first)["queue_depth"] as? Int == 0 })
+        let hosts = [first, try host(db.conninfo, keyFrom: first), try host(db.conninfo, keyFrom: first)]
+        let failures = Mutex<[String]>([])
+        let sockets = hosts.map(\.adminSocket)
+        DispatchQueue.concurrentPerform(iterations: 3) { h in
+            do {
+                let client = try LineClient(socketPath: sockets[h])
+                for n in 0..<15 {
+                    let answer = try client.call(#"{"op":"rotate","name":"shared","value":"host\#(h)-\#(n)"}"#)
+                    if answer["ok"] as? Bool != true { failures.withLock { $0.append("\(answer)") } }
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        func history(_ daemon: DevDaemon) throws -> [Int] {
+            let object = try JSONSerialization.jsonObject(with: try daemon.ctl(["history", "shared", "--json"]).stdout) as? [String: Any]
+            return (object?["versions"] as? [[String: Any]] ?? []).compactMap { $0["version"] as? Int }
+        }
+        var histories: [[Int]] = []
+        let converged = try waitUntil("the three hosts hold one history", timeout: .seconds(60)) {
+            guard try hosts.allSatisfy({ try mirror($0)["queue_depth"] as? Int == 0 }) else { return false }
+            histories = try hosts.map(history)
+            let values = try hosts.map { try value($0, "shared") }
+            return Set(histories.map { $0.description }).count == 1 && Set(values).count == 1
+        }
+        #expect(converged, "\(histories)")
+        #expect(histories.allSatisfy { $0.count <= 10 }, "retain_versions is 10: \(histories)")
+        #expect(histories.first?.count == 10, "and 46 writes leave ten")
     }
 
     @Test func twoHostsRotatingOneNameAtOnceLoseNeitherWrite() throws {
