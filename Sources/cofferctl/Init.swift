@@ -3,14 +3,17 @@ import Foundation
 
 /// `cofferctl init`: a new master key, written only as an encrypted systemd
 /// credential (systemd-creds(1): TPM2 when the machine has one, else the
-/// host key), and the unit lines that load it. The key never touches argv,
-/// a plain file, or the terminal.
+/// host key), where the shipped unit's LoadCredentialEncrypted= loads it.
+/// The key never touches argv, a plain file, or the terminal.
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate a master key as an encrypted systemd credential and print the unit lines that load it.")
+        abstract: "Generate a master key as an encrypted systemd credential, where cofferd.service loads it.")
+
+    /// Where the shipped unit's LoadCredentialEncrypted= looks.
+    static let shippedPath = "/etc/credstore.encrypted/coffer-master-key"
 
     @Option(help: "Where to write the credential (it must not exist yet).")
-    var output = "/etc/credstore.encrypted/coffer-master-key"
+    var output = Init.shippedPath
 
     @Option(name: .customLong("with-key"), help: "systemd-creds --with-key: auto (TPM2 when present, else the host key), host, tpm2, host+tpm2.")
     var withKey = "auto"
@@ -47,12 +50,12 @@ struct Init: ParsableCommand {
                 throw ClientFailure(.failed, "systemd-creds could not encrypt the key: \(message)")
             }
             chmod(output, 0o600)
+            let shipped = output == Self.shippedPath
             print("""
                 wrote the master key as an encrypted credential: \(output)
-                add to cofferd.service (systemctl edit cofferd):
-
-                [Service]
-                LoadCredentialEncrypted=master-key:\(output)
+                \(shipped
+                    ? "cofferd.service loads it from there (LoadCredentialEncrypted=master-key:\(output)): start it with\n  systemctl enable --now cofferd.socket cofferd-admin.socket cofferd-credentials.socket cofferd.service"
+                    : "cofferd.service loads \(Self.shippedPath); point it at this file instead (systemctl edit cofferd):\n\n[Service]\nLoadCredentialEncrypted=master-key:\(output)")
 
                 Keep a backup of this file and of what decrypts it (the TPM, or /var/lib/systemd/credential.secret).
                 """)

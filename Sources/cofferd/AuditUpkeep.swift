@@ -18,7 +18,7 @@ struct AuditUpkeep: Service {
         let prober = NIOThreadPool(numberOfThreads: 1)
         prober.start()
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(250))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
             coalescing?.flushDue()
             if let journal, journal.stall.isStalled {
                 if (try? await prober.runIfActive({ journal.probe() })) == true {

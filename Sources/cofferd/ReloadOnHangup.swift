@@ -48,7 +48,10 @@ struct WatchdogPing: Service {
 
     func run() async throws {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
+            // Cut short by graceful shutdown: the services stop in turn, and
+            // a sleep of half the watchdog interval (15 s with the unit's
+            // WatchdogSec=30s) would hold up every stop and restart.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { break }
             for loop in group.makeIterator() {
                 try await loop.submit {}.get()

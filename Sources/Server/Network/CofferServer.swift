@@ -27,6 +27,9 @@ public final class CofferServer: Service {
     private let budget = BufferBudget()
     /// The limits new connections get; SIGHUP may change them.
     private let currentLimits: Mutex<ServerLimits>
+    /// Set once graceful shutdown drains connections: one admitted after
+    /// that is told to drain as soon as it has its handler.
+    private let draining = Atomic<Bool>(false)
 
     private struct OpenConnection {
         let channel: any Channel
@@ -65,15 +68,22 @@ public final class CofferServer: Service {
         onShutdown()
 
         logger.info("shutting down: no new connections; draining open ones")
+        // Stop accepting, but keep the listeners open until every accepted
+        // connection is drained: NIO closes a connection whose setup (our
+        // peer check) finishes after its listener closed, with the client's
+        // request unread (a reset). Connections not accepted stay queued in
+        // the socket, for the next cofferd when systemd holds it.
         for (listener, channel) in bound {
-            try? await channel.close()
+            try? await channel.setOption(.autoRead, value: false)
             // A socket systemd handed over is systemd's to keep (it goes on
-            // listening for the next start); our own we remove.
+            // listening for the next start); our own we remove now, so that
+            // no new client finds it while the rest drain.
             if configuration.activatedSockets[listener] == nil {
                 unlink(configuration.socketPath(listener.fileName))
             }
         }
         await drainConnections()
+        for (_, channel) in bound { try? await channel.close() }
     }
 
     private func bind(_ listener: SocketListener) async throws -> any Channel {
@@ -173,6 +183,11 @@ public final class CofferServer: Service {
                                             account: account)
             }
             try channel.pipeline.syncOperations.addHandler(handler)
+            // Identified only after the drain began (its peer was still being
+            // resolved): it drains too, after the grace for its request.
+            if draining.load(ordering: .sequentiallyConsistent) {
+                channel.pipeline.fireUserInboundEventTriggered(DrainRequest())
+            }
         }
     }
 
@@ -181,12 +196,25 @@ public final class CofferServer: Service {
     }
 
     private func drainConnections() async {
-        let open = connections.withLock { $0.values.map(\.channel) }
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainRequest()) }
+        draining.store(true, ordering: .sequentiallyConsistent)
+        // Connections the listeners accepted just before they closed are
+        // still being set up on their event loops (accepted on one, then
+        // registered and admitted on another): let those steps run, so that
+        // every accepted connection is in `connections` and is drained, not
+        // left open until the process exits and resets it under its client.
+        for _ in 0..<2 {
+            for loop in group.makeIterator() { try? await loop.submit {}.get() }
+        }
         let deadline = ContinuousClock.now + configuration.drainTimeout
-        for channel in open {
+        var asked = Set<ObjectIdentifier>()
+        while ContinuousClock.now < deadline {
+            let open = connections.withLock { $0.map { ($0.key, $0.value.channel) } }
+            guard !open.isEmpty else { return }
+            for (id, channel) in open where asked.insert(id).inserted {
+                channel.pipeline.fireUserInboundEventTriggered(DrainRequest())
+            }
+            let (_, channel) = open[0]
             let remaining = deadline - .now
-            if remaining <= .zero { break }
             _ = try? await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await channel.closeFuture.get() }
                 group.addTask { try await Task.sleep(for: remaining) }

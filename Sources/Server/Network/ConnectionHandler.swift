@@ -38,7 +38,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// This connection's share of its uid's and the server's budget.
     private let account: BufferBudget.Account
     private var busy = false
+    /// Close once idle: cofferd is shutting down, or the client has shut
+    /// down its write side.
     private var draining = false
+    /// The client shut down its write side: no request can come any more.
+    private var inputEnded = false
+    private var drainCheck: Scheduled<Void>?
     private var closed = false
     private var readHeld = false
 
@@ -86,7 +91,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // The received buffer may hold a secret: zero it in NIO's pooled
         // storage before NIO reuses it, also when it is dropped below.
         defer { bytes.wipeInPlace() }
-        guard !closed, !draining, !queueEndsInError else { return }
+        guard !closed, !queueEndsInError else { return }
         bytes.withUnsafeReadableBytes { framer.append($0) }
         lastActivity = .now()
         takeFrames()
@@ -104,7 +109,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Room in the queue, nothing refused, and the uid and the server
     /// under their budgets of held bytes.
     private var mayRead: Bool {
-        queue.count < limits.maxPipelinedRequests && !queueEndsInError && !draining && account.mayRead
+        queue.count < limits.maxPipelinedRequests && !queueEndsInError && !inputEnded && account.mayRead
     }
 
     /// Reads again if reads were held and may go on now. An unfinished
@@ -122,9 +127,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         let inputClosed = (event as? ChannelEvent) == .inputClosed
         guard event is DrainRequest || inputClosed else { return context.fireUserInboundEventTriggered(event) }
-        if inputClosed, !subscriptions.isEmpty { return }
+        if inputClosed {
+            inputEnded = true
+            if !subscriptions.isEmpty { return }
+        }
         draining = true
-        if !busy && queue.isEmpty { context.close(promise: nil) }
+        closeIfDrained(context: context)
+    }
+
+    /// Closes a draining connection once it is idle. After a half-close at
+    /// once; at shutdown only after `drainGrace` with nothing asked: a
+    /// client that connected just before the listeners closed has its
+    /// request on the way, and closing under it would lose it (a reset, or
+    /// an end of file where an answer was due).
+    private func closeIfDrained(context: ChannelHandlerContext) {
+        guard draining, !busy, queue.isEmpty, !closed else { return }
+        if inputEnded { return context.close(promise: nil) }
+        drainCheck?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        drainCheck = context.eventLoop.scheduleTask(in: limits.drainGrace) {
+            let handler = bound.value
+            guard !handler.closed, !handler.busy, handler.queue.isEmpty, handler.framer.bufferedBytes == 0 else { return }
+            handler.context?.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -141,6 +166,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         closed = true
         timer?.cancel()
         timer = nil
+        drainCheck?.cancel()
+        drainCheck = nil
         queue.removeAll()
         heldEvents.removeAll()
         framer.reset()
@@ -263,13 +290,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
             self.writeSince = nil
             self.lastActivity = .now()
             self.busy = false
-            if closeAfter || (self.draining && self.queue.isEmpty) {
+            if closeAfter {
                 context.close(promise: nil)
                 return
             }
             self.takeFrames()
             self.resumeReading(context: context)
             self.processNext(context: context)
+            self.closeIfDrained(context: context)
         }
         for event in heldEvents { writeEvent(event, context: context) }
         heldEvents.removeAll()

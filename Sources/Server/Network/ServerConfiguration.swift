@@ -37,6 +37,11 @@ public struct ServerLimits: Sendable {
     /// once; past it such a request is answered UNAVAILABLE at once.
     public var maxConcurrentScrypt = ScryptPermits.defaultLimit
 
+    /// At shutdown, how long an idle connection is kept for a request that
+    /// may be on its way (a client that connected just before the
+    /// listeners closed) before it is closed.
+    public var drainGrace: TimeAmount = .milliseconds(250)
+
     var shortestTimeout: TimeAmount { min(idleTimeout, requestTimeout, writeTimeout) }
 
     public init() {}
