@@ -1,7 +1,7 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-// One module per piece of ../shared/DESIGN.md ("The pieces and their single jobs").
+// One module per piece of the design, one job each (README.md, "Layout").
 // The three C library targets hold module maps only; CCofferShims holds the few
 // prefixed C wrappers Swift cannot import directly (struct ucred, macros, variadics).
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]

@@ -1,6 +1,6 @@
 /// A validated secret name: `segment(/segment)*`, each segment one or more of
 /// `[A-Za-z0-9._-]`, at most 255 bytes in all. `.` and `..` are refused as
-/// segments so a name can never read as a path step (../shared/DESIGN.md).
+/// segments so a name can never read as a path step (docs/protocol.md).
 public struct SecretName: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let maxBytes = 255
     public let rawValue: String

@@ -156,4 +156,24 @@ import Testing
         #expect(purge.status == 0, "\(purge.stdoutText)")
         #expect(try system.run("test ! -e /etc/coffer && test ! -e /usr/bin/cofferd && test -e /var/lib/coffer/store.json && test -e /etc/credstore.encrypted/coffer-master-key").status == 0)
     }
+
+    /// The checkout this test runs from: the container sees it too (the
+    /// overlay is of this machine's whole root).
+    static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test func theInstallScriptGetsOwnershipRightOnAFreshHost() throws {
+        guard try requireRoot(), let package = try BootedSystem.package(), let system = try BootedSystem() else { return }
+        // The binaries scripts/package built (no build inside the container).
+        let binaries = Self.checkout + "/.build-package/release"
+        try #require(FileManager.default.fileExists(atPath: binaries + "/cofferd"), "no packaged build next to \(package)")
+        #expect(try system.run("getent group coffer").status != 0, "a fresh host: no coffer group yet")
+        let install = try system.run("cd \(Self.checkout) && BIN_DIR=\(binaries) PREFIX=/usr scripts/install 2>&1")
+        try #require(install.status == 0, "\(install.stdoutText)")
+        #expect(try system.run("stat -c '%U:%G %a' /etc/coffer /etc/coffer/cofferd.json /etc/coffer/policy").stdoutText
+            == "root:coffer 750\nroot:coffer 640\nroot:coffer 640\n")
+        #expect(try system.run("cofferctl init >/dev/null && systemctl enable --now cofferd.socket cofferd-admin.socket cofferd-credentials.socket cofferd.service 2>&1").status == 0)
+        let status = try system.run("cofferctl status --json")
+        #expect(status.status == 0 && status.stdoutText.contains(#""mode":"production""#), "\(status.stdoutText)\(status.stderr)")
+    }
 }

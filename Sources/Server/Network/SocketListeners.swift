@@ -3,7 +3,7 @@ import Model
 import Glibc
 #endif
 
-/// The three sockets of ../shared/DESIGN.md, all in the runtime directory.
+/// The three sockets (docs/protocol.md), all in the runtime directory.
 public enum SocketListener: CaseIterable, Sendable {
     case service, admin, credentials
 
