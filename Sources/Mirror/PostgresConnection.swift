@@ -165,7 +165,11 @@ public final class PostgresConnection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when
     /// it throws.
     public func transaction<R>(_ body: () throws(MirrorError) -> R) throws(MirrorError) -> R {
-        try execute("BEGIN")
+        try transaction(beginning: "BEGIN", body)
+    }
+
+    private func transaction<R>(beginning begin: String, _ body: () throws(MirrorError) -> R) throws(MirrorError) -> R {
+        try execute(begin)
         do {
             let result = try body()
             try execute("COMMIT")
@@ -180,15 +184,7 @@ public final class PostgresConnection {
     /// statements see one snapshot of the database, so what one of them
     /// measured (a secret's size) is what the next one reads.
     public func snapshot<R>(_ body: () throws(MirrorError) -> R) throws(MirrorError) -> R {
-        try execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            _ = try? execute("ROLLBACK")
-            throw error
-        }
+        try transaction(beginning: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", body)
     }
 
     /// Reads what arrived on the socket and returns the pending NOTIFY
