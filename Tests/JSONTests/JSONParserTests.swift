@@ -214,3 +214,21 @@ extension WordAtATimeTests {
         }
     }
 }
+
+/// One escaping rule for every JSON string cofferd writes.
+@Suite struct JSONEscapingTests {
+    func quoted(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        bytes.withUnsafeBytes { JSONEscaping.quote($0) { out.append($0) } }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func controlCharactersQuotesAndDELAreEscapedAndTheRestPassesThrough() throws {
+        #expect(quoted(Array("a\"b\\c\n\r\t".utf8)) == #""a\"b\\c\n\r\t""#)
+        #expect(quoted([0x01, 0x1F, 0x7F]) == #""\u0001\u001f\u007f""#)
+        #expect(quoted(Array("é/✓".utf8)) == "\"é/✓\"")
+        // What it writes, the strict parser reads back as it was.
+        let all = String(decoding: (0...0x7F).map(UInt8.init), as: UTF8.self)
+        #expect(try JSONParserTests().decoded(quoted(Array(all.utf8))) == all)
+    }
+}

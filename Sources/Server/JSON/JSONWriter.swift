@@ -1,3 +1,4 @@
+import JSON
 import LockedMemory
 import Seal
 
@@ -30,33 +31,12 @@ struct JSONWriter {
         copy.withUTF8 { escaped(UnsafeRawBufferPointer($0)) }
     }
 
-    private static let hexDigits: StaticString = "0123456789abcdef"
-
-    /// A quoted, escaped string from UTF-8 bytes.
+    /// A quoted, escaped string from UTF-8 bytes (JSONEscaping, byte by
+    /// byte: no temporary holds any part of a value).
     mutating func escaped(_ utf8: UnsafeRawBufferPointer) {
         // The longest it can become: every byte as \u00XX, and the quotes.
-        bytes.reserveWiping(utf8.count * 6 + 2)
-        bytes.append(UInt8(ascii: "\""))
-        for c in utf8 {
-            switch c {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(c)
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(c)
-            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
-            case 0..<0x20, 0x7F:
-                // Byte by byte: an array literal here would be a heap copy
-                // of part of the value.
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "u"))
-                bytes.append(UInt8(ascii: "0"))
-                bytes.append(UInt8(ascii: "0"))
-                bytes.append(Self.hexDigits.utf8Start[Int(c >> 4)])
-                bytes.append(Self.hexDigits.utf8Start[Int(c & 0xf)])
-            default: bytes.append(c)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
+        bytes.reserveWiping(utf8.count * JSONEscaping.maxExpansion + 2)
+        JSONEscaping.quote(utf8) { bytes.append($0) }
     }
 
     mutating func base64(_ data: UnsafeRawBufferPointer) {
