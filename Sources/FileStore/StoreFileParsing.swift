@@ -43,10 +43,10 @@ struct StoreFileReader {
         try bytes.withUnsafeBytes { raw in
             Result { () throws(StoreError) in
                 let cursor: JSONCursor
-                do throws(CofferError) { cursor = try JSONCursor(raw) } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
+                do throws(JSONError) { cursor = try JSONCursor(raw) } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
                 var reader = StoreFileReader(cursor: cursor, source: source)
                 let value = try body(&reader)
-                do throws(CofferError) { try reader.cursor.end() } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
+                do throws(JSONError) { try reader.cursor.end() } catch { throw StoreError(.corrupt, "\(source) is not valid JSON (\(error.message))") }
                 return value
             }
         }.get()
@@ -58,7 +58,7 @@ struct StoreFileReader {
     }
 
     /// Runs one cursor step; its error becomes "`what` is not `kind`".
-    private mutating func step<T>(_ what: String, _ kind: String, _ body: (inout JSONCursor) throws(CofferError) -> T) throws(StoreError) -> T {
+    private mutating func step<T>(_ what: String, _ kind: String, _ body: (inout JSONCursor) throws(JSONError) -> T) throws(StoreError) -> T {
         do { return try body(&cursor) } catch {
             throw StoreError(.corrupt, "\(source)'s \(what) is not \(kind) (\(error.message))")
         }
@@ -69,10 +69,10 @@ struct StoreFileReader {
     private mutating func object(
         _ what: String, _ names: [StaticString], _ member: (inout StoreFileReader, Int) throws(StoreError) -> Void
     ) throws(StoreError) {
-        var container = try step(what, "an object") { (c) throws(CofferError) in try c.beginObject() }
+        var container = try step(what, "an object") { (c) throws(JSONError) in try c.beginObject() }
         precondition(names.count <= 32, "seen is a 32-bit mask")
         var seen: UInt32 = 0
-        while let name = try step(what, "an object", { (c) throws(CofferError) in try c.nextMember(&container) }) {
+        while let name = try step(what, "an object", { (c) throws(JSONError) in try c.nextMember(&container) }) {
             guard let index = names.firstIndex(where: { cursor.name(name, is: $0) }) else {
                 throw StoreError(.corrupt, "\(source)'s \(what) holds a member this cofferd does not know")
             }
@@ -85,8 +85,8 @@ struct StoreFileReader {
     }
 
     private mutating func array(_ what: String, _ element: (inout StoreFileReader) throws(StoreError) -> Void) throws(StoreError) {
-        var container = try step(what, "an array") { (c) throws(CofferError) in try c.beginArray() }
-        while try step(what, "an array", { (c) throws(CofferError) in try c.nextElement(&container) }) {
+        var container = try step(what, "an array") { (c) throws(JSONError) in try c.beginArray() }
+        while try step(what, "an array", { (c) throws(JSONError) in try c.nextElement(&container) }) {
             try element(&self)
         }
     }
@@ -98,12 +98,12 @@ struct StoreFileReader {
     }
 
     private mutating func string(_ what: String) throws(StoreError) -> String {
-        let s = try step(what, "a string") { (c) throws(CofferError) in try c.string() }
+        let s = try step(what, "a string") { (c) throws(JSONError) in try c.string() }
         return JSONStringDecoding.string(s, in: cursor.bytes)
     }
 
     private mutating func integer(_ what: String) throws(StoreError) -> Int64 {
-        let text = try step(what, "a whole number") { (c) throws(CofferError) in try c.number() }
+        let text = try step(what, "a whole number") { (c) throws(JSONError) in try c.number() }
         guard let value = Int64(String(decoding: text, as: UTF8.self)) else {
             throw StoreError(.corrupt, "\(source)'s \(what) is not a whole number")
         }
@@ -120,7 +120,7 @@ struct StoreFileReader {
     /// Base64 is decoded straight from the file's bytes when it holds no
     /// escapes (cofferd never writes any; other tools may write `\/`).
     private mutating func base64(_ what: String) throws(StoreError) -> [UInt8] {
-        let s = try step(what, "a string") { (c) throws(CofferError) in try c.string() }
+        let s = try step(what, "a string") { (c) throws(JSONError) in try c.string() }
         let decoded = s.hasEscapes
             ? Base64.decode(Array(JSONStringDecoding.string(s, in: cursor.bytes).utf8))
             : Base64.decode(UnsafeRawBufferPointer(rebasing: cursor.bytes[s.range]))
@@ -317,7 +317,7 @@ struct StoreFileReader {
             }
             try r.object("scope", ["all", "sockets"]) { (r, member) throws(StoreError) in
                 guard member == 1 else {
-                    _ = try r.step("scope.all", "true or false") { (c) throws(CofferError) in try c.bool() }
+                    _ = try r.step("scope.all", "true or false") { (c) throws(JSONError) in try c.bool() }
                     return
                 }
                 var listeners: Set<Listener> = []

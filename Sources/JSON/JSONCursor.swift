@@ -1,4 +1,3 @@
-import Model
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,25 +18,25 @@ public struct JSONCursor {
         fileprivate var first = true
     }
 
-    public init(_ bytes: UnsafeRawBufferPointer) throws(CofferError) {
+    public init(_ bytes: UnsafeRawBufferPointer) throws(JSONError) {
         scanner = try JSONScanner(validating: bytes, input: "the input")
     }
 
     public var bytes: UnsafeRawBufferPointer { scanner.bytes }
 
     /// The error for a value of the wrong type here.
-    public func error(_ expected: String) -> CofferError { scanner.error(expected) }
+    public func error(_ expected: String) -> JSONError { scanner.error(expected) }
 
-    private mutating func begin(_ open: UInt8, _ what: String) throws(CofferError) -> Container {
+    private mutating func begin(_ open: UInt8, _ what: String) throws(JSONError) -> Container {
         guard scanner.take(open) else { throw scanner.error(what) }
         depth += 1
-        guard depth <= JSONScanner.maxDepth else { throw CofferError(.badRequest, "JSON nested deeper than \(JSONScanner.maxDepth) levels") }
+        guard depth <= JSONScanner.maxDepth else { throw JSONError("JSON nested deeper than \(JSONScanner.maxDepth) levels") }
         return Container()
     }
 
     /// Whether another item follows (consuming its ','), or the container
     /// ends here (consuming its closing bracket).
-    private mutating func more(_ container: inout Container, close: UInt8, _ what: String) throws(CofferError) -> Bool {
+    private mutating func more(_ container: inout Container, close: UInt8, _ what: String) throws(JSONError) -> Bool {
         if scanner.take(close) {
             depth -= 1
             return false
@@ -47,13 +46,13 @@ public struct JSONCursor {
         return true
     }
 
-    public mutating func beginObject() throws(CofferError) -> Container {
+    public mutating func beginObject() throws(JSONError) -> Container {
         try begin(UInt8(ascii: "{"), "an object")
     }
 
     /// The next member's name, with the cursor on its value; nil after the
     /// object's closing brace.
-    public mutating func nextMember(_ object: inout Container) throws(CofferError) -> JSONString? {
+    public mutating func nextMember(_ object: inout Container) throws(JSONError) -> JSONString? {
         guard try more(&object, close: UInt8(ascii: "}"), "',' or '}'") else { return nil }
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.error("a member name in quotes") }
@@ -62,29 +61,29 @@ public struct JSONCursor {
         return name
     }
 
-    public mutating func beginArray() throws(CofferError) -> Container {
+    public mutating func beginArray() throws(JSONError) -> Container {
         try begin(UInt8(ascii: "["), "an array")
     }
 
     /// Whether another element follows, with the cursor on it.
-    public mutating func nextElement(_ array: inout Container) throws(CofferError) -> Bool {
+    public mutating func nextElement(_ array: inout Container) throws(JSONError) -> Bool {
         try more(&array, close: UInt8(ascii: "]"), "',' or ']'")
     }
 
-    public mutating func string() throws(CofferError) -> JSONString {
+    public mutating func string() throws(JSONError) -> JSONString {
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.error("a string") }
         return try scanner.string()
     }
 
     /// A number's text, in place.
-    public mutating func number() throws(CofferError) -> UnsafeRawBufferPointer {
+    public mutating func number() throws(JSONError) -> UnsafeRawBufferPointer {
         scanner.skipWhitespace()
         guard let c = scanner.peek, c == UInt8(ascii: "-") || (48...57).contains(c) else { throw scanner.error("a number") }
         return try scanner.number()
     }
 
-    public mutating func bool() throws(CofferError) -> Bool {
+    public mutating func bool() throws(JSONError) -> Bool {
         scanner.skipWhitespace()
         switch scanner.peek {
         case UInt8(ascii: "t"): try scanner.literal("true"); return true
@@ -94,7 +93,7 @@ public struct JSONCursor {
     }
 
     /// Only whitespace may follow the document.
-    public mutating func end() throws(CofferError) {
+    public mutating func end() throws(JSONError) {
         try scanner.end()
     }
 

@@ -1,4 +1,3 @@
-import Model
 
 /// A strict RFC 8259 parser for one request line. Rejects trailing data,
 /// duplicate keys, raw control characters in strings, lone surrogates, and
@@ -9,20 +8,20 @@ public struct JSONParser {
 
     private var scanner: JSONScanner
 
-    private init(_ bytes: UnsafeRawBufferPointer) throws(CofferError) {
+    private init(_ bytes: UnsafeRawBufferPointer) throws(JSONError) {
         scanner = try JSONScanner(validating: bytes, input: "the request")
     }
 
     /// Parses `bytes` as exactly one JSON value.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(CofferError) -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         var parser = try JSONParser(bytes)
         let value = try parser.value(depth: 0)
         try parser.scanner.end()
         return value
     }
 
-    private mutating func value(depth: Int) throws(CofferError) -> JSONValue {
-        guard depth <= Self.maxDepth else { throw CofferError(.badRequest, "JSON nested deeper than \(Self.maxDepth) levels") }
+    private mutating func value(depth: Int) throws(JSONError) -> JSONValue {
+        guard depth <= Self.maxDepth else { throw JSONError("JSON nested deeper than \(Self.maxDepth) levels") }
         scanner.skipWhitespace()
         guard let c = scanner.peek else { throw scanner.error("a value") }
         switch c {
@@ -38,7 +37,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func object(depth: Int) throws(CofferError) -> JSONValue {
+    private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
         scanner.index += 1
         var members: [String: JSONValue] = [:]
         if scanner.take(UInt8(ascii: "}")) { return .object(members) }
@@ -62,7 +61,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws(CofferError) -> JSONValue {
+    private mutating func array(depth: Int) throws(JSONError) -> JSONValue {
         scanner.index += 1
         var elements: [JSONValue] = []
         if scanner.take(UInt8(ascii: "]")) { return .array(elements) }

@@ -1,4 +1,3 @@
-import Model
 
 /// The token-level reading both JSONParser (a tree, for request lines) and
 /// JSONCursor (front to back, for the store file) share: whitespace,
@@ -13,14 +12,14 @@ struct JSONScanner {
     let input: String
 
     /// Refuses bytes that are not UTF-8 before any is read.
-    init(validating bytes: UnsafeRawBufferPointer, input: String) throws(CofferError) {
-        guard UTF8Validation.isValid(bytes) else { throw CofferError(.badRequest, "\(input) is not valid UTF-8") }
+    init(validating bytes: UnsafeRawBufferPointer, input: String) throws(JSONError) {
+        guard UTF8Validation.isValid(bytes) else { throw JSONError("\(input) is not valid UTF-8") }
         self.bytes = bytes
         self.input = input
     }
 
-    func error(_ expected: String) -> CofferError {
-        CofferError(.badRequest, "malformed JSON at byte \(index): expected \(expected)")
+    func error(_ expected: String) -> JSONError {
+        JSONError("malformed JSON at byte \(index): expected \(expected)")
     }
 
     var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -44,12 +43,12 @@ struct JSONScanner {
     }
 
     /// Only whitespace may follow the value.
-    mutating func end() throws(CofferError) {
+    mutating func end() throws(JSONError) {
         skipWhitespace()
         guard index == bytes.count else { throw error("end of \(input) after the JSON value") }
     }
 
-    mutating func literal(_ word: StaticString) throws(CofferError) {
+    mutating func literal(_ word: StaticString) throws(JSONError) {
         let expected = UnsafeRawBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
         guard index + expected.count <= bytes.count,
               bytes[index..<index + expected.count].elementsEqual(expected)
@@ -58,7 +57,7 @@ struct JSONScanner {
     }
 
     /// A string starting at the opening quote (already checked).
-    mutating func string() throws(CofferError) -> JSONString {
+    mutating func string() throws(JSONError) -> JSONString {
         index += 1
         let start = index
         var escapes = false
@@ -122,7 +121,7 @@ struct JSONScanner {
         }
     }
 
-    private mutating func hex4() throws(CofferError) -> UInt16 {
+    private mutating func hex4() throws(JSONError) -> UInt16 {
         guard index + 4 <= bytes.count else { throw error("four hex digits") }
         var value: UInt16 = 0
         for _ in 0..<4 {
@@ -134,7 +133,7 @@ struct JSONScanner {
     }
 
     /// A number's text, starting at its first character (already checked).
-    mutating func number() throws(CofferError) -> UnsafeRawBufferPointer {
+    mutating func number() throws(JSONError) -> UnsafeRawBufferPointer {
         let start = index
         if peek == UInt8(ascii: "-") { index += 1 }
         guard let first = peek, (48...57).contains(first) else { throw error("a digit") }

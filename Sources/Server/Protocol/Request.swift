@@ -18,12 +18,12 @@ struct Request: Sendable {
     /// could be recovered, else null).
     static func parse(_ line: TransientBytes) -> Result<Request, RequestFailure> {
         let parsed = line.withUnsafeBytes { bytes in
-            Result { () throws(CofferError) in try JSONParser.parse(bytes) }
+            Result { () throws(JSONError) in try JSONParser.parse(bytes) }
         }
         let root: JSONValue
         switch parsed {
         case .success(let value): root = value
-        case .failure(let error): return .failure(RequestFailure(id: .null, error: error))
+        case .failure(let error): return .failure(RequestFailure(id: .null, error: CofferError(.badRequest, error.message)))
         }
         guard case .object(let members) = root else {
             return .failure(RequestFailure(id: .null, error: CofferError(.badRequest, "a request must be a JSON object")))
