@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "Model", "CofferTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport"]),
+        .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport", "CLibCrypto"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
         .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model"]),
         .testTarget(

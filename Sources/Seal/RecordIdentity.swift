@@ -18,7 +18,7 @@ public struct RecordIdentity: Sendable, Equatable {
 
     /// label, store id, name, version (u64 big-endian), key id, protection;
     /// every text field as a u16 big-endian length then its UTF-8 bytes.
-    func additionalData(keyID: String) -> [UInt8] {
+    package func additionalData(keyID: String) -> [UInt8] {
         var aad = [UInt8]()
         aad.reserveCapacity(64 + name.utf8.count)
         func field(_ s: String) {

@@ -123,7 +123,7 @@ public final class RecordSealer: Sendable {
         return plaintext
     }
 
-    private func deriveRecordKey(master: MasterKey, salt: [UInt8]) throws -> LockedBytes {
+    package func deriveRecordKey(master: MasterKey, salt: [UInt8]) throws -> LockedBytes {
         try derive(master: master, salt: salt, info: Self.info)
     }
 
