@@ -54,14 +54,14 @@ def b64(text, what):
 # ---------------------------------------------------------------- keys
 
 def load_key_file(path):
-    # docs/crypto.md, "Master key": 64 hex digits (optional trailing newline)
-    # or exactly 32 raw bytes.
+    # docs/crypto.md, "Master key": 64 hex digits, either case, with an
+    # optional trailing "\n" or "\r\n", or exactly 32 raw bytes.
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise Failure(f"cannot read key file {path}: {e.strerror}")
-    text = data[:-1] if data.endswith(b"\n") else data
+    text = data[:-2] if data.endswith(b"\r\n") else data[:-1] if data.endswith(b"\n") else data
     if len(text) == 64:
         try:
             return bytes.fromhex(text.decode("ascii"))
