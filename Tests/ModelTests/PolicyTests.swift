@@ -277,3 +277,37 @@ struct FixtureAccounts: AccountDirectory {
         }
     }
 }
+
+/// credentials.sock's decision, without a socket (AccessPolicy.decideCredential).
+@Suite struct CredentialDecisionTests {
+    let policy = AccessPolicy(superusers: [0], credentials: [
+        .init(unit: try! NamePattern("web.service"), id: "db", name: try! SecretName("app/db")),
+    ])
+    let unitProcess = PeerIdentity(uid: 0, gid: 0, pid: 5, groups: [4, 27], unit: "web.service")
+
+    @Test func onlyRootInTheNamedUnitGetsTheUnitsCredential() throws {
+        let served = policy.decideCredential(unitProcess, address: ("web.service", "db"), secret: { _ in nil })
+        let db = try SecretName("app/db")
+        #expect(served.decision == .allow && served.name == db)
+        #expect(served.requester.groups.isEmpty && served.requester.uid == 0)
+
+        var notRoot = unitProcess
+        notRoot.uid = 1000
+        #expect(policy.decideCredential(notRoot, address: ("web.service", "db"), secret: { _ in nil }).decision
+                == .deny(.unitNotTrusted))
+        #expect(policy.decideCredential(unitProcess, address: nil, secret: { _ in nil }).decision == .deny(.unknownCredential))
+
+        var elsewhere = unitProcess
+        elsewhere.unit = "cron.service"
+        let outside = policy.decideCredential(elsewhere, address: ("web.service", "db"), secret: { _ in nil })
+        #expect(outside.decision == .deny(.peerOutsideUnit) && outside.name == db)
+        #expect(outside.requester == elsewhere, "audited as the process it is")
+
+        var unconfirmed = unitProcess
+        unconfirmed.unit = nil
+        #expect(policy.decideCredential(unconfirmed, address: ("web.service", "db"), secret: { _ in nil }).decision
+                == .deny(.peerOutsideUnit))
+        #expect(policy.decideCredential(unitProcess, address: ("web.service", "no/such/../id"), secret: { _ in nil }).decision
+                == .deny(.unknownCredential))
+    }
+}

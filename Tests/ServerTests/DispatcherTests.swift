@@ -37,7 +37,7 @@ struct Harness {
     let dispatcher: RequestDispatcher
     let services: CofferServices
 
-    init(retainVersions: Int = CofferServices.defaultRetainVersions) throws {
+    init(retainVersions: Int = CofferServices.defaultRetainVersions, policy: AccessPolicy = .owner(uid: owner.uid)) throws {
         directory = try TemporaryDirectory("dispatch")
         // A real key file, so that unseal and rotate-master-key have
         // somewhere to load from and record to.
@@ -49,7 +49,7 @@ struct Harness {
                 directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
             keyring: keyring,
             sealer: RecordSealer(),
-            policy: .owner(uid: Self.owner.uid),
+            policy: policy,
             audit: audit,
             mode: .development,
             retainVersions: retainVersions,

@@ -171,11 +171,8 @@ public final class CofferServer: Service {
                 logger.warning("connection refused", metadata: ["uid": "\(peer.uid)", "open": "\(limits.maxConnectionsPerUser)"])
                 handler = RefusalHandler(CofferError(.unavailable, "too many connections from this user; try again later"))
             case .credentials:
-                handler = CredentialSocketHandler(peer: peer, services: services)
-            case .admin where !services.policy.admitsToAdminSocket(peer):
-                try? services.audit.record(AuditEvent(
-                    kind: .denied, result: .denied, peer: peer, listener: .admin,
-                    reason: DenialReason.notAnOperator.rawValue))
+                handler = CredentialSocketHandler(peer: peer, dispatcher: dispatcher)
+            case .admin where !dispatcher.admitsToAdminSocket(peer):
                 handler = RefusalHandler(CofferError(.denied, "permission denied: the admin socket serves operators only"))
             case .service, .admin:
                 let account = budget.account(for: peer.uid, exempt: superuser, limits: limits)

@@ -1,5 +1,3 @@
-import Audit
-import CLibCrypto
 import Model
 import NIOCore
 
@@ -18,92 +16,29 @@ final class CredentialSocketHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let peer: PeerIdentity
-    private let services: CofferServices
+    private let dispatcher: RequestDispatcher
 
-    init(peer: PeerIdentity, services: CofferServices) {
+    init(peer: PeerIdentity, dispatcher: RequestDispatcher) {
         self.peer = peer
-        self.services = services
+        self.dispatcher = dispatcher
     }
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        switch decide(remote: context.channel.remoteAddress) {
-        case .refuse(let event):
-            try? services.audit.record(event)
+        // The decision, the lookup and the audit event are the dispatcher's,
+        // as for a get on coffer.sock; only the framing differs.
+        let answer = dispatcher.credential(peer: peer, address: CredentialAddress.parse(context.channel.remoteAddress))
+        guard let value = answer.revealedValue() else { return context.close(promise: nil) }
+        let buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
+        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
+            buffer.wipeInPlace()
             context.close(promise: nil)
-        case .serve(let lookup, let requester):
-            serve(lookup, to: requester, context: context)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // systemd sends nothing; whatever arrives is ignored, and wiped.
         unwrapInboundIn(data).wipeInPlace()
-    }
-
-    private enum Outcome {
-        case refuse(AuditEvent)
-        case serve(SecretLookup, PeerIdentity)
-    }
-
-    private func decide(remote: SocketAddress?) -> Outcome {
-        func denied(_ reason: DenialReason, secret: SecretName? = nil, as who: PeerIdentity? = nil) -> Outcome {
-            .refuse(AuditEvent(kind: .denied, result: .denied, operation: .get, secret: secret?.rawValue,
-                               peer: who ?? peer, listener: .credentials, reason: reason.rawValue))
-        }
-        guard peer.uid == 0 else { return denied(.unitNotTrusted) }
-        guard let (unit, id) = CredentialAddress.parse(remote) else { return denied(.unknownCredential) }
-        // peer.unit comes from the process's cgroup, confirmed by its pidfd;
-        // nil (unknown, or the process changed) fails closed too.
-        let snapshot = services.store.snapshot
-        let policy = services.policy
-        guard peer.unit == unit else {
-            // Audited with the peer as it is (its own unit, if any) and the
-            // secret it tried for.
-            let name = policy.credential(unit: unit, id: id, secret: { snapshot[$0]?.access })?.0
-            return denied(.peerOutsideUnit, secret: name)
-        }
-        var requester = peer
-        requester.groups = []
-        guard let (name, decision) = policy.credential(unit: unit, id: id, secret: { snapshot[$0]?.access }) else {
-            return denied(.unknownCredential, as: requester)
-        }
-        if case .deny(let reason) = decision { return denied(reason, secret: name, as: requester) }
-        let lookup: SecretLookup
-        do {
-            lookup = try SecretLookup.find(name, version: nil, in: snapshot)
-        } catch {
-            let expired = error.code == .expired
-            return .refuse(AuditEvent(kind: .get, result: expired ? .error : .notFound, operation: .get, secret: name.rawValue,
-                                      peer: requester, listener: .credentials, reason: expired ? "expired" : "not_found"))
-        }
-        guard lookup.secret.protection == .sealed else {
-            return .refuse(AuditEvent(kind: .get, result: .error, operation: .get, secret: name.rawValue,
-                                      peer: requester, listener: .credentials, reason: "verify_only"))
-        }
-        return .serve(lookup, requester)
-    }
-
-    private func serve(_ lookup: SecretLookup, to requester: PeerIdentity, context: ChannelHandlerContext) {
-        var event = AuditEvent(kind: .get, result: .ok, operation: .get, secret: lookup.secret.name.rawValue,
-                               version: lookup.version.version, peer: requester, listener: .credentials)
-        do {
-            let revelation = Revelation(.value(try lookup.open(with: services), lookup.version.encoding))
-            // Fail closed: the value is readable only with its event's receipt.
-            guard case .value(let value, _) = revelation.content(try services.audit.receipt(recording: event)) else {
-                return context.close(promise: nil)
-            }
-            let buffer = value.withUnsafeBytes { context.channel.allocator.buffer(bytes: $0) }
-            context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in
-                buffer.wipeInPlace()
-                context.close(promise: nil)
-            }
-        } catch {
-            event.result = .error
-            event.reason = CofferError.from(error).code.wireName
-            try? services.audit.record(event)
-            context.close(promise: nil)
-        }
     }
 }
 

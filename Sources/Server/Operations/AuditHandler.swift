@@ -21,7 +21,7 @@ struct AuditHandler: OperationHandler {
             throw CofferError(.badRequest, "'limit' must be 1 to \(Self.maxLimit)")
         }
         let verify = try request.bool("verify") ?? false
-        let chainID = services.store.snapshot.storeID
+        let chainID = context.snapshot.storeID
         // Everything cofferd has sent so far must be found (journald takes
         // a moment to write what it received: look again briefly).
         let expected = services.audit.sequence

@@ -184,12 +184,3 @@ public final class CofferServices: Sendable {
         return result
     }
 }
-
-/// Who is asking, on which socket, for which request id.
-struct RequestContext: Sendable {
-    let peer: PeerIdentity
-    let listener: Listener
-    let requestID: RequestID
-    /// Where watch events for this connection go (nil outside a connection).
-    var watchOutlet: WatchOutlet? = nil
-}

@@ -6,7 +6,7 @@ struct DescribeHandler: ImmediateOperationHandler {
     let members: Set<String> = ["name"]
 
     func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
-        let lookup = try SecretLookup.describing(try request.name(), in: services.store.snapshot)
+        let lookup = try SecretLookup.describing(try request.name(), in: context)
         let versions: [ResponseValue] = lookup.secret.versions.map { v in
             .object([
                 ("version", .unsigned(v.version)), ("created_at", .integer(v.createdAt)),

@@ -13,15 +13,22 @@ struct GetHandler: ImmediateOperationHandler {
         let version = try request.unsigned("version")
         let stage = try request.stage()
         // The default may be a credential too: it stays in locked memory.
-        let fallback = try request.lockedString("default")
-        let snapshot = services.store.snapshot
-        if let fallback, snapshot[name] == nil {
+        if let fallback = try request.lockedString("default"), context.secret(name) == nil {
             return HandlerOutcome(
                 [("name", .string(name.rawValue)), ("value", .secret(fallback, .text)), ("default", .bool(true))],
                 result: .notFound
             )
         }
-        let lookup = try SecretLookup.find(name, version: version, stage: stage, in: snapshot)
+        return try Self.reveal(name, version: version, stage: stage, context: context, services: services)
+    }
+
+    /// The value of `name` (the version `stage` or `version` names, else
+    /// current), for coffer.sock's `get` and credentials.sock alike:
+    /// NOT_FOUND, EXPIRED, or CONFLICT for a verify-only secret.
+    static func reveal(
+        _ name: SecretName, version: UInt64?, stage: Stage?, context: RequestContext, services: CofferServices
+    ) throws -> HandlerOutcome {
+        let lookup = try SecretLookup.find(name, version: version, stage: stage, in: context)
         guard lookup.secret.protection == .sealed else {
             throw CofferError(.conflict, "\(name) is verify-only (protection hashed): use verify")
         }

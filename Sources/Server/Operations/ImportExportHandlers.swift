@@ -105,11 +105,11 @@ struct ExportHandler: OperationHandler {
             let file = try services.store.exportedFile()
             return HandlerOutcome([("store_file", .revealed(Revelation(.storeFile(String(decoding: file, as: UTF8.self)))))])
         }
-        let snapshot = services.store.snapshot
+        let snapshot = context.snapshot
         var items: [ResponseValue] = []
         var skipped: [ResponseValue] = []
         for name in snapshot.sortedNames {
-            let lookup = try SecretLookup.describing(name, in: snapshot)
+            let lookup = try SecretLookup.describing(name, in: context)
             guard lookup.secret.protection == .sealed else {
                 skipped.append(.string(name.rawValue))
                 continue

@@ -8,13 +8,13 @@ struct ListHandler: OperationHandler {
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let prefix = try request.string("prefix") ?? ""
-        let snapshot = services.store.snapshot
-        let policy = services.policy
+        let snapshot = context.snapshot
         var items: [ResponseValue] = []
         for name in snapshot.sortedNames where name.rawValue.hasPrefix(prefix) {
-            guard policy.mayList(context.peer, name, on: context.listener, secret: snapshot[name]?.access) else { continue }
-            let lookup = try SecretLookup.describing(name, in: snapshot)
-            items.append(.object(lookup.metadata))
+            // Decoded once: for the policy (its own access) and the metadata.
+            guard let secret = snapshot[name],
+                  context.policy.mayList(context.peer, name, on: context.listener, secret: secret.access) else { continue }
+            items.append(.object(try SecretLookup.describing(secret, storeID: snapshot.storeID).metadata))
         }
         return HandlerOutcome([("secrets", .array(items))])
     }

@@ -59,7 +59,7 @@ struct NewVersion {
             throw CofferError(.badRequest, "the value is larger than \(Self.maxValueBytes) bytes")
         }
 
-        let known = services.store.snapshot[name]
+        let known = context.secret(name)
         let protection = options.protection ?? (forced != nil ? .hashed : known?.protection ?? .sealed)
         try Self.check(known, named: name, existing: existing, protection: protection)
         // Hash first (scrypt takes a while), outside the store's writer lock.

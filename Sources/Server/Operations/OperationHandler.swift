@@ -2,14 +2,18 @@ import Audit
 import Model
 
 /// One operation of the protocol. The dispatcher has already parsed the
-/// request, checked its members and asked the policy; a handler does the
-/// work and says what happened.
+/// request, checked its members, resolved the snapshot and asked the
+/// policy (RequestContext holds both); a handler does the work on that
+/// snapshot and says what happened. It decides nothing about who may.
 protocol OperationHandler: Sendable {
     var operation: Operation { get }
     /// Request members this operation takes, besides `id` and `op`.
     var members: Set<String> { get }
     /// The names the policy must allow (empty: the operation as a whole).
     func targets(of request: Request) throws(CofferError) -> [SecretName]
+    /// Whether the request sets a secret's own principals or scope, which
+    /// only operators may (AccessPolicy.mayChangeAccess).
+    func setsAccess(_ request: Request) -> Bool
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome
 }
 
@@ -34,6 +38,8 @@ extension OperationHandler {
     func targets(of request: Request) throws(CofferError) -> [SecretName] {
         operation.actsOnSecret ? [try request.name()] : []
     }
+
+    func setsAccess(_ request: Request) -> Bool { false }
 }
 
 /// A handler's answer: the response members and what the audit records.

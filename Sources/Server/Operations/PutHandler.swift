@@ -7,11 +7,12 @@ struct PutHandler: OperationHandler {
     let operation = Operation.put
     let members = NewVersion.members.union(["principals", "scope"])
 
+    func setsAccess(_ request: Request) -> Bool {
+        request.has("principals") || request.has("scope")
+    }
+
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let access = try SecretAccessRequest.parse(request)
-        if access != nil, !services.policy.mayChangeAccess(context.peer, on: context.listener) {
-            throw CofferError(.denied, "permission denied: only operators set a secret's principals and scope")
-        }
         return try await NewVersion(existing: .optional, event: .put)
             .commit(request, access: access, context: context, services: services)
     }

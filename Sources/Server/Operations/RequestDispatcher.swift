@@ -3,9 +3,11 @@ import LockedMemory
 import Logging
 import Model
 
-/// Parses a request line, asks the policy, runs the operation's handler and
-/// records one audit event for the decision. The only place requests are
-/// routed; the network layer hands it lines and writes what it returns.
+/// Parses a request line, resolves the snapshot and the targets once, asks
+/// the policy, runs the operation's handler and records one audit event for
+/// the decision. The only place requests are routed and authorized: the
+/// network layer hands it lines (or, for credentials.sock, a unit's
+/// connection) and writes what it returns.
 public struct RequestDispatcher: Sendable {
     let services: CofferServices
     let logger: Logger
@@ -66,7 +68,6 @@ public struct RequestDispatcher: Sendable {
         case .success(let parsed):
             request = parsed
         }
-        let context = RequestContext(peer: peer, listener: listener, requestID: request.id, watchOutlet: watchOutlet)
         guard let handler = handlers[request.operation] else {
             return .answered(.failure(request.id, CofferError(.unknownOperation, "\(request.operation.rawValue) is not served by this version of cofferd")))
         }
@@ -77,61 +78,99 @@ public struct RequestDispatcher: Sendable {
         } catch {
             return .answered(.failure(request.id, error))
         }
-        if let refusal = refusal(request, targets: targets, context: context) { return .answered(refusal) }
+        let context = RequestContext(peer: peer, listener: listener, requestID: request.id, watchOutlet: watchOutlet,
+                                     snapshot: services.store.snapshot, policy: services.policy, targets: targets)
+        if let refusal = refusal(request, handler: handler, targets: targets, context: context) { return .answered(refusal) }
         guard let immediate = handler as? any ImmediateOperationHandler else {
             return .awaiting(AwaitedRequest(handler: handler, request: request, context: context, targets: targets))
         }
-        let outcome = run(request) { try immediate.answer(request, context: context, services: services) }
-        return .answered(finish(request, targets: targets, context: context, outcome: outcome))
+        let outcome = run(request.operation) { try immediate.answer(request, context: context, services: services) }
+        return .answered(finish(request.operation, targets: targets, context: context, outcome: outcome))
     }
 
     /// The rest of a request `begin` left awaiting.
     func complete(_ work: AwaitedRequest) async -> Response {
         let (request, context) = (work.request, work.context)
-        let outcome = await run(request) { try await work.handler.handle(request, context: context, services: services) }
-        return finish(request, targets: work.targets, context: context, outcome: outcome)
+        let outcome = await run(request.operation) { try await work.handler.handle(request, context: context, services: services) }
+        return finish(request.operation, targets: work.targets, context: context, outcome: outcome)
     }
 
-    /// The policy's answer for every target; a denial is audited here.
-    private func refusal(_ request: Request, targets: [SecretName], context: RequestContext) -> Response? {
-        let policy = services.policy
+    /// credentials.sock: one connection from systemd for a unit's
+    /// LoadCredential=. The same path as a `get` on coffer.sock: one
+    /// snapshot, the policy's decision (AccessPolicy.decideCredential), the
+    /// same lookup and refusals (GetHandler.reveal), the same audit event
+    /// and receipt. The caller writes `Response.revealedValue()` raw.
+    func credential(peer: PeerIdentity, address: (unit: String, id: String)?) -> Response {
         let snapshot = services.store.snapshot
-        let decisions = targets.isEmpty
-            ? [(nil, policy.decide(context.peer, request.operation, name: nil, on: context.listener))]
-            : targets.map {
-                ($0, policy.decide(context.peer, request.operation, name: $0, on: context.listener, secret: snapshot[$0]?.access))
-            }
-        guard let (name, decision) = decisions.first(where: { !$0.1.isAllowed }), case .deny(let reason) = decision else {
-            return nil
+        let policy = services.policy
+        let decided = policy.decideCredential(peer, address: address, secret: { snapshot[$0]?.access })
+        let targets = decided.name.map { [$0] } ?? []
+        let context = RequestContext(peer: decided.requester, listener: .credentials, requestID: .null,
+                                     snapshot: snapshot, policy: policy, targets: targets)
+        if case .deny(let reason) = decided.decision {
+            return deny(.get, id: .null, name: decided.name, reason: reason, context: context)
         }
-        // A caller without rights learns only DENIED, whether or not the
-        // secret exists (so it cannot probe for names).
-        record(AuditEvent(kind: .denied, result: .denied, operation: request.operation, secret: name?.rawValue,
+        guard let name = decided.name else { return deny(.get, id: .null, name: nil, reason: .unknownCredential, context: context) }
+        let outcome = run(.get) { try GetHandler.reveal(name, version: nil, stage: nil, context: context, services: services) }
+        return finish(.get, targets: targets, context: context, outcome: outcome)
+    }
+
+    /// admin.sock, right after accept: superusers, operators and principals
+    /// a rule grants an administrative operation get a connection; anyone
+    /// else is audited here and turned away.
+    func admitsToAdminSocket(_ peer: PeerIdentity) -> Bool {
+        guard !services.policy.admitsToAdminSocket(peer) else { return true }
+        record(AuditEvent(kind: .denied, result: .denied, peer: peer, listener: .admin, reason: DenialReason.notAnOperator.rawValue))
+        return false
+    }
+
+    /// The policy's answer for every target, and for a request that sets a
+    /// secret's principals or scope whether the caller may; a denial is
+    /// audited here.
+    private func refusal(
+        _ request: Request, handler: any OperationHandler, targets: [SecretName], context: RequestContext
+    ) -> Response? {
+        if let (name, decision) = context.decisions(request.operation, targets: targets).first(where: { !$0.1.isAllowed }),
+           case .deny(let reason) = decision {
+            return deny(request.operation, id: request.id, name: name, reason: reason, context: context)
+        }
+        if handler.setsAccess(request), !context.policy.mayChangeAccess(context.peer, on: context.listener) {
+            return deny(request.operation, id: request.id, name: targets.first, reason: .notAnOperator, context: context)
+        }
+        return nil
+    }
+
+    /// A caller without rights learns only DENIED, whether or not the
+    /// secret exists (so it cannot probe for names); the audit event says why.
+    private func deny(
+        _ operation: Operation, id: RequestID, name: SecretName?, reason: DenialReason, context: RequestContext
+    ) -> Response {
+        record(AuditEvent(kind: .denied, result: .denied, operation: operation, secret: name?.rawValue,
                           peer: context.peer, listener: context.listener, requestID: context.requestID.text,
                           reason: reason.rawValue))
-        return .failure(request.id, CofferError(.denied, "permission denied"))
+        return .failure(id, CofferError(.denied, "permission denied"))
     }
 
-    private func run(_ request: Request, _ body: () throws -> HandlerOutcome) -> Result<HandlerOutcome, CofferError> {
+    private func run(_ operation: Operation, _ body: () throws -> HandlerOutcome) -> Result<HandlerOutcome, CofferError> {
         do {
             return .success(try body())
         } catch {
-            return .failure(mapped(error, request))
+            return .failure(mapped(error, operation))
         }
     }
 
-    private func run(_ request: Request, _ body: () async throws -> HandlerOutcome) async -> Result<HandlerOutcome, CofferError> {
+    private func run(_ operation: Operation, _ body: () async throws -> HandlerOutcome) async -> Result<HandlerOutcome, CofferError> {
         do {
             return .success(try await body())
         } catch {
-            return .failure(mapped(error, request))
+            return .failure(mapped(error, operation))
         }
     }
 
-    private func mapped(_ error: any Error, _ request: Request) -> CofferError {
+    private func mapped(_ error: any Error, _ operation: Operation) -> CofferError {
         let mapped = CofferError.from(error)
         if mapped.code == .internal || mapped.underlying != nil {
-            logger.error("\(request.operation.rawValue) failed", metadata: ["error": "\(mapped.debugDescription)"])
+            logger.error("\(operation.rawValue) failed", metadata: ["error": "\(mapped.debugDescription)"])
         }
         return mapped
     }
@@ -140,21 +179,21 @@ public struct RequestDispatcher: Sendable {
     /// Fail closed: an answer that reveals something and has no receipt is
     /// written as UNAVAILABLE (Response.encoded), whatever the operation.
     private func finish(
-        _ request: Request, targets: [SecretName], context: RequestContext, outcome: Result<HandlerOutcome, CofferError>
+        _ operation: Operation, targets: [SecretName], context: RequestContext, outcome: Result<HandlerOutcome, CofferError>
     ) -> Response {
-        guard let kind = request.operation.auditKind else {
-            return response(request.id, outcome)
+        guard let kind = operation.auditKind else {
+            return response(context.requestID, outcome)
         }
         let event = AuditEvent(
             kind: kind,
             result: (try? outcome.get().result) ?? outcome.failureCode?.auditResult ?? .error,
-            operation: request.operation,
+            operation: operation,
             secret: targets.count == 1 ? targets[0].rawValue : nil,
             version: try? outcome.get().version,
             peer: context.peer, listener: context.listener, requestID: context.requestID.text,
             reason: outcome.failureCode.map { $0.wireName }
         )
-        var answer = response(request.id, outcome)
+        var answer = response(context.requestID, outcome)
         do {
             answer.receipt = try services.audit.receipt(recording: event)
             losses.recorded()

@@ -11,24 +11,30 @@ struct SecretLookup {
     let version: SecretVersion
     let storeID: String
 
-    /// The version the request names (`version`, `stage`, else current).
-    /// An expired secret is not served: EXPIRED, whatever was asked.
+    /// The version the request names (`version`, `stage`, else current),
+    /// in the request's snapshot. An expired secret is not served: EXPIRED,
+    /// whatever was asked.
     static func find(
-        _ name: SecretName, version: UInt64?, stage: Stage? = nil, in snapshot: StoreSnapshot, now: Int64 = Int64(time(nil))
+        _ name: SecretName, version: UInt64?, stage: Stage? = nil, in context: RequestContext, now: Int64 = Int64(time(nil))
     ) throws(CofferError) -> SecretLookup {
-        let secret = try unexpired(name, in: snapshot, now: now)
-        return SecretLookup(secret: secret, version: try secret.resolve(stage: stage, version: version), storeID: snapshot.storeID)
+        let secret = try unexpired(name, in: context, now: now)
+        return SecretLookup(secret: secret, version: try secret.resolve(stage: stage, version: version),
+                            storeID: context.snapshot.storeID)
     }
 
     /// The current version for metadata (list, describe, export): found
     /// even when expired, which the metadata then says.
-    static func describing(_ name: SecretName, in snapshot: StoreSnapshot) throws(CofferError) -> SecretLookup {
-        guard let secret = snapshot[name] else { throw CofferError(.notFound, "no secret named \(name)") }
-        return SecretLookup(secret: secret, version: try secret.resolve(stage: .current, version: nil), storeID: snapshot.storeID)
+    static func describing(_ name: SecretName, in context: RequestContext) throws(CofferError) -> SecretLookup {
+        guard let secret = context.secret(name) else { throw CofferError(.notFound, "no secret named \(name)") }
+        return try describing(secret, storeID: context.snapshot.storeID)
     }
 
-    static func unexpired(_ name: SecretName, in snapshot: StoreSnapshot, now: Int64) throws(CofferError) -> Secret {
-        guard let secret = snapshot[name] else { throw CofferError(.notFound, "no secret named \(name)") }
+    static func describing(_ secret: Secret, storeID: String) throws(CofferError) -> SecretLookup {
+        SecretLookup(secret: secret, version: try secret.resolve(stage: .current, version: nil), storeID: storeID)
+    }
+
+    static func unexpired(_ name: SecretName, in context: RequestContext, now: Int64) throws(CofferError) -> Secret {
+        guard let secret = context.secret(name) else { throw CofferError(.notFound, "no secret named \(name)") }
         guard !secret.isExpired(at: now) else { throw CofferError(.expired, "\(name) expired; it is no longer served or verified") }
         return secret
     }

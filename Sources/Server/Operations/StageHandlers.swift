@@ -46,7 +46,7 @@ struct HistoryHandler: OperationHandler {
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
         let name = try request.name()
-        guard let secret = services.store.snapshot[name] else { throw CofferError(.notFound, "no secret named \(name)") }
+        guard let secret = context.secret(name) else { throw CofferError(.notFound, "no secret named \(name)") }
         let versions: [ResponseValue] = secret.versions.map { v in
             var fields: [(String, ResponseValue)] = [
                 ("version", .unsigned(v.version)),

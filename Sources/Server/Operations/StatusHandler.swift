@@ -12,7 +12,7 @@ struct StatusHandler: OperationHandler {
     static let version = "0.1.0"
 
     func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let snapshot = services.store.snapshot
+        let snapshot = context.snapshot
         let keys = services.keyring.keyIDs
         let uptime = services.startedAt.duration(to: .now).components.seconds
         let totals = snapshot.secrets.totals

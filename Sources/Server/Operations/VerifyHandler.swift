@@ -28,9 +28,9 @@ struct VerifyHandler: OperationHandler {
         let version = try request.unsigned("version")
         let stage = try request.stage()
         let wanted = try request.string("operation")
-        let snapshot = services.store.snapshot
+        let storeID = context.snapshot.storeID
         let now = Int64(time(nil))
-        let secret = try SecretLookup.unexpired(name, in: snapshot, now: now)
+        let secret = try SecretLookup.unexpired(name, in: context, now: now)
         let candidates = version == nil && stage == nil
             ? secret.verifyCandidates(at: now)
             : [try secret.verifyTarget(stage: stage, version: version, at: now)]
@@ -38,10 +38,10 @@ struct VerifyHandler: OperationHandler {
         // caller names one of them: fail closed when it names none.
         if !secret.operations.isEmpty, wanted.map({ !secret.operations.contains($0) }) ?? true {
             // Still compare, so the answer takes as long either way.
-            _ = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
+            _ = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID, services: services)
             return HandlerOutcome([("match", .verdict(false))], version: candidates.first?.version)
         }
-        let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: snapshot.storeID, services: services)
+        let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID, services: services)
         return HandlerOutcome([("match", .verdict(matched != nil))], version: matched?.version ?? candidates.first?.version)
     }
 

@@ -10,10 +10,7 @@ struct WatchHandler: OperationHandler {
     let members: Set<String> = ["names"]
     static let maxPatterns = 32
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        guard let outlet = context.watchOutlet else {
-            throw CofferError(.badRequest, "watch needs a connection of its own")
-        }
+    static func patterns(of request: Request) throws(CofferError) -> [NamePattern] {
         guard let texts = try request.strings("names", max: Self.maxPatterns), !texts.isEmpty else {
             throw CofferError(.badRequest, "missing 'names': the names or globs to watch")
         }
@@ -21,15 +18,21 @@ struct WatchHandler: OperationHandler {
         for text in texts {
             patterns.append(try NamePattern.validated(text))
         }
-        // A name given in full must be one the caller may watch; a glob only
-        // ever yields the names the policy lets it see.
-        let policy = services.policy
-        let snapshot = services.store.snapshot
-        for pattern in patterns where pattern.isLiteral {
-            let name = try SecretName(pattern.pattern)
-            let decision = policy.decide(context.peer, .watch, name: name, on: context.listener, secret: snapshot[name]?.access)
-            guard decision.isAllowed else { throw CofferError(.denied, "permission denied") }
+        return patterns
+    }
+
+    /// A name given in full must be one the caller may watch (the
+    /// dispatcher asks the policy); a glob only ever yields the names the
+    /// policy lets it see (ChangeFeed asks per change).
+    func targets(of request: Request) throws(CofferError) -> [SecretName] {
+        try Self.patterns(of: request).filter(\.isLiteral).map { pattern throws(CofferError) in try SecretName(pattern.pattern) }
+    }
+
+    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+        guard let outlet = context.watchOutlet else {
+            throw CofferError(.badRequest, "watch needs a connection of its own")
         }
+        let patterns = try Self.patterns(of: request)
         guard outlet.claim() else {
             throw CofferError(.conflict, "this connection is already watching; open another connection for another watch")
         }

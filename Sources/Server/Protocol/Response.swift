@@ -56,6 +56,16 @@ struct Response: Sendable {
     static let unrecorded = CofferError(
         .unavailable, "the audit event for this answer could not be recorded, so nothing was revealed; try again")
 
+    /// The revealed value alone, for credentials.sock (written raw, no
+    /// JSON): nil unless the answer holds a value and its audit receipt.
+    func revealedValue() -> LockedBytes? {
+        guard let receipt, case .success(let fields) = body else { return nil }
+        for (_, field) in fields {
+            if case .revealed(let revelation) = field, case .value(let bytes, _) = revelation.content(receipt) { return bytes }
+        }
+        return nil
+    }
+
     var error: CofferError? {
         if case .failure(let error) = body { return error }
         return nil
