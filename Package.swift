@@ -34,9 +34,10 @@ let package = Package(
 
         .target(name: "Syscalls", dependencies: ["CCofferShims"], swiftSettings: strict),
         .target(name: "LockedMemory", dependencies: ["CLibCrypto", "CCofferShims", "Syscalls"], swiftSettings: strict),
-        .target(name: "Keyring", dependencies: ["CLibCrypto", "LockedMemory", "Syscalls"], swiftSettings: strict),
-        .target(name: "Seal", dependencies: ["CLibCrypto", "CCofferShims", "LockedMemory", "Keyring"], swiftSettings: strict),
-        .target(name: "Model", dependencies: ["Seal", "Keyring"], swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibCrypto", "LockedMemory", "Syscalls", "Model"], swiftSettings: strict),
+        .target(name: "Seal", dependencies: ["CLibCrypto", "CCofferShims", "LockedMemory", "Keyring", "Model"], swiftSettings: strict),
+        // Plain values and the policy: no C library, no crypto.
+        .target(name: "Model", swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
         .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
@@ -69,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "cofferctl",
             dependencies: [
-                "Syscalls",
+                "Syscalls", "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -90,15 +91,15 @@ let package = Package(
         // Shared by the test targets only: temp directories, fixed keys, waits.
         .target(
             name: "CofferTestSupport",
-            dependencies: ["LockedMemory", "Keyring", "Syscalls", "CCofferShims"],
+            dependencies: ["LockedMemory", "Keyring", "Model", "Syscalls", "CCofferShims"],
             path: "Tests/CofferTestSupport"
         ),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CLibCrypto", "CLibPQ", "CLibSystemd", "CCofferShims"]),
         .testTarget(name: "SyscallsTests", dependencies: ["Syscalls", "CofferTestSupport"]),
         .testTarget(name: "LockedMemoryTests", dependencies: ["LockedMemory", "CLibCrypto", "CofferTestSupport"]),
-        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory", "CofferTestSupport"]),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "LockedMemory", "Model", "CofferTestSupport"]),
         .testTarget(name: "SealTests", dependencies: ["Seal", "Keyring", "LockedMemory", "Model", "CofferTestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Seal", "Keyring"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport", "CLibCrypto"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),

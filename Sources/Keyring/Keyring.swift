@@ -1,3 +1,4 @@
+import Model
 import Synchronization
 
 /// The master keys cofferd holds, by key id: one current (new records are

@@ -1,5 +1,6 @@
 import CLibCrypto
 import LockedMemory
+import Model
 
 /// A 256-bit master key in locked memory, with its public `KeyID`.
 public final class MasterKey: Sendable, CustomStringConvertible {

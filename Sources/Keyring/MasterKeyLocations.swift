@@ -1,3 +1,4 @@
+import Model
 import Syscalls
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import LockedMemory
+import Model
 import Syscalls
 #if canImport(Glibc)
 import Glibc
@@ -65,12 +66,7 @@ public enum MasterKeySource: Equatable, Sendable, CustomStringConvertible {
         let fd = try OwnedFileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
         var text = [UInt8]()
         text.reserveCapacity(65)
-        key.bytes.withUnsafeBytes { bytes in
-            for byte in bytes {
-                text.append(hexDigit(byte >> 4))
-                text.append(hexDigit(byte & 0xf))
-            }
-        }
+        key.bytes.withUnsafeBytes { Hex.append($0, to: &text) }
         text.append(UInt8(ascii: "\n"))
         defer { text.wipe() }
         try fd.writeAll(text)
@@ -78,9 +74,6 @@ public enum MasterKeySource: Equatable, Sendable, CustomStringConvertible {
         try fd.close()
     }
 
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? 48 + nibble : 87 + nibble
-    }
 
     private static func decode(_ contents: inout [UInt8], from source: MasterKeySource) throws -> LockedBytes {
         if contents.count == MasterKey.byteCount {
@@ -96,7 +89,7 @@ public enum MasterKeySource: Equatable, Sendable, CustomStringConvertible {
         }
         return try LockedBytes(count: MasterKey.byteCount) { out in
             for i in 0..<MasterKey.byteCount {
-                guard let high = nibble(contents[2 * i]), let low = nibble(contents[2 * i + 1]) else {
+                guard let high = Hex.value(ofDigit: contents[2 * i]), let low = Hex.value(ofDigit: contents[2 * i + 1]) else {
                     throw KeyringError(.malformedKey, "the master key (\(source)) holds a character that is not a hex digit")
                 }
                 out[i] = high << 4 | low
@@ -104,12 +97,4 @@ public enum MasterKeySource: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
-    }
 }

@@ -1,3 +1,5 @@
+import Model
+
 /// PostgreSQL array literals (text form) for unnest($n::type[]) batches:
 /// one statement carries a thousand rows, still as a parameter, never as
 /// SQL text. Every element is quoted, with `\` and `"` escaped
@@ -36,14 +38,10 @@ enum PostgresArray {
     static func bytes(_ values: [[UInt8]]) -> PostgresValue {
         var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(values.reduce(2) { $0 + $1.count * 2 + 6 })
-        let digits = Array("0123456789abcdef".utf8)
         for (i, value) in values.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: "\"\\\\x".utf8)
-            for byte in value {
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0xf)])
-            }
+            Hex.append(value, to: &out)
             out.append(UInt8(ascii: "\""))
         }
         out.append(UInt8(ascii: "}"))

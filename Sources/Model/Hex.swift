@@ -1,5 +1,5 @@
-/// Lowercase hexadecimal, for ids, MACs and chain values (never secrets'
-/// own bytes in messages).
+/// Lowercase hexadecimal, the one codec of the code base: ids, MACs, chain
+/// values, key files, bytea literals (never secrets' own bytes in messages).
 public enum Hex {
     public static func encode(_ bytes: [UInt8]) -> String {
         // Written straight into the string's storage: every audit event
@@ -10,6 +10,30 @@ public enum Hex {
                 out[2 * i + 1] = digit(b & 15)
             }
             return bytes.count * 2
+        }
+    }
+
+    /// Appends the hex digits of `bytes` to `out`, for text that stays in a
+    /// buffer the caller wipes (a key file's contents) or is built in place
+    /// (a bytea literal). No String is made.
+    public static func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count * 2)
+        for b in bytes {
+            out.append(digit(b >> 4))
+            out.append(digit(b & 15))
+        }
+    }
+
+    public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBytes { append($0, to: &out) }
+    }
+
+    /// The value of one hex digit of either case (a key file an operator
+    /// made may be upper case); nil for anything else.
+    public static func value(ofDigit c: UInt8) -> UInt8? {
+        switch c {
+        case 65...70: return c - 55
+        default: return nibble(c)
         }
     }
 

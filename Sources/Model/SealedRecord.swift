@@ -1,5 +1,3 @@
-import Keyring
-
 /// One secret version as it is stored: never plaintext. `ciphertext` is the
 /// AES-256-GCM output followed by its 16-byte tag.
 public struct SealedRecord: Sendable, Equatable, Codable {

@@ -1,5 +1,3 @@
-import Keyring
-import Seal
 
 /// How a secret may be used. `sealed` values can be revealed with get;
 /// `hashed` ones only checked with verify.

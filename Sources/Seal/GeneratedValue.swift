@@ -1,4 +1,5 @@
 import LockedMemory
+import Model
 
 /// A value cofferd makes itself (`generate` on put and rotate, and
 /// token.create), from OpenSSL's private DRBG, so the operator never has

@@ -2,6 +2,7 @@ import CCofferShims
 import CLibCrypto
 import Keyring
 import LockedMemory
+import Model
 import Synchronization
 
 /// AES-256-GCM envelope with a per-record key (docs/crypto.md):

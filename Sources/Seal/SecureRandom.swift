@@ -1,4 +1,5 @@
 import CLibCrypto
+import Model
 
 /// Random bytes from OpenSSL's DRBG, for salts, nonces and ids.
 public enum SecureRandom {
@@ -23,6 +24,6 @@ public enum SecureRandom {
 
     /// `count` random bytes as lowercase hex (ids such as the store id).
     public static func hex(_ count: Int) throws -> String {
-        try bytes(count).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+        Hex.encode(try bytes(count))
     }
 }

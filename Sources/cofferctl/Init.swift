@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Model
 
 /// `cofferctl init`: a new master key, written only as an encrypted systemd
 /// credential (systemd-creds(1): TPM2 when the machine has one, else the
@@ -68,10 +69,10 @@ struct Init: ParsableCommand {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         defer { for i in bytes.indices { bytes[i] = 0 } }
-        let digits = Array("0123456789abcdef".utf8)
-        var text = Data(capacity: 65)
-        for b in bytes { text.append(digits[Int(b >> 4)]); text.append(digits[Int(b & 15)]) }
+        var text: [UInt8] = []
+        Hex.append(bytes, to: &text)
         text.append(UInt8(ascii: "\n"))
-        return text
+        defer { for i in text.indices { text[i] = 0 } }
+        return Data(text)
     }
 }

@@ -2,6 +2,7 @@ import CofferTestSupport
 import Foundation
 import Keyring
 import LockedMemory
+import Model
 import Testing
 
 @Suite struct KeyIDTests {

@@ -1,6 +1,4 @@
-import Keyring
 import Model
-import Seal
 import Testing
 
 @Suite struct LifecycleTests {

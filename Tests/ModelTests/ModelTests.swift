@@ -168,3 +168,18 @@ import Testing
 private extension UInt8 {
     var isASCIILetterOrDigit: Bool { (65...90).contains(self) || (97...122).contains(self) || (48...57).contains(self) }
 }
+
+/// The one hex codec: appending in place (key files, bytea literals) and
+/// reading a digit of either case (a key file an operator made).
+@Suite struct HexCodecTests {
+    @Test func appendsTheSameDigitsAsEncodeAndReadsEitherCase() {
+        let bytes: [UInt8] = [0x00, 0x0f, 0xa5, 0xff]
+        var out = Array("x".utf8)
+        Hex.append(bytes, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "x" + Hex.encode(bytes))
+        #expect(Hex.encode(bytes) == "000fa5ff")
+        #expect(Hex.value(ofDigit: UInt8(ascii: "F")) == 15 && Hex.value(ofDigit: UInt8(ascii: "f")) == 15)
+        #expect(Hex.value(ofDigit: UInt8(ascii: "g")) == nil && Hex.value(ofDigit: UInt8(ascii: "G")) == nil)
+        #expect(Hex.decode("0F") == nil, "decode stays strict: lowercase only")
+    }
+}

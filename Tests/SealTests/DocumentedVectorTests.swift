@@ -1,6 +1,7 @@
 import CofferTestSupport
 import Keyring
 import LockedMemory
+import Model
 import Seal
 import Testing
 

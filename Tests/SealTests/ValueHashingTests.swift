@@ -1,5 +1,6 @@
 import CofferTestSupport
 import LockedMemory
+import Model
 import Seal
 import Testing
 

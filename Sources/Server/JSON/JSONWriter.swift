@@ -1,5 +1,6 @@
 import JSON
 import LockedMemory
+import Model
 import Seal
 
 /// Writes JSON text into a byte array, escaping per RFC 8259 §7. Used for
