@@ -168,7 +168,17 @@ import Testing
         let binaries = Self.checkout + "/.build-package/release"
         try #require(FileManager.default.fileExists(atPath: binaries + "/cofferd"), "no packaged build next to \(package)")
         #expect(try system.run("getent group coffer").status != 0, "a fresh host: no coffer group yet")
-        let install = try system.run("cd \(Self.checkout) && BIN_DIR=\(binaries) PREFIX=/usr scripts/install 2>&1")
+        // What scripts/install reads, copied in: the booted container mounts
+        // a tmpfs on /tmp, which hides a checkout that lives there.
+        let source = "/root/coffer-source"
+        try FileManager.default.createDirectory(atPath: system.root + source + "/bin", withIntermediateDirectories: true)
+        for part in ["scripts", "systemd", "etc", "docs"] {
+            try FileManager.default.copyItem(atPath: Self.checkout + "/" + part, toPath: system.root + source + "/" + part)
+        }
+        for binary in ["cofferd", "cofferctl"] {
+            try FileManager.default.copyItem(atPath: binaries + "/" + binary, toPath: system.root + source + "/bin/" + binary)
+        }
+        let install = try system.run("cd \(source) && BIN_DIR=\(source)/bin PREFIX=/usr scripts/install 2>&1")
         try #require(install.status == 0, "\(install.stdoutText)")
         #expect(try system.run("stat -c '%U:%G %a' /etc/coffer /etc/coffer/cofferd.json /etc/coffer/policy").stdoutText
             == "root:coffer 750\nroot:coffer 640\nroot:coffer 640\n")
