@@ -42,10 +42,16 @@ let package = Package(
         .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
         .target(name: "Mirror", dependencies: ["CLibPQ", "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Syscalls"], swiftSettings: strict),
+        // The application core: the use cases, with no sockets and no NIO.
+        .target(
+            name: "CofferCore",
+            dependencies: ["Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "Mirror"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Server",
             dependencies: [
-                "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON", "Mirror",
+                "CofferCore", "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON", "Mirror",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "cofferd",
             dependencies: [
-                "CLibSystemd", "Server", "Keyring", "LockedMemory", "FileStore", "Audit", "Model", "Seal", "Syscalls", "Mirror",
+                "CLibSystemd", "CofferCore", "Server", "Keyring", "LockedMemory", "FileStore", "Audit", "Model", "Seal", "Syscalls", "Mirror",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,9 +110,10 @@ let package = Package(
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport", "CLibCrypto"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
         .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model"]),
+        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport"]),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",
+            dependencies: ["Server", "CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory"]),
@@ -119,7 +126,7 @@ if Context.environment["COFFER_FUZZ"] != nil {
     package.targets.append(.executableTarget(
         name: "RequestFuzzer",
         dependencies: [
-            "Server", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit",
+            "Server", "CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit",
             .product(name: "Logging", package: "swift-log"),
         ],
         path: "Fuzz/RequestFuzzer"

@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import Dispatch
 import FileStore
 import Foundation
@@ -56,7 +57,8 @@ final class FuzzFixture: @unchecked Sendable {
                 sealer: RecordSealer(),
                 policy: AccessPolicy(superusers: [Self.owner.uid]),
                 audit: SilentAuditSink(),
-                mode: .development
+                mode: .development,
+                blockingPool: ThreadPoolWork()
             )
             var logger = Logger(label: "fuzz")
             logger.logLevel = .critical

@@ -1,5 +1,6 @@
 import Audit
 import CLibSystemd
+import CofferCore
 import FileStore
 import Keyring
 import LockedMemory
@@ -109,7 +110,7 @@ struct Daemon {
         }
         let services = CofferServices(
             store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
-            mode: settings.mode == .production ? .production : .development,
+            mode: settings.mode == .production ? .production : .development, blockingPool: ThreadPoolWork(),
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
             resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt
         )

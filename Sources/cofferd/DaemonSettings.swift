@@ -1,3 +1,4 @@
+import CofferCore
 import Configuration
 import Keyring
 import LockedMemory

@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import FileStore
 import LockedMemory
 import Logging

@@ -1,3 +1,4 @@
+import CofferCore
 import FileStore
 import Logging
 import NIOPosix

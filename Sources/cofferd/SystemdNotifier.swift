@@ -1,4 +1,5 @@
 import CLibSystemd
+import CofferCore
 import Server
 #if canImport(Glibc)
 import Glibc

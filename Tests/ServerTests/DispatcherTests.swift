@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import CofferTestSupport
 import FileStore
 import Foundation
@@ -52,6 +53,7 @@ struct Harness {
             policy: policy,
             audit: audit,
             mode: .development,
+            blockingPool: ThreadPoolWork(),
             retainVersions: retainVersions,
             keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path)
         )

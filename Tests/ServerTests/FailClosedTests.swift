@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import Foundation
 import Model
 import Testing
@@ -42,6 +43,12 @@ import Testing
         #expect(Set(Self.requests.keys) == Set(Model.Operation.allCases))
     }
 
+    /// The dispatcher's switch gives each operation the handler made for it.
+    @Test(arguments: Model.Operation.allCases)
+    func everyOperationHasItsOwnHandler(operation: Model.Operation) {
+        #expect(RequestDispatcher.handler(for: operation).operation == operation)
+    }
+
     @Test(arguments: Model.Operation.allCases)
     func nothingIsRevealedWithoutItsEvent(operation: Model.Operation) async throws {
         let h = try Harness()
@@ -81,15 +88,6 @@ import Testing
 /// scrypt work is bounded: past the permits a password check is refused at
 /// once, and gets are answered meanwhile (docs/security.md, "Resources").
 @Suite struct ScryptPermitTests {
-    @Test func permitsCountUpToTheLimit() {
-        let permits = ScryptPermits(limit: 2)
-        #expect(permits.take() && permits.take())
-        #expect(!permits.take())
-        permits.release()
-        #expect(permits.take())
-        #expect(permits.running == 2)
-    }
-
     @Test func aFullHouseRefusesPasswordChecksAtOnceAndStillAnswersGets() async throws {
         let h = try Harness()
         _ = try await h.call(#"{"op":"put","name":"pw","value":"pa55","protection":"hashed"}"#)

@@ -1,4 +1,5 @@
 import CLibCrypto
+import CofferCore
 import Logging
 import Model
 import NIOCore

@@ -1,3 +1,4 @@
+import CofferCore
 import NIOCore
 #if canImport(Glibc)
 import Glibc

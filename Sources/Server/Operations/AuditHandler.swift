@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import Keyring
 import Model
 import Seal
@@ -54,7 +55,7 @@ struct AuditHandler: OperationHandler {
         let sealer = services.sealer
         let uid = geteuid()
         do {
-            return try await services.blockingPool.runIfActive {
+            return try await services.blockingPool.run {
                 let macs = MACCache(keyring: keyring, sealer: sealer)
                 var reading = Reading(verifier: AuditChainVerifier(mac: macs.mac), shown: [])
                 try JournalReader.forEach(chainID: chainID, uid: uid, since: filter.sinceMicroseconds) { entry in

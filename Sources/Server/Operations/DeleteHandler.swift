@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `delete`: removes one secret (`name`) or several (`names`) with every

@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `describe`: one secret's metadata and its versions, never a value.

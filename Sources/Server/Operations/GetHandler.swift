@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `get`: reveals a sealed secret's current version, or the one `stage` or

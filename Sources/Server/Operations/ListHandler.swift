@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `list`: names and metadata of the secrets the caller may see, never

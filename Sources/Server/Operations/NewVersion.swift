@@ -1,4 +1,4 @@
-import Keyring
+import CofferCore
 import LockedMemory
 import Model
 import Seal
@@ -6,24 +6,16 @@ import Seal
 import Glibc
 #endif
 
-/// What put, rotate and token.create share: make the value (given or
-/// generated), derive what a hashed secret stores, seal it as the secret's
-/// next version, apply the stage and retention rules, and commit durably
-/// before answering; then tell the watchers.
+/// What put, rotate and token.create share on the wire: read the value
+/// (given or generated) and the options from the request, have the core
+/// write the version (CofferServices.write), and answer.
 struct NewVersion {
     static let members: Set<String> = [
         "name", "value", "value_base64", "generate", "kind", "protection", "hash", "grace_seconds", "expires_at",
     ]
-    static let maxValueBytes = 48 * 1024
+    static let maxValueBytes = VersionWrite.maxValueBytes
 
-    enum Existing {
-        /// put: the first version or the next.
-        case optional
-        /// rotate: the secret must exist.
-        case required
-    }
-
-    let existing: Existing
+    let existing: VersionWrite.Existing
     let event: SecretChange.Event
     var pending = false
     /// token.create's fixed choices; nil: from the request.
@@ -39,7 +31,11 @@ struct NewVersion {
         _ request: Request, access: SecretAccess?, context: RequestContext, services: CofferServices
     ) async throws -> HandlerOutcome {
         let name = try request.name()
-        let options = try VersionOptions(request)
+        var options = try VersionWrite.Options(request)
+        if let forced {
+            options.kind = forced.kind
+            options.operations = forced.operations
+        }
         let generated = try forced?.generated ?? GenerateRequest.parse(request)
         let given = try request.secretInput()
         if generated != nil, given != nil { throw CofferError(.badRequest, "give a value or 'generate', not both") }
@@ -55,101 +51,26 @@ struct NewVersion {
         } else {
             throw CofferError(.badRequest, "missing 'value', 'value_base64' or 'generate' (cofferctl reads a value from stdin or --from-file)")
         }
-        guard value.count <= Self.maxValueBytes else {
-            throw CofferError(.badRequest, "the value is larger than \(Self.maxValueBytes) bytes")
-        }
-
-        let known = context.secret(name)
-        let protection = options.protection ?? (forced != nil ? .hashed : known?.protection ?? .sealed)
-        try Self.check(known, named: name, existing: existing, protection: protection)
-        // Hash first (scrypt takes a while), outside the store's writer lock.
-        let hash: HashParameters? = protection == .sealed ? nil
-            : try options.hash ?? (generated != nil ? .hmacSHA256 : .scryptDefault(salt: SecureRandom.bytes(16)))
-        if protection == .sealed, options.hash != nil {
-            throw CofferError(.badRequest, "'hash' applies to protection hashed only")
-        }
-        let payload: LockedBytes
-        if let hash, case .scrypt = hash {
-            payload = try await services.scrypt.run(on: services.blockingPool) {
-                try value.withUnsafeBytes { try ValueHashing.derive($0, hash) }
-            }
-        } else if let hash {
-            payload = try value.withUnsafeBytes { try ValueHashing.derive($0, hash) }
-        } else {
-            payload = value
-        }
-
-        let keyring = services.keyring
-        let sealer = services.sealer
-        let author = context.peer.principal
-        let now = Int64(time(nil))
-        let existing = self.existing
-        let pending = self.pending
-        let forced = self.forced
-        let retain = services.retainVersions
-
-        let (version, finalAccess) = try await services.commit { storeID, secrets in
-            let found = secrets[name]
-            try Self.check(found, named: name, existing: existing, protection: protection)
-            var secret = found ?? Secret(name: name, kind: options.kind ?? .generic, protection: protection, versions: [])
-            if let kind = forced?.kind ?? options.kind { secret.kind = kind }
-            if let access { secret.access = access }
-            if let grace = options.graceSeconds { secret.graceSeconds = grace }
-            if let expiry = options.expiresAt { secret.expiresAt = expiry }
-            if let operations = forced?.operations { secret.operations = operations }
-            let number = secret.nextVersion
-            // The key is taken under the store's writer lock: a master-key
-            // rotation's commit (and the retiring that follows it) cannot
-            // fall between taking it and committing with it.
-            let key = try keyring.current()
-            let sealed = try payload.withUnsafeBytes {
-                try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
-            }
-            try secret.add(SecretVersion(version: number, sealed: sealed, encoding: encoding, createdAt: now,
-                                         createdBy: author, hash: hash, id: try SecureRandom.hex(8)),
-                           pending: pending, at: now, by: author)
-            secret.applyRetention(keep: retain)
-            secrets[name] = secret
-            return (number, secret.access)
-        }
-        let stage = pending ? Stage.pending : .current
-        services.publish([(SecretChange(event: event, name: name, version: version, stage: stage.rawValue), finalAccess)])
+        let written = try await services.write(
+            VersionWrite(name: name, value: value, encoding: encoding, generated: generated != nil, options: options,
+                         access: access, existing: existing, event: event, pending: pending, hashedByDefault: forced != nil),
+            known: context.secret(name), by: context.peer.principal)
         var fields: [(String, ResponseValue)] = [
-            ("name", .string(name.rawValue)), ("version", .unsigned(version)), ("stage", .string(stage.rawValue)),
+            ("name", .string(name.rawValue)), ("version", .unsigned(written.version)), ("stage", .string(written.stage.rawValue)),
         ]
         // A generated value of a hashed secret exists nowhere else: it is
         // shown in this answer, once, and never again.
-        if generated != nil, protection == .hashed {
+        if generated != nil, written.protection == .hashed {
             fields.append((forced != nil ? "token" : "value", .secret(value, .text)))
         }
-        return HandlerOutcome(fields, version: version)
+        return HandlerOutcome(fields, version: written.version)
     }
 }
 
-extension NewVersion {
-    /// What the secret as it stands allows. Checked before hashing (which
-    /// may take a while) and again under the store's writer lock, where a
-    /// request that came in between may have changed it.
-    static func check(_ found: Secret?, named name: SecretName, existing: Existing, protection: Protection) throws(CofferError) {
-        if existing == .required, found == nil {
-            throw CofferError(.notFound, "no secret named \(name) to rotate; put creates it")
-        }
-        if let found, found.protection != protection {
-            throw CofferError(.conflict, "\(name) is \(found.protection.rawValue); delete it to change its protection")
-        }
-    }
-}
-
-/// put's and rotate's optional members about the secret and its versions.
-struct VersionOptions {
-    var kind: SecretKind?
-    var protection: Protection?
-    var hash: HashParameters?
-    var graceSeconds: Int64?
-    /// nil: unchanged; .some(nil): cleared (`"expires_at": null`).
-    var expiresAt: Int64??
-
+extension VersionWrite.Options {
+    /// put's and rotate's optional members about the secret and its versions.
     init(_ request: Request) throws {
+        self.init()
         kind = try request.string("kind").map { (k: String) throws(CofferError) in try SecretKind(k) }
         protection = try request.string("protection").map { (p: String) throws(CofferError) -> Protection in
             guard let value = Protection(rawValue: p) else { throw CofferError(.badRequest, "'protection' must be sealed or hashed") }

@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import Model
 
 /// One operation of the protocol. The dispatcher has already parsed the

@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `ping`: answers `pong` to anyone; no secret, no audit.

@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `put`: stores a new version of a secret (the first, or the next) and

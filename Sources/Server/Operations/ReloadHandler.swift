@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 
 /// `reload`: reads the policy file again. A broken file is refused with the

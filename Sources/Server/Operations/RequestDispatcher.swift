@@ -1,4 +1,5 @@
 import Audit
+import CofferCore
 import LockedMemory
 import Logging
 import Model
@@ -18,13 +19,36 @@ public struct RequestDispatcher: Sendable {
         self.services = services
         self.logger = logger
         self.losses = AuditLossLog(logger: logger)
-        let all: [any OperationHandler] = [
-            PingHandler(), GetHandler(), VerifyHandler(), ListHandler(), DescribeHandler(),
-            WatchHandler(), PutHandler(), RotateHandler(), StageChangeHandler.promote, StageChangeHandler.rollback,
-            HistoryHandler(), TokenCreateHandler(), DeleteHandler(), ReloadHandler(), StatusHandler(), AuditHandler(),
-            ImportHandler(), ExportHandler(), RotateMasterKeyHandler(), SealHandler(), UnsealHandler(), RestoreHandler(),
-        ]
-        handlers = Dictionary(uniqueKeysWithValues: all.map { ($0.operation, $0) })
+        handlers = Dictionary(uniqueKeysWithValues: Operation.allCases.map { ($0, Self.handler(for: $0)) })
+    }
+
+    /// Each operation's handler. A switch without `default`: a new
+    /// Operation does not compile until it has one.
+    static func handler(for operation: Operation) -> any OperationHandler {
+        switch operation {
+        case .ping: PingHandler()
+        case .get: GetHandler()
+        case .verify: VerifyHandler()
+        case .list: ListHandler()
+        case .describe: DescribeHandler()
+        case .watch: WatchHandler()
+        case .put: PutHandler()
+        case .rotate: RotateHandler()
+        case .promote: StageChangeHandler.promote
+        case .rollback: StageChangeHandler.rollback
+        case .delete: DeleteHandler()
+        case .history: HistoryHandler()
+        case .tokenCreate: TokenCreateHandler()
+        case .rotateMasterKey: RotateMasterKeyHandler()
+        case .seal: SealHandler()
+        case .unseal: UnsealHandler()
+        case .reload: ReloadHandler()
+        case .status: StatusHandler()
+        case .audit: AuditHandler()
+        case .import: ImportHandler()
+        case .export: ExportHandler()
+        case .restore: RestoreHandler()
+        }
     }
 
     /// Answers one request line as a connection would, without a socket:

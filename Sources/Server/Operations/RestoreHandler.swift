@@ -1,3 +1,4 @@
+import CofferCore
 import Mirror
 import Model
 
@@ -25,7 +26,7 @@ struct RestoreHandler: OperationHandler {
         let old = services.store.snapshot
         let restored: Mirror.Restored
         do {
-            restored = try await services.blockingPool.runIfActive { try mirror.restore(storeID: storeID) }
+            restored = try await services.blockingPool.run { try mirror.restore(storeID: storeID) }
         } catch let error as MirrorError {
             throw CofferError(.unavailable, "restore failed: \(error.message)", underlying: error.debugDescription)
         }

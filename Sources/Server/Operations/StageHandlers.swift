@@ -1,3 +1,4 @@
+import CofferCore
 import Model
 import Seal
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CofferCore
 import Glibc
 #endif
 import LockedMemory

@@ -1,3 +1,4 @@
+import CofferCore
 import LockedMemory
 import Model
 import Seal

@@ -3,14 +3,16 @@ import FileStore
 import Keyring
 import Mirror
 import Model
-import NIOPosix
 import Seal
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What every operation handler may use. One instance per daemon.
+/// The application core: the store, the keys, the policy in force, the
+/// audit trail and the change feed, and the use cases that change them
+/// (writing a version and publishing it, reloads, key operations). It
+/// knows nothing of sockets or NIO. One instance per daemon.
 public final class CofferServices: Sendable {
     public let store: SecretStore
     public let keyring: Keyring
@@ -20,12 +22,12 @@ public final class CofferServices: Sendable {
     public let mode: Mode
     public let startedAt: ContinuousClock.Instant
     /// Blocking work (fsync) runs here, never on an event loop.
-    let blockingPool: NIOThreadPool
+    package let blockingPool: any BlockingWork
     /// scrypt runs on the blocking pool holding one of these.
-    let scrypt: ScryptPermits
+    package let scrypt: ScryptPermits
     private let currentPolicy: Mutex<AccessPolicy>
     /// Where `reloadPolicy` reads the policy from; nil: it cannot change.
-    let policySource: PolicySource?
+    package let policySource: PolicySource?
     /// Watchers of secret changes.
     public let changes = ChangeFeed()
     /// How many versions of a secret are kept (the staged ones always).
@@ -33,10 +35,10 @@ public final class CofferServices: Sendable {
     /// Where master keys load from, and where rotation records new ones;
     /// nil: rotate-master-key and unseal are unavailable (tests).
     public let keyLocations: MasterKeyLocations?
-    let rotation: MasterKeyRotation
+    package let rotation: MasterKeyRotation
     /// The last store reload, for status: when, and what came of it.
     private let lastStoreReload = Mutex<(at: Int64, result: String)?>(nil)
-    var lastReload: (at: Int64, result: String)? { lastStoreReload.withLock { $0 } }
+    package var lastReload: (at: Int64, result: String)? { lastStoreReload.withLock { $0 } }
 
     public static let defaultRetainVersions = 10
 
@@ -57,7 +59,7 @@ public final class CofferServices: Sendable {
     /// keyring under it.
     private let keyOperation = Mutex<Operation?>(nil)
 
-    func exclusively<R>(_ operation: Operation, _ body: () async throws -> R) async throws -> R {
+    package func exclusively<R>(_ operation: Operation, _ body: () async throws -> R) async throws -> R {
         let busy = keyOperation.withLock { running -> Operation? in
             if let running { return running }
             running = operation
@@ -75,7 +77,7 @@ public final class CofferServices: Sendable {
 
     public init(
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
-        policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: NIOThreadPool = .singleton,
+        policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: any BlockingWork,
         retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
         resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = ScryptPermits.defaultLimit
     ) {
@@ -154,7 +156,7 @@ public final class CofferServices: Sendable {
 
     /// What a reload changed, for watchers: put for a new or newer secret,
     /// delete for a gone one, then one reload event.
-    static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
+    package static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
         var out: [(SecretChange, SecretAccess?)] = []
         for index in new.secrets.indicesNotHeld(in: old.secrets) {
             let secret = new.secrets.secret(at: index)
@@ -170,16 +172,16 @@ public final class CofferServices: Sendable {
     }
 
     /// Tells watchers what a committed change did.
-    func publish(_ changes: [(SecretChange, SecretAccess?)]) {
+    package func publish(_ changes: [(SecretChange, SecretAccess?)]) {
         self.changes.publish(changes, policy: policy)
     }
 
     /// Runs a store commit on the blocking pool.
-    func commit<Result: Sendable>(
+    package func commit<Result: Sendable>(
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
         let store = self.store
-        let result = try await blockingPool.runIfActive { try store.commit(change) }
+        let result = try await blockingPool.run { try store.commit(change) }
         mirror?.wake()
         return result
     }

@@ -39,6 +39,15 @@ public final class ChangeFeed: Sendable {
         let peer: PeerIdentity
         let listener: Listener
         let deliver: @Sendable (SecretChange) -> Void
+
+        package init(
+            patterns: [NamePattern], peer: PeerIdentity, listener: Listener, deliver: @escaping @Sendable (SecretChange) -> Void
+        ) {
+            self.patterns = patterns
+            self.peer = peer
+            self.listener = listener
+            self.deliver = deliver
+        }
     }
 
     public struct Token: Sendable, Hashable {

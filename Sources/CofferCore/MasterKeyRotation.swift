@@ -23,44 +23,44 @@ import Glibc
 /// A crash before 4 leaves the old file (old key, maybe some records under
 /// the new one); after, the new file. Both keys load at the next start, so
 /// either way every record opens; running it again finishes the job.
-final class MasterKeyRotation: Sendable {
-    struct Progress: Sendable {
-        var phase: String
-        var done: Int
-        var total: Int
-        var newKeyID: String
+package final class MasterKeyRotation: Sendable {
+    package struct Progress: Sendable {
+        package var phase: String
+        package var done: Int
+        package var total: Int
+        package var newKeyID: String
     }
 
-    struct Outcome: Sendable {
-        var oldKeyIDs: [String]
-        var newKeyID: String
-        var resealed: Int
-        var retired: [String]
+    package struct Outcome: Sendable {
+        package var oldKeyIDs: [String]
+        package var newKeyID: String
+        package var resealed: Int
+        package var retired: [String]
     }
 
     private let running = Mutex<Progress?>(nil)
     private let last = Mutex<(outcome: Outcome, finishedAt: Int64)?>(nil)
     /// Development only (COFFER_DEV_RESEAL_PAUSE_MS): a pause after each
     /// batch, so a test can kill cofferd mid-rotation.
-    let pausePerBatch: Duration?
-    static let batchSize = 64
+    package let pausePerBatch: Duration?
+    package static let batchSize = 64
 
-    init(pausePerBatch: Duration? = nil) {
+    package init(pausePerBatch: Duration? = nil) {
         self.pausePerBatch = pausePerBatch
     }
 
-    var progress: Progress? { running.withLock { $0 } }
-    var lastOutcome: (outcome: Outcome, finishedAt: Int64)? { last.withLock { $0 } }
+    package var progress: Progress? { running.withLock { $0 } }
+    package var lastOutcome: (outcome: Outcome, finishedAt: Int64)? { last.withLock { $0 } }
 
     /// The new key comes from a file the daemon can read, or is generated
     /// and written to the state directory.
-    enum NewKey: Sendable {
+    package enum NewKey: Sendable {
         case file(String)
         case generate
     }
 
     /// Runs the rotation; blocking (call it on the blocking pool).
-    func run(_ source: NewKey, services: CofferServices, locations: MasterKeyLocations) throws -> Outcome {
+    package func run(_ source: NewKey, services: CofferServices, locations: MasterKeyLocations) throws -> Outcome {
         let claimed = running.withLock { state -> Bool in
             guard state == nil else { return false }
             state = Progress(phase: "preparing", done: 0, total: 0, newKeyID: "")

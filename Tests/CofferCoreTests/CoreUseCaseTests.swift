@@ -1,0 +1,144 @@
+import Audit
+import CofferCore
+import CofferTestSupport
+import FileStore
+import Foundation
+import Keyring
+import LockedMemory
+import Model
+import Seal
+import Synchronization
+import Testing
+
+/// Blocking work on a thread of its own: the core runs without NIO.
+struct DetachedWork: BlockingWork {
+    func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+final class CollectingAuditSink: AuditSink {
+    let events = Mutex<[AuditEvent]>([])
+    var name: String { "collecting" }
+    func record(_ event: AuditEvent) throws(AuditError) { events.withLock { $0.append(event) } }
+}
+
+/// The core's use cases called directly: no socket, no request line, no
+/// event loop.
+@Suite struct CoreUseCaseTests {
+    let directory: TemporaryDirectory
+    let services: CofferServices
+    static let writer = "uid:1000"
+
+    init() throws {
+        directory = try TemporaryDirectory("core")
+        let keyFile = directory.path + "/master.key"
+        try MasterKeySource.createKeyFile(at: keyFile, key: try TestKeys.master())
+        let keyring = Keyring(current: try TestKeys.master())
+        services = CofferServices(
+            store: try SecretStore.open(
+                directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
+            keyring: keyring, sealer: RecordSealer(), policy: .owner(uid: 1000), audit: CollectingAuditSink(),
+            mode: .development, blockingPool: DetachedWork(),
+            keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path))
+    }
+
+    func write(_ name: String, _ value: String, existing: VersionWrite.Existing = .optional, pending: Bool = false,
+               options: VersionWrite.Options = .init()) async throws -> VersionWrite.Written {
+        let secretName = try SecretName(name)
+        return try await services.write(
+            VersionWrite(name: secretName, value: try TestKeys.locked(value), encoding: .text, generated: false, options: options,
+                         access: nil, existing: existing, event: existing == .optional ? .put : .rotate, pending: pending),
+            known: services.store.snapshot[secretName], by: Self.writer)
+    }
+
+    func opened(_ name: String, version: UInt64) throws -> String {
+        let snapshot = services.store.snapshot
+        let secret = try #require(snapshot[try SecretName(name)])
+        let record = try #require(secret.versions.first { $0.version == version })
+        let bytes = try services.sealer.open(record.sealed, for: secret.identity(storeID: snapshot.storeID, version: version),
+                                             keyring: services.keyring)
+        return String(decoding: bytes.withUnsafeBytes { Array($0) }, as: UTF8.self)
+    }
+
+    @Test func writingAVersionCommitsItAndTellsTheWatchers() async throws {
+        let heard = Mutex<[SecretChange]>([])
+        _ = services.changes.subscribe(ChangeFeed.Subscription(
+            patterns: [NamePattern("app/**")], peer: PeerIdentity(uid: 1000, gid: 1000, pid: 1), listener: .admin,
+            deliver: { change in heard.withLock { $0.append(change) } }))
+
+        let first = try await write("app/db", "one")
+        #expect(first.version == 1 && first.stage == .current && first.protection == .sealed)
+        let staged = try await write("app/db", "two", existing: .required, pending: true)
+        #expect(staged.version == 2 && staged.stage == .pending)
+        #expect(try opened("app/db", version: 1) == "one" && opened("app/db", version: 2) == "two")
+        let secret = try #require(services.store.snapshot[try SecretName("app/db")])
+        #expect(secret.stages.current == 1 && secret.stages.pending == 2)
+        #expect(secret.versions.map(\.createdBy) == [Self.writer, Self.writer])
+
+        // Delivery runs on the feed's own task: wait for it, bounded.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while heard.withLock({ $0.count }) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0.count } == 2, "the watcher heard both writes within 10 s")
+        #expect(heard.withLock { $0.map(\.event) } == [.put, .rotate])
+    }
+
+    @Test func aWriteThatContradictsTheSecretChangesNothing() async throws {
+        _ = try await write("app/db", "one")
+        let generation = services.store.snapshot.generation
+        await #expect(throws: CofferError.self) { try await write("app/missing", "x", existing: .required) }
+        await #expect(throws: CofferError.self) { try await write("app/db", "x", options: .init(protection: .hashed)) }
+        let tooLarge = String(repeating: "v", count: VersionWrite.maxValueBytes + 1)
+        await #expect(throws: CofferError.self) { try await write("app/big", tooLarge) }
+        #expect(services.store.snapshot.generation == generation)
+    }
+
+    @Test func aHashedWriteStoresNoValueAndVerifies() async throws {
+        let written = try await write("app/pw", "pa55", options: .init(protection: .hashed, hash: .hmacSHA256))
+        #expect(written.protection == .hashed)
+        let snapshot = services.store.snapshot
+        let secret = try #require(snapshot[try SecretName("app/pw")])
+        let version = try #require(secret.versions.first)
+        let stored = try services.sealer.open(version.sealed, for: secret.identity(storeID: snapshot.storeID, version: 1),
+                                              keyring: services.keyring)
+        #expect(stored.count == 64, "an HMAC key and a digest, not the value")
+        #expect(try Array("pa55".utf8).withUnsafeBytes { try ValueHashing.matches($0, stored: stored, .hmacSHA256) })
+    }
+
+    @Test func sealingWipesTheKeysAndUnsealingTakesOnlyKeysThatOpenTheStore() async throws {
+        _ = try await write("app/db", "one")
+        try await services.sealKeys()
+        #expect(services.keyring.isSealed)
+        await #expect(throws: (any Error).self) { try await write("app/db", "two") }
+        let other = directory.path + "/other.key"
+        try MasterKeySource.createKeyFile(at: other, key: try TestKeys.master(first: 9))
+        await #expect(throws: CofferError.self) { try await services.unseal(keyFile: other) }
+        #expect(services.keyring.isSealed)
+        let id = try await services.unseal(keyFile: nil)
+        let expected = try TestKeys.master().id
+        #expect(id == expected && !services.keyring.isSealed)
+        #expect(try opened("app/db", version: 1) == "one")
+    }
+
+    @Test func rotatingTheMasterKeyResealsEveryRecord() async throws {
+        _ = try await write("app/a", "one")
+        _ = try await write("app/b", "two")
+        let outcome = try await services.rotateMasterKey(.generate)
+        let oldID = try TestKeys.master().id.hex
+        #expect(outcome.resealed == 2 && outcome.newKeyID != oldID)
+        let snapshot = services.store.snapshot
+        #expect(snapshot.secrets.allSatisfy { $0.versions.allSatisfy { $0.sealed.keyID.hex == outcome.newKeyID } })
+        #expect(try opened("app/a", version: 1) == "one" && opened("app/b", version: 1) == "two")
+    }
+
+    @Test func scryptPermitsCountUpToTheLimit() {
+        let permits = ScryptPermits(limit: 2)
+        #expect(permits.take() && permits.take())
+        #expect(!permits.take())
+        permits.release()
+        #expect(permits.take())
+        #expect(permits.running == 2)
+    }
+}
