@@ -113,8 +113,7 @@ public final class Mirror: Sendable {
             return
         }
         var connection: PostgresConnection?
-        var failing = false
-        var backoff = Duration.milliseconds(500)
+        var outage = MirrorOutage(maxBackoff: settings.maxBackoff)
         var pulled = state.pulled(storeID: store.snapshot.storeID)
         current.withLock { $0.pulledSequence = pulled }
         marks.withLock { $0.floor = max($0.floor, pulled) }
@@ -126,9 +125,7 @@ public final class Mirror: Sendable {
                     try queueEverythingIfTheDatabaseLacksThisStore(fresh)
                     connection = fresh
                     current.withLock { $0.connected = true; $0.lastError = nil }
-                    if failing { events(.recovered) }
-                    failing = false
-                    backoff = .milliseconds(500)
+                    if outage.connected() == .recovered { events(.recovered) }
                 }
                 guard let live = connection else { continue }
                 try pushAll(over: live, origin: origin, watermark: pulled)
@@ -138,10 +135,9 @@ public final class Mirror: Sendable {
             } catch {
                 connection = nil
                 current.withLock { $0.connected = false; $0.lastError = error.message }
-                if !failing { events(.error(error)) }
-                failing = true
-                waitOut(backoff)
-                backoff = min(backoff * 2, settings.maxBackoff)
+                let (report, wait) = outage.failed()
+                if report == .failing { events(.error(error)) }
+                waitOut(wait)
             }
         }
     }
@@ -161,63 +157,37 @@ public final class Mirror: Sendable {
 
     private func pushAll(over connection: PostgresConnection, origin: String, watermark: Int64) throws(MirrorError) {
         let writer = MirrorWriter(connection: connection, rows: rows, origin: origin)
-        var confirmed: [SecretName: UInt64] = [:]
-        var pushed = Set<SecretName>()
-        var merged = Set<SecretName>()
-        var seen: [SecretName: Int64] = [:]
-        defer { acknowledge(confirmed) }
-        // One pass sends what the outbox held when it began, in batches;
-        // a name changed meanwhile is sent by the next pass.
+        var pass = PushPass(batchSize: settings.batchSize, watermark: watermark)
+        defer { acknowledge(pass.confirmed) }
         pass: while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let snapshot = store.snapshot
-            let queue = MirrorWriter.queue(from: snapshot, excluding: pushed)
+            let queue = MirrorWriter.queue(from: snapshot, excluding: pass.done)
             guard !queue.isEmpty else { return }
-            // Names merged in this pass go one per batch, each with the
-            // change_seq its merge took in as its own watermark.
-            let batches = stride(from: 0, to: queue.count, by: settings.batchSize).flatMap { start -> [[MirrorWriter.Item]] in
-                let chunk = Array(queue[start..<min(start + settings.batchSize, queue.count)])
-                let ordinary = chunk.filter { seen[$0.name] == nil }
-                return (ordinary.isEmpty ? [] : [ordinary]) + chunk.filter { seen[$0.name] != nil }.map { [$0] }
-            }
-            for items in batches {
+            for batch in pass.batches(of: queue) {
                 guard !stopped.load(ordering: .acquiring), !rows.keyring.isSealed else { return }
-                let ceiling = items.count == 1 ? max(watermark, seen[items[0].name] ?? watermark) : watermark
                 let outcome: MirrorWriter.Outcome
                 do {
-                    outcome = try writer.push(items, storeID: snapshot.storeID, now: Int64(time(nil)), watermark: ceiling)
+                    outcome = try writer.push(batch.items, storeID: snapshot.storeID, now: Int64(time(nil)), watermark: batch.ceiling)
                 } catch let error as MirrorError {
                     throw error
                 } catch {
                     throw MirrorError(.state, "cannot sign the mirror rows", detail: "\(error)")
                 }
-                if case .conflicted(let conflicted) = outcome {
+                switch outcome {
+                case .conflicted(let names):
                     // Another host wrote these names first: merge theirs in
-                    // (ours move to the next numbers) and push again. A name
-                    // that still collides after its merge waits for the next
-                    // round (its rows there may be refused as tampered).
-                    let fresh = conflicted.subtracting(merged)
-                    let stuck = conflicted.intersection(merged)
-                    if !stuck.isEmpty {
-                        // Set aside, not retried in a loop: they stay in the
-                        // outbox for the next pass, and the rest goes on.
-                        pushed.formUnion(stuck)
-                        let count = stuck.count
-                        current.withLock { $0.stuck = count }
+                    // (ours move to the next numbers) and push again.
+                    if case .merge(let fresh) = pass.conflicted(names) {
+                        pass.mergedIn(fresh, at: try merge(fresh, over: connection, storeID: snapshot.storeID))
                     }
-                    if !fresh.isEmpty {
-                        seen.merge(try merge(fresh, over: connection, storeID: snapshot.storeID)) { max($0, $1) }
-                        merged.formUnion(fresh)
-                    }
+                    let stuck = pass.stuck.count
+                    current.withLock { $0.stuck = stuck }
                     continue pass
-                }
-                if case .written(let sequences) = outcome {
+                case .written(let sequences):
                     marks.withLock { for (name, sequence) in sequences { $0.note(name, at: sequence) } }
+                    pass.written(batch)
+                    current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += batch.items.count }
                 }
-                for item in items {
-                    confirmed[item.name] = item.generation
-                    pushed.insert(item.name)
-                }
-                current.withLock { $0.lastPushAt = Int64(time(nil)); $0.pushedRows += items.count }
             }
         }
     }
