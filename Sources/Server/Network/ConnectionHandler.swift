@@ -57,9 +57,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Event lines written but not yet taken by the client.
     private var unsentEvents = 0
 
-    private var lastActivity = NIODeadline.now()
-    private var partialSince: NIODeadline?
-    private var writeSince: NIODeadline?
+    private var deadlines: ConnectionDeadlines
     private var timer: RepeatedTask?
 
     init(peer: PeerIdentity, listener: Listener, dispatcher: RequestDispatcher, limits: ServerLimits, account: BufferBudget.Account) {
@@ -69,6 +67,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.dispatcher = dispatcher
         self.limits = limits
         self.framer = LineFramer(maxLineBytes: limits.maxLineBytes)
+        self.deadlines = ConnectionDeadlines(idleTimeout: limits.idleTimeout, requestTimeout: limits.requestTimeout,
+                                             writeTimeout: limits.writeTimeout, now: .now())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -94,7 +94,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         defer { bytes.wipeInPlace() }
         guard !closed, !queueEndsInError else { return }
         bytes.withUnsafeReadableBytes { framer.append($0) }
-        lastActivity = .now()
+        deadlines.received(at: .now())
         takeFrames()
         processNext(context: context)
     }
@@ -118,7 +118,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func resumeReading(context: ChannelHandlerContext) {
         guard readHeld, mayRead else { return }
         readHeld = false
-        if partialSince != nil { partialSince = .now() }
+        deadlines.readsResumed(at: .now())
         context.read()
     }
 
@@ -194,7 +194,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Only an unfinished line is on the clock: complete lines waiting for
         // room in the queue are our delay, not the client's.
         let unfinished = framer.bufferedBytes > 0 && queue.count < limits.maxPipelinedRequests && !queueEndsInError
-        partialSince = unfinished ? (partialSince ?? .now()) : nil
+        deadlines.lineUnfinished(unfinished, at: .now())
     }
 
     private var queueEndsInError: Bool {
@@ -204,17 +204,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func checkTimeouts() {
         guard !closed, let context else { return }
-        let now = NIODeadline.now()
-        if let since = writeSince, now - since > limits.writeTimeout {
-            return context.close(promise: nil)
-        }
-        // Not while reads are held for the budget: the line cannot finish
+        let idle = !busy && queue.isEmpty && subscriptions.isEmpty
+        // Reads held for the budget stop a line's clock: it cannot finish
         // then, and that is cofferd's doing.
-        if let since = partialSince, now - since > limits.requestTimeout, !readHeld || mayRead {
-            return context.close(promise: nil)
-        }
-        let idle = !busy && queue.isEmpty && partialSince == nil && subscriptions.isEmpty
-        if idle, now - lastActivity > limits.idleTimeout {
+        guard deadlines.verdict(at: .now(), idle: idle, readsHeldByUs: readHeld && !mayRead) == .keep else {
             return context.close(promise: nil)
         }
         // Reads held for the budget resume once other connections of the
@@ -285,11 +278,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
         let wipeAfterWrite = response.reveals
         if wipeAfterWrite { encoded.wipe() }
-        writeSince = writeSince ?? .now()
+        deadlines.writeStarted(at: .now())
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
             if wipeAfterWrite { buffer.wipeInPlace() }
-            self.writeSince = nil
-            self.lastActivity = .now()
+            self.deadlines.writeFinished(at: .now())
             self.busy = false
             if closeAfter {
                 context.close(promise: nil)
