@@ -94,10 +94,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Shared by the test targets only: temp directories, fixed keys, waits.
+        // Shared by the test targets only: temp directories, fixed keys, a core over a temp store.
         .target(
             name: "CofferTestSupport",
-            dependencies: ["LockedMemory", "Keyring", "Model", "Syscalls", "CCofferShims"],
+            dependencies: ["LockedMemory", "Keyring", "Model", "Seal", "FileStore", "Audit", "CofferCore", "Syscalls", "CCofferShims"],
             path: "Tests/CofferTestSupport"
         ),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CLibCrypto", "CLibPQ", "CLibSystemd", "CCofferShims"]),

@@ -34,15 +34,8 @@ final class CollectingAuditSink: AuditSink {
 
     init() throws {
         directory = try TemporaryDirectory("core")
-        let keyFile = directory.path + "/master.key"
-        try MasterKeySource.createKeyFile(at: keyFile, key: try TestKeys.master())
-        let keyring = Keyring(current: try TestKeys.master())
-        services = CofferServices(
-            store: try SecretStore.open(
-                directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
-            keyring: keyring, sealer: RecordSealer(), policy: .owner(uid: 1000), audit: CollectingAuditSink(),
-            mode: .development, blockingPool: DetachedWork(),
-            keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path))
+        services = try CoreFixture.services(in: directory, policy: .owner(uid: 1000), audit: CollectingAuditSink(),
+                                            blockingPool: DetachedWork())
     }
 
     func write(_ name: String, _ value: String, existing: VersionWrite.Existing = .optional, pending: Bool = false,

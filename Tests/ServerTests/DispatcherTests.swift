@@ -40,23 +40,8 @@ struct Harness {
 
     init(retainVersions: Int = CofferServices.defaultRetainVersions, policy: AccessPolicy = .owner(uid: owner.uid)) throws {
         directory = try TemporaryDirectory("dispatch")
-        // A real key file, so that unseal and rotate-master-key have
-        // somewhere to load from and record to.
-        let keyFile = directory.path + "/master.key"
-        try MasterKeySource.createKeyFile(at: keyFile, key: try TestKeys.master())
-        let keyring = Keyring(current: try TestKeys.master())
-        services = CofferServices(
-            store: try SecretStore.open(
-                directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
-            keyring: keyring,
-            sealer: RecordSealer(),
-            policy: policy,
-            audit: audit,
-            mode: .development,
-            blockingPool: ThreadPoolWork(),
-            retainVersions: retainVersions,
-            keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path)
-        )
+        services = try CoreFixture.services(in: directory, policy: policy, audit: audit, blockingPool: ThreadPoolWork(),
+                                            retainVersions: retainVersions)
         dispatcher = RequestDispatcher(services: services, logger: Logger(label: "test"))
     }
 

@@ -14,8 +14,10 @@ struct RequestContext: Sendable {
     var watchOutlet: WatchOutlet? = nil
     let snapshot: StoreSnapshot
     let policy: AccessPolicy
-    /// The request's targets that exist, decoded.
-    private let targets: [SecretName: Secret]
+    /// The request's targets, decoded: most requests have one, which is
+    /// held without a collection (no allocation, no hashing on the get path).
+    private let firstTarget: (name: SecretName, secret: Secret?)?
+    private let otherTargets: [SecretName: Secret]
 
     init(
         peer: PeerIdentity, listener: Listener, requestID: RequestID, watchOutlet: WatchOutlet? = nil,
@@ -27,22 +29,31 @@ struct RequestContext: Sendable {
         self.watchOutlet = watchOutlet
         self.snapshot = snapshot
         self.policy = policy
-        var decoded: [SecretName: Secret] = [:]
-        for name in targets where decoded[name] == nil {
-            if let secret = snapshot[name] { decoded[name] = secret }
+        firstTarget = targets.first.map { ($0, snapshot[$0]) }
+        var others: [SecretName: Secret] = [:]
+        for name in targets.dropFirst() where name != firstTarget?.name && others[name] == nil {
+            if let secret = snapshot[name] { others[name] = secret }
         }
-        self.targets = decoded
+        otherTargets = others
+    }
+
+    /// A target's decoded secret: `.some(nil)` for a target that does not
+    /// exist, nil for a name that is not a target.
+    private func target(_ name: SecretName) -> Secret?? {
+        if let first = firstTarget, first.name == name { return .some(first.secret) }
+        if let other = otherTargets[name] { return .some(other) }
+        return nil
     }
 
     /// The secret `name` in this request's snapshot: a target is already
     /// decoded; another name (a missing target too) is looked up.
     func secret(_ name: SecretName) -> Secret? {
-        targets[name] ?? snapshot[name]
+        target(name) ?? snapshot[name]
     }
 
     /// The policy's decision for `operation` on each target, in order.
     func decisions(_ operation: Operation, targets names: [SecretName]) -> [(SecretName?, PolicyDecision)] {
         guard !names.isEmpty else { return [(nil, policy.decide(peer, operation, name: nil, on: listener))] }
-        return names.map { ($0, policy.decide(peer, operation, name: $0, on: listener, secret: targets[$0]?.access)) }
+        return names.map { ($0, policy.decide(peer, operation, name: $0, on: listener, secret: secret($0)?.access)) }
     }
 }
