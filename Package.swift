@@ -114,7 +114,9 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory"]),
     ]

@@ -32,18 +32,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let dispatcher: RequestDispatcher
     private let limits: ServerLimits
 
-    private var framer: LineFramer
-    private var queue: [LineFramer.Frame] = []
-    /// Bytes of the complete lines in `queue`.
-    private var queuedBytes = 0
+    /// Framing, the requests waiting their turn, and winding down.
+    private var requests: RequestQueue
     /// This connection's share of its uid's and the server's budget.
     private let account: BufferBudget.Account
-    private var busy = false
-    /// Close once idle: cofferd is shutting down, or the client has shut
-    /// down its write side.
-    private var draining = false
-    /// The client shut down its write side: no request can come any more.
-    private var inputEnded = false
     private var drainCheck: Scheduled<Void>?
     private var closed = false
     private var readHeld = false
@@ -66,13 +58,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.listener = listener
         self.dispatcher = dispatcher
         self.limits = limits
-        self.framer = LineFramer(maxLineBytes: limits.maxLineBytes)
+        self.requests = RequestQueue(maxLineBytes: limits.maxLineBytes, maxPipelined: limits.maxPipelinedRequests)
         self.deadlines = ConnectionDeadlines(idleTimeout: limits.idleTimeout, requestTimeout: limits.requestTimeout,
                                              writeTimeout: limits.writeTimeout, now: .now())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // The loop's clock (EventLoop.now): real time on a socket's loop,
+        // the test's time on an EmbeddedEventLoop.
+        deadlines = ConnectionDeadlines(idleTimeout: limits.idleTimeout, requestTimeout: limits.requestTimeout,
+                                        writeTimeout: limits.writeTimeout, now: context.eventLoop.now)
         outlet = WatchOutlet(eventLoop: context.eventLoop, handler: self)
         let period = TimeAmount.nanoseconds(max(limits.shortestTimeout.nanoseconds / 4, TimeAmount.milliseconds(50).nanoseconds))
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -92,10 +88,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // The received buffer may hold a secret: zero it in NIO's pooled
         // storage before NIO reuses it, also when it is dropped below.
         defer { bytes.wipeInPlace() }
-        guard !closed, !queueEndsInError else { return }
-        bytes.withUnsafeReadableBytes { framer.append($0) }
-        deadlines.received(at: .now())
-        takeFrames()
+        guard !closed, bytes.withUnsafeReadableBytes({ requests.received($0) }) else { return }
+        deadlines.received(at: context.eventLoop.now)
+        framesTaken()
         processNext(context: context)
     }
 
@@ -109,16 +104,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Room in the queue, nothing refused, and the uid and the server
     /// under their budgets of held bytes.
-    private var mayRead: Bool {
-        queue.count < limits.maxPipelinedRequests && !queueEndsInError && !inputEnded && account.mayRead
-    }
+    private var mayRead: Bool { requests.mayRead && account.mayRead }
 
     /// Reads again if reads were held and may go on now. An unfinished
     /// line's clock starts again: the wait was ours, not the client's.
     private func resumeReading(context: ChannelHandlerContext) {
         guard readHeld, mayRead else { return }
         readHeld = false
-        deadlines.readsResumed(at: .now())
+        deadlines.readsResumed(at: context.eventLoop.now)
         context.read()
     }
 
@@ -128,12 +121,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         let inputClosed = (event as? ChannelEvent) == .inputClosed
         guard event is DrainRequest || inputClosed else { return context.fireUserInboundEventTriggered(event) }
-        if inputClosed {
-            inputEnded = true
-            if !subscriptions.isEmpty { return }
-        }
-        draining = true
-        closeIfDrained(context: context)
+        let closing = inputClosed ? requests.inputClosed(watching: !subscriptions.isEmpty) : requests.drainRequested()
+        close(closing, context: context)
     }
 
     /// Closes a draining connection once it is idle. After a half-close at
@@ -141,15 +130,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// client that connected just before the listeners closed has its
     /// request on the way, and closing under it would lose it (a reset, or
     /// an end of file where an answer was due).
-    private func closeIfDrained(context: ChannelHandlerContext) {
-        guard draining, !busy, queue.isEmpty, !closed else { return }
-        if inputEnded { return context.close(promise: nil) }
-        drainCheck?.cancel()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        drainCheck = context.eventLoop.scheduleTask(in: limits.drainGrace) {
-            let handler = bound.value
-            guard !handler.closed, !handler.busy, handler.queue.isEmpty, handler.framer.bufferedBytes == 0 else { return }
-            handler.context?.close(promise: nil)
+    private func close(_ closing: RequestQueue.Closing, context: ChannelHandlerContext) {
+        guard !closed else { return }
+        switch closing {
+        case .no:
+            return
+        case .now:
+            context.close(promise: nil)
+        case .afterGrace:
+            drainCheck?.cancel()
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            drainCheck = context.eventLoop.scheduleTask(in: limits.drainGrace) {
+                let handler = bound.value
+                guard !handler.closed, handler.requests.stillIdle else { return }
+                handler.context?.close(promise: nil)
+            }
         }
     }
 
@@ -169,10 +164,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         timer = nil
         drainCheck?.cancel()
         drainCheck = nil
-        queue.removeAll()
+        requests.reset()
         heldEvents.removeAll()
-        framer.reset()
-        queuedBytes = 0
         account.hold(0)
         for token in subscriptions { dispatcher.services.changes.unsubscribe(token) }
         subscriptions.removeAll()
@@ -181,33 +174,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         outlet = nil
     }
 
-    /// Moves complete lines from the framer to the queue, up to the
-    /// pipelining bound: the rest stay as bytes in the framer (one read's
-    /// worth at most, as reads are held while the queue is full), not as a
-    /// growing list of requests.
-    private func takeFrames() {
-        while queue.count < limits.maxPipelinedRequests, !queueEndsInError, let frame = framer.next() {
-            if case .line(let line) = frame { queuedBytes += line.count }
-            queue.append(frame)
-        }
-        account.hold(framer.bufferedBytes + queuedBytes)
-        // Only an unfinished line is on the clock: complete lines waiting for
-        // room in the queue are our delay, not the client's.
-        let unfinished = framer.bufferedBytes > 0 && queue.count < limits.maxPipelinedRequests && !queueEndsInError
-        deadlines.lineUnfinished(unfinished, at: .now())
-    }
-
-    private var queueEndsInError: Bool {
-        if case .tooLarge? = queue.last { return true }
-        return false
+    /// After the queue took lines: the budget's count and the clock of an
+    /// unfinished line follow it.
+    private func framesTaken() {
+        account.hold(requests.heldBytes)
+        deadlines.lineUnfinished(requests.lineUnfinished, at: context?.eventLoop.now ?? .now())
     }
 
     private func checkTimeouts() {
         guard !closed, let context else { return }
-        let idle = !busy && queue.isEmpty && subscriptions.isEmpty
+        let idle = !requests.busy && requests.isEmpty && subscriptions.isEmpty
         // Reads held for the budget stop a line's clock: it cannot finish
         // then, and that is cofferd's doing.
-        guard deadlines.verdict(at: .now(), idle: idle, readsHeldByUs: readHeld && !mayRead) == .keep else {
+        guard deadlines.verdict(at: context.eventLoop.now, idle: idle, readsHeldByUs: readHeld && !mayRead) == .keep else {
             return context.close(promise: nil)
         }
         // Reads held for the budget resume once other connections of the
@@ -226,7 +205,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         processing = true
         defer { processing = false }
         var turns = 0
-        while !busy, !closed, !queue.isEmpty {
+        while !requests.busy, !closed, !requests.isEmpty {
             guard turns < Self.turnsPerVisit else {
                 let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 context.eventLoop.execute { bound.value.processQueued() }
@@ -246,13 +225,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func processOne(context: ChannelHandlerContext) {
-        let frame = queue.removeFirst()
-        if case .line(let line) = frame { queuedBytes -= line.count }
-        account.hold(framer.bufferedBytes + queuedBytes)
-        busy = true
+        guard let frame = requests.next() else { return }
+        account.hold(requests.heldBytes)
         switch frame {
         case .tooLarge:
-            let error = CofferError(.frameTooLarge, "request line longer than \(framer.maxLineBytes) bytes; closing")
+            let error = CofferError(.frameTooLarge, "request line longer than \(requests.maxLineBytes) bytes; closing")
             send(.failure(.null, error), closeAfter: true, context: context)
         case .line(let line):
             // Gets and the like are answered right here on the event loop;
@@ -278,19 +255,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let buffer = context.channel.allocator.buffer(bytes: encoded.bytes)
         let wipeAfterWrite = response.reveals
         if wipeAfterWrite { encoded.wipe() }
-        deadlines.writeStarted(at: .now())
+        deadlines.writeStarted(at: context.eventLoop.now)
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
             if wipeAfterWrite { buffer.wipeInPlace() }
-            self.deadlines.writeFinished(at: .now())
-            self.busy = false
+            self.deadlines.writeFinished(at: context.eventLoop.now)
+            self.requests.answered()
             if closeAfter {
                 context.close(promise: nil)
                 return
             }
-            self.takeFrames()
+            self.framesTaken()
             self.resumeReading(context: context)
             self.processNext(context: context)
-            self.closeIfDrained(context: context)
+            self.close(self.requests.closing, context: context)
         }
         for event in heldEvents { writeEvent(event, context: context) }
         heldEvents.removeAll()
@@ -305,7 +282,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     fileprivate func deliver(_ line: [UInt8]) {
         guard !closed, let context else { return }
-        if busy {
+        if requests.busy {
             heldEvents.append(line)
             if heldEvents.count > limits.maxQueuedEvents { context.close(promise: nil) }
             return
