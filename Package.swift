@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport", "CLibCrypto"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
-        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model"]),
+        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model", "FileStore"]),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport"]),
         .testTarget(
             name: "ServerTests",

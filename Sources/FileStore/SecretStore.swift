@@ -289,7 +289,10 @@ public final class SecretStore: Sendable {
     public func queueEverything() throws {
         try commitWhole { base, secrets, outbox in
             let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-            for name in secrets.base.names where outbox[name] == nil { outbox[name] = queued }
+            // Every name, also one whose entry PostgreSQL confirmed (it may
+            // linger, settled, until the mirror drops it): this database
+            // lacks them all.
+            for name in secrets.base.names { outbox[name] = queued }
         }
     }
 

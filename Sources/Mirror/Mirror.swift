@@ -32,6 +32,9 @@ public final class Mirror: Sendable {
         public var retainVersions = 10
         public var batchSize = 1000
         public var maxBackoff: Duration = .seconds(30)
+        /// Confirmed entries left in the store file's outbox before the
+        /// mirror drops them in a commit of its own (SettledChanges).
+        public var settledEntriesToPrune = 1000
 
         public init(conninfo: String, password: LockedBytes? = nil) {
             self.conninfo = conninfo
@@ -71,6 +74,9 @@ public final class Mirror: Sendable {
     /// What this host holds of the database's history (ChangeMarks): used
     /// by the mirror's own thread, and by restore before it runs.
     private let marks = Mutex(ChangeMarks(floor: 0))
+    /// What PostgreSQL has confirmed of the outbox: changed on the mirror's
+    /// thread, read by status.
+    private let settled: Mutex<SettledChanges>
 
     public init(
         settings: Settings, store: SecretStore, keyring: Keyring, sealer: RecordSealer, stateDirectory: String,
@@ -83,12 +89,18 @@ public final class Mirror: Sendable {
         self.store = store
         self.rows = RowAuthenticator(keyring: keyring, sealer: sealer)
         self.state = MirrorState(directory: stateDirectory)
+        self.settled = Mutex(SettledChanges(watermark: state.pushed(storeID: store.snapshot.storeID)))
         self.events = events
         self.wakeup = try WakePipe()
         store.queuesForMirror = true
     }
 
     public var status: Status { current.withLock { $0 } }
+
+    /// The outbox entries PostgreSQL has not confirmed yet.
+    public func pending(in outbox: [SecretName: OutboxEntry]) -> [SecretName: OutboxEntry] {
+        settled.withLock { $0 }.pending(in: outbox)
+    }
 
     /// Called after every commit: push now rather than at the next tick.
     public func wake() { wakeup.signal() }
@@ -161,7 +173,7 @@ public final class Mirror: Sendable {
         defer { acknowledge(pass.confirmed) }
         pass: while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let snapshot = store.snapshot
-            let queue = MirrorWriter.queue(from: snapshot, excluding: pass.done)
+            let queue = MirrorWriter.queue(from: snapshot, excluding: pass.done, settled: settled.withLock { $0 })
             guard !queue.isEmpty else { return }
             for batch in pass.batches(of: queue) {
                 guard !stopped.load(ordering: .acquiring), !rows.keyring.isSealed else { return }
@@ -244,12 +256,24 @@ public final class Mirror: Sendable {
         return taken
     }
 
-    /// Takes confirmed names out of the outbox: one store commit for a
-    /// whole push, not one per batch.
+    /// Settles what PostgreSQL confirmed: the watermark moves (a small
+    /// file, STATE/mirror-pushed), and the store file is rewritten only
+    /// once `settledEntriesToPrune` confirmed entries have gathered in its
+    /// outbox (a pull or a merge drops them sooner, in a commit it makes
+    /// anyway).
     private func acknowledge(_ confirmed: [SecretName: UInt64]) {
         guard !confirmed.isEmpty else { return }
+        let snapshot = store.snapshot
+        let (moved, now) = settled.withLock { settled -> (UInt64?, SettledChanges) in
+            settled.confirm(confirmed)
+            return (settled.advance(over: snapshot.outbox, generation: snapshot.generation), settled)
+        }
         // A failure here only means the names are pushed again (upserts).
-        try? store.acknowledgeMirrored(confirmed)
+        if let moved { try? state.recordPushed(storeID: snapshot.storeID, generation: moved) }
+        let done = snapshot.outbox.filter { now.isSettled($0.key, $0.value) }
+        if done.count >= settings.settledEntriesToPrune {
+            try? store.acknowledgeMirrored(done.mapValues(\.generation))
+        }
     }
 
     private func pullAll(over connection: PostgresConnection, origin: String, after start: Int64) throws(MirrorError) -> Int64 {
@@ -279,8 +303,11 @@ public final class Mirror: Sendable {
         guard !changes.isEmpty else { return }
         let before = store.snapshot
         let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
+        let settled = self.settled.withLock { $0 }
         do {
             try store.commitFromMirror { base, secrets, outbox in
+                // Confirmed changes leave the outbox with this write.
+                for (name, entry) in outbox where settled.isSettled(name, entry) { outbox[name] = nil }
                 for change in changes where secrets[change.name] != change.secret {
                     guard outbox[change.name] != nil else {
                         // Another host's state, kept to this host's
@@ -372,6 +399,10 @@ public final class Mirror: Sendable {
             }
         }
         for name in refused { events(.tampered(name: name)) }
+        // Confirmed deletions may linger in the outbox (SettledChanges): they
+        // are in the database already, so they do not stand in the way.
+        let lingering = store.snapshot.outbox.filter { settled.withLock { $0 }.isSettled($0.key, $0.value) }
+        if !lingering.isEmpty { try store.acknowledgeMirrored(lingering.mapValues(\.generation)) }
         try store.restore(storeID: storeID, secrets: secrets)
         try state.recordPulled(storeID: storeID, sequence: sequence)
         current.withLock { $0.pulledSequence = sequence }

@@ -19,9 +19,12 @@ struct MirrorWriter {
         let generation: UInt64
     }
 
-    /// The outbox as items, oldest change first, without `done`.
-    static func queue(from snapshot: StoreSnapshot, excluding done: Set<SecretName> = []) -> [Item] {
-        snapshot.outbox.filter { !done.contains($0.key) }
+    /// The outbox as items, oldest change first, without `done` and what
+    /// PostgreSQL already confirmed (`settled`).
+    static func queue(
+        from snapshot: StoreSnapshot, excluding done: Set<SecretName> = [], settled: SettledChanges = SettledChanges(watermark: 0)
+    ) -> [Item] {
+        snapshot.outbox.filter { !done.contains($0.key) && !settled.isSettled($0.key, $0.value) }
             .sorted { ($0.value.generation, $0.key) < ($1.value.generation, $1.key) }.map {
             Item(name: $0.key, secret: snapshot.secrets[$0.key], generation: $0.value.generation)
         }

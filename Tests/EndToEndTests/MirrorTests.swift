@@ -47,6 +47,28 @@ import Testing
         #expect(text.contains("db/pw"), "names and metadata are there")
     }
 
+    func generation(_ daemon: DevDaemon) throws -> Int? {
+        (try LineClient(socketPath: daemon.adminSocket).call(#"{"op":"status"}"#)["store"] as? [String: Any])?["generation"] as? Int
+    }
+
+    /// A confirmed push moves the mirror's watermark (STATE/mirror-pushed):
+    /// the store file is not written again for it, and after a restart
+    /// nothing confirmed is pending.
+    @Test func aConfirmedPushMovesAWatermarkAndLeavesTheStoreFileAlone() throws {
+        guard let db = try PostgresDatabase(label: "settled") else { return }
+        let daemon = try host(db.conninfo)
+        #expect(try daemon.ctl(["put", "a"], stdin: "1").status == 0)
+        let written = try #require(try generation(daemon))
+        #expect(try waitUntil("mirrored") { try mirror(daemon)["queue_depth"] as? Int == 0 })
+        #expect(try generation(daemon) == written, "no commit of the store for the acknowledgement")
+        let pushed = try String(contentsOfFile: daemon.devPath + "/state/mirror-pushed", encoding: .utf8)
+        #expect(pushed.hasSuffix(" \(written)\n"))
+        daemon.stop()
+        let again = try DevDaemon(directory: daemon.directory, arguments: ["--postgres", db.conninfo])
+        #expect(try mirror(again)["queue_depth"] as? Int == 0)
+        #expect(try db.sql("SELECT count(*) FROM coffer_versions") == "1\n")
+    }
+
     @Test func writesWhileThePostgresServerIsStoppedArriveAfterItStarts() throws {
         guard let server = try PrivatePostgres() else { return }
         let daemon = try host(server.conninfo)

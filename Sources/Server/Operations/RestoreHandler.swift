@@ -20,7 +20,7 @@ struct RestoreHandler: OperationHandler {
         guard let mirror = services.mirror else {
             throw CofferError(.unavailable, "no PostgreSQL mirror is configured (--postgres, postgres.conninfo or COFFER_POSTGRES_URL)")
         }
-        guard services.store.snapshot.secrets.isEmpty, services.store.snapshot.outbox.isEmpty else {
+        guard services.store.snapshot.secrets.isEmpty, mirror.pending(in: services.store.snapshot.outbox).isEmpty else {
             throw CofferError(.conflict, "restore needs an empty store; this one holds secrets or changes not yet mirrored")
         }
         let old = services.store.snapshot

@@ -79,7 +79,9 @@ extension StatusHandler {
     static func mirror(_ services: CofferServices) -> ResponseValue {
         guard let mirror = services.mirror else { return .object([("configured", .bool(false))]) }
         let status = mirror.status
-        let outbox = services.store.snapshot.outbox
+        // What PostgreSQL has not confirmed (confirmed entries may linger in
+        // the store file until the mirror's next store commit).
+        let outbox = mirror.pending(in: services.store.snapshot.outbox)
         let oldest = outbox.values.map(\.queuedAt).min()
         return .object([
             ("configured", .bool(true)),
