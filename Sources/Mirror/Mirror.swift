@@ -308,19 +308,23 @@ public final class Mirror: Sendable {
             try store.commitFromMirror { base, secrets, outbox in
                 // Confirmed changes leave the outbox with this write.
                 for (name, entry) in outbox where settled.isSettled(name, entry) { outbox[name] = nil }
-                for change in changes where secrets[change.name] != change.secret {
-                    guard outbox[change.name] != nil else {
+                for change in changes {
+                    let ours = secrets[change.name]
+                    switch TakeDecision.decide(theirs: change.secret, ours: ours, oursPending: outbox[change.name] != nil) {
+                    case .nothing, .keepOurs:
+                        continue
+                    case .take:
                         // Another host's state, kept to this host's
                         // retention (its own may keep more).
                         var taken = change.secret
                         taken?.applyRetention(keep: retain)
                         secrets[change.name] = taken
-                        continue
+                    case .merge:
+                        guard let ours, let theirs = change.secret else { continue }
+                        secrets[change.name] = try Self.merged(ours, theirs, storeID: base.storeID, keyring: keyring, sealer: sealer,
+                                                               retain: retain)
+                        outbox[change.name] = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                     }
-                    guard let ours = secrets[change.name], let theirs = change.secret else { continue }
-                    secrets[change.name] = try Self.merged(ours, theirs, storeID: base.storeID, keyring: keyring, sealer: sealer,
-                                                           retain: retain)
-                    outbox[change.name] = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 }
             }
         } catch {
