@@ -405,7 +405,8 @@ public final class Mirror: Sendable {
         for name in refused { events(.tampered(name: name)) }
         // Confirmed deletions may linger in the outbox (SettledChanges): they
         // are in the database already, so they do not stand in the way.
-        let lingering = store.snapshot.outbox.filter { settled.withLock { $0 }.isSettled($0.key, $0.value) }
+        let settledNow = settled.withLock { $0 }
+        let lingering = store.snapshot.outbox.filter { settledNow.isSettled($0.key, $0.value) }
         if !lingering.isEmpty { try store.acknowledgeMirrored(lingering.mapValues(\.generation)) }
         try store.restore(storeID: storeID, secrets: secrets)
         try state.recordPulled(storeID: storeID, sequence: sequence)

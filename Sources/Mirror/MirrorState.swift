@@ -1,3 +1,4 @@
+import Model
 import Seal
 import Syscalls
 #if canImport(Glibc)
@@ -18,7 +19,7 @@ struct MirrorState {
         if let fd = try? OwnedFileDescriptor.open(path, O_RDONLY | O_NOFOLLOW),
            let text = try? fd.readAll(limit: 256) {
             let id = String(decoding: text, as: UTF8.self).trimmingSuffixNewlines
-            if id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) { return id }
+            if Hex.isDigits(id, count: 32) { return id }
         }
         let id = try SecureRandom.hex(16)
         try DurableFile.replace(path, in: directory, with: Array((id + "\n").utf8))
@@ -26,30 +27,35 @@ struct MirrorState {
     }
 
     func pulled(storeID: String) -> Int64 {
-        guard let fd = try? OwnedFileDescriptor.open(directory + "/mirror-pulled", O_RDONLY | O_NOFOLLOW),
-              let text = try? fd.readAll(limit: 256)
-        else { return 0 }
-        let parts = String(decoding: text, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard parts.count == 2, parts[0] == storeID, let sequence = Int64(parts[1]) else { return 0 }
-        return sequence
+        position("mirror-pulled", storeID: storeID).flatMap { Int64($0) } ?? 0
     }
 
     func recordPulled(storeID: String, sequence: Int64) throws {
-        try DurableFile.replace(directory + "/mirror-pulled", in: directory, with: Array("\(storeID) \(sequence)\n".utf8))
+        try record("mirror-pulled", storeID: storeID, String(sequence))
     }
 
     /// The store's outbox generation up to which every change is in
     /// PostgreSQL (SettledChanges); 0 for another store or none yet.
     func pushed(storeID: String) -> UInt64 {
-        guard let fd = try? OwnedFileDescriptor.open(directory + "/mirror-pushed", O_RDONLY | O_NOFOLLOW),
-              let text = try? fd.readAll(limit: 256)
-        else { return 0 }
-        let parts = String(decoding: text, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard parts.count == 2, parts[0] == storeID, let generation = UInt64(parts[1]) else { return 0 }
-        return generation
+        position("mirror-pushed", storeID: storeID).flatMap { UInt64($0) } ?? 0
     }
 
     func recordPushed(storeID: String, generation: UInt64) throws {
-        try DurableFile.replace(directory + "/mirror-pushed", in: directory, with: Array("\(storeID) \(generation)\n".utf8))
+        try record("mirror-pushed", storeID: storeID, String(generation))
+    }
+
+    /// The number in a `STORE_ID NUMBER` file, as text; nil when the file
+    /// is missing, unreadable, or of another store.
+    private func position(_ file: String, storeID: String) -> Substring? {
+        guard let fd = try? OwnedFileDescriptor.open(directory + "/" + file, O_RDONLY | O_NOFOLLOW),
+              let text = try? fd.readAll(limit: 256)
+        else { return nil }
+        let parts = String(decoding: text, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count == 2, parts[0] == storeID else { return nil }
+        return parts[1]
+    }
+
+    private func record(_ file: String, storeID: String, _ number: String) throws {
+        try DurableFile.replace(directory + "/" + file, in: directory, with: Array("\(storeID) \(number)\n".utf8))
     }
 }

@@ -41,6 +41,12 @@ public enum Hex {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 
+    /// Whether `text` is exactly `count` lowercase hex digits (ids: a key
+    /// id, a store id, a host id).
+    public static func isDigits(_ text: String, count: Int) -> Bool {
+        text.utf8.count == count && text.utf8.allSatisfy { nibble($0) != nil }
+    }
+
     /// nil unless `text` is an even number of lowercase hex digits.
     public static func decode(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)

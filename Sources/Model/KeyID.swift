@@ -9,8 +9,7 @@ public struct KeyID: Hashable, Sendable, Codable, CustomStringConvertible {
     public let hex: String
 
     public init?(hex: String) {
-        guard hex.utf8.count == 16, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
-        else { return nil }
+        guard Hex.isDigits(hex, count: 16) else { return nil }
         self.hex = hex
     }
 

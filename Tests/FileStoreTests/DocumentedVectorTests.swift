@@ -22,7 +22,7 @@ import Testing
     }
 
     func hexValue(_ page: DocumentPage, _ name: String) throws -> [UInt8] {
-        try #require(documentBytes(hex: try page.value(name)), "\(name) is not hex")
+        try #require(Hex.decode(try page.value(name)), "\(name) is not hex")
     }
 
     func masterKey() throws -> MasterKey {

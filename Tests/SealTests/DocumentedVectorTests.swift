@@ -16,7 +16,7 @@ import Testing
     }
 
     func bytes(_ name: String) throws -> [UInt8] {
-        try #require(documentBytes(hex: try page.value(name)), "\(name) is not hex")
+        try #require(Hex.decode(try page.value(name)), "\(name) is not hex")
     }
 
     func masterKey() throws -> MasterKey {
@@ -46,7 +46,7 @@ import Testing
             try #require(row.count == 4, "a vector row has name, version, plaintext and ciphertext")
             let id = try identity(row[0], try #require(UInt64(row[1])))
             let plaintext = try Self.plaintext(row[2])
-            let expected = try #require(documentBytes(hex: row[3]))
+            let expected = try #require(Hex.decode(row[3]))
             let record = try plaintext.withUnsafeBytes {
                 try sealer.seal($0, for: id, with: key, salt: try bytes("salt"), nonce: try bytes("nonce"))
             }
@@ -62,7 +62,7 @@ import Testing
     @Test func theFirstVectorsAADIsTheDocumentedOne() throws {
         let block = try #require(page.codeBlocks.first { $0.first?.hasPrefix("0010 ") ?? false }, "no AAD block")
         let documented = block.flatMap { line in
-            line.split(separator: " ").prefix { documentBytes(hex: String($0)) != nil }.flatMap { documentBytes(hex: String($0))! }
+            line.split(separator: " ").prefix { Hex.decode(String($0)) != nil }.flatMap { Hex.decode(String($0))! }
         }
         let first = try #require(page.tableRows.first)
         let aad = try identity(first[0], try #require(UInt64(first[1]))).additionalData(keyID: try page.value("key_id"))

@@ -90,7 +90,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         defer { bytes.wipeInPlace() }
         guard !closed, bytes.withUnsafeReadableBytes({ requests.received($0) }) else { return }
         deadlines.received(at: context.eventLoop.now)
-        framesTaken()
+        framesTaken(context: context)
         processNext(context: context)
     }
 
@@ -176,9 +176,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// After the queue took lines: the budget's count and the clock of an
     /// unfinished line follow it.
-    private func framesTaken() {
+    private func framesTaken(context: ChannelHandlerContext) {
         account.hold(requests.heldBytes)
-        deadlines.lineUnfinished(requests.lineUnfinished, at: context?.eventLoop.now ?? .now())
+        deadlines.lineUnfinished(requests.lineUnfinished, at: context.eventLoop.now)
     }
 
     private func checkTimeouts() {
@@ -264,7 +264,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
                 return
             }
-            self.framesTaken()
+            self.framesTaken(context: context)
             self.resumeReading(context: context)
             self.processNext(context: context)
             self.close(self.requests.closing, context: context)

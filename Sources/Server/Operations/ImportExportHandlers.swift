@@ -55,8 +55,8 @@ struct ImportHandler: OperationHandler {
             guard let input = try request.secretInput(in: item.members) else {
                 throw CofferError(.badRequest, "\(item.name) has no 'value' or 'value_base64'")
             }
-            guard input.bytes.count <= NewVersion.maxValueBytes else {
-                throw CofferError(.badRequest, "the value of \(item.name) is larger than \(NewVersion.maxValueBytes) bytes")
+            guard input.bytes.count <= VersionWrite.maxValueBytes else {
+                throw CofferError(.badRequest, "the value of \(item.name) is larger than \(VersionWrite.maxValueBytes) bytes")
             }
             inputs.append((item, input))
         }

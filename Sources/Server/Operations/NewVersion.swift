@@ -2,9 +2,6 @@ import CofferCore
 import LockedMemory
 import Model
 import Seal
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What put, rotate and token.create share on the wire: read the value
 /// (given or generated) and the options from the request, have the core
@@ -13,7 +10,6 @@ struct NewVersion {
     static let members: Set<String> = [
         "name", "value", "value_base64", "generate", "kind", "protection", "hash", "grace_seconds", "expires_at",
     ]
-    static let maxValueBytes = VersionWrite.maxValueBytes
 
     let existing: VersionWrite.Existing
     let event: SecretChange.Event

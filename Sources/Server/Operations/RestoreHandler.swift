@@ -14,7 +14,7 @@ struct RestoreHandler: OperationHandler {
             throw CofferError(.badRequest, "'from' must be \"postgres\" (the only source restore knows)")
         }
         let storeID = try request.string("store_id")
-        if let storeID, storeID.utf8.count != 32 || !storeID.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
+        if let storeID, !Hex.isDigits(storeID, count: 32) {
             throw CofferError(.badRequest, "'store_id' is 32 lowercase hex digits")
         }
         guard let mirror = services.mirror else {

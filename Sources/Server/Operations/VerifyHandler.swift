@@ -23,8 +23,8 @@ struct VerifyHandler: OperationHandler {
         }
         // No stored value is longer: a longer candidate cannot match, and is
         // refused before any hashing.
-        guard candidate.bytes.count <= NewVersion.maxValueBytes else {
-            throw CofferError(.badRequest, "the value to verify is larger than \(NewVersion.maxValueBytes) bytes")
+        guard candidate.bytes.count <= VersionWrite.maxValueBytes else {
+            throw CofferError(.badRequest, "the value to verify is larger than \(VersionWrite.maxValueBytes) bytes")
         }
         let version = try request.unsigned("version")
         let stage = try request.stage()
