@@ -34,7 +34,7 @@ import Testing
         #expect(try daemon.ctl(["audit"]).status == 0)
         daemon.stop()
 
-        // Every kind of event cofferd has: the foundation's, issue 3's and the audit review.
+        // Every kind of event cofferd has, the audit review's included.
         let kinds = ["started", "put", "get", "verify", "rotate", "list", "describe", "denied", "delete", "status",
                      "watch", "reload", "reload_failed", "audit_review", "stopped"]
         let events = try Journal.waitFor(chain: chain, "every kind of event is in the journal") { events in
