@@ -39,7 +39,7 @@ let package = Package(
         // Plain values and the policy: no C library, no crypto.
         .target(name: "Model", swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
-        .target(name: "FileStore", dependencies: ["Model", "Seal", "Syscalls", "JSON"], swiftSettings: strict),
+        .target(name: "FileStore", dependencies: ["Model", "Seal", "Keyring", "Syscalls", "JSON"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["CLibSystemd", "Model", "Syscalls"], swiftSettings: strict),
         .target(name: "Mirror", dependencies: ["CLibPQ", "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Syscalls"], swiftSettings: strict),
         // The application core: the use cases, with no sockets and no NIO.
@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "CofferCore", "CCofferShims", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON", "Mirror",
+                "CofferCore", "CCofferShims", "CLibCrypto", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "Syscalls", "JSON", "Mirror",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +68,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -76,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "cofferctl",
             dependencies: [
-                "Syscalls", "Model",
+                "Syscalls", "Model", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -42,17 +42,9 @@ public final class CofferServices: Sendable {
 
     public static let defaultRetainVersions = 10
 
-    /// The PostgreSQL mirror, when one is configured (attached once the
-    /// services exist, since its events report through them).
-    private let mirrorSlot = Mutex<Mirror?>(nil)
-    public var mirror: Mirror? { mirrorSlot.withLock { $0 } }
-    public func attach(_ mirror: Mirror) { mirrorSlot.withLock { $0 = mirror } }
-
-    /// Tells watchers what changed when the store changed other than by a
-    /// request here (the mirror took other hosts' changes).
-    public func announce(from old: StoreSnapshot, to new: StoreSnapshot) {
-        publish(Self.changes(from: old, to: new))
-    }
+    /// The PostgreSQL mirror, when one is configured: for status and
+    /// restore. It follows the store's commits on its own.
+    public let mirror: Mirror?
 
     /// rotate-master-key, seal and unseal exclude one another: a seal must
     /// not wipe a key a rotation is sealing with, nor an unseal swap the
@@ -79,8 +71,9 @@ public final class CofferServices: Sendable {
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
         policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: any BlockingWork,
         retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
-        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = ScryptPermits.defaultLimit
+        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = ScryptPermits.defaultLimit, mirror: Mirror? = nil
     ) {
+        self.mirror = mirror
         self.scrypt = ScryptPermits(limit: maxConcurrentScrypt)
         precondition(retainVersions >= 3, "current, previous and pending must fit")
         self.retainVersions = retainVersions
@@ -95,6 +88,14 @@ public final class CofferServices: Sendable {
         self.blockingPool = blockingPool
         self.startedAt = .now
         self.currentPolicy = Mutex(policy)
+        // Changes that reach the store other than by a request here (the
+        // file changed on disk, the mirror took other hosts' changes or
+        // restored) are told to watchers as the difference they made; a
+        // request's handler publishes its own, more precise, change.
+        store.onCommit { [weak self] commit in
+            guard let self, commit.origin == .file || commit.origin == .taken else { return }
+            publish(Self.changes(from: commit.old, to: commit.new))
+        }
     }
 
     public var policy: AccessPolicy { currentPolicy.withLock { $0 } }
@@ -144,8 +145,8 @@ public final class CofferServices: Sendable {
             return result
         case .success(.replaced(let old, let new)):
             lastStoreReload.withLock { $0 = (now, "ok") }
+            // Watchers were told by the store's commit (init).
             try? audit.record(AuditEvent(kind: .reload, result: .ok, reason: "store generation \(old.generation) -> \(new.generation)"))
-            publish(Self.changes(from: old, to: new))
         case .failure(let error):
             lastStoreReload.withLock { $0 = (now, "refused: \(error.code == .tampered ? "tampered" : "unreadable")") }
             let kind: AuditEventKind = error.code == .tampered ? .tamper : .reloadFailed
@@ -181,8 +182,6 @@ public final class CofferServices: Sendable {
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
         let store = self.store
-        let result = try await blockingPool.run { try store.commit(change) }
-        mirror?.wake()
-        return result
+        return try await blockingPool.run { try store.commit(change) }
     }
 }

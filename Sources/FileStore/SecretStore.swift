@@ -212,7 +212,7 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
             try authenticator.checkEveryRecord(of: next, besides: loaded)
-            serve(next)
+            serve(next, origin: .file)
             remember(info)
             fileKey.withLock { $0 = nextKeyID }
             do { try highWater.record(next) } catch {
@@ -239,25 +239,24 @@ public final class SecretStore: Sendable {
         try writer.withLock { _ in try body() }
     }
 
-    /// Whether commits queue what they change for the mirror (set when
-    /// a PostgreSQL mirror is configured).
+    /// Whether local commits queue what they change in the outbox (set
+    /// when a replica, the PostgreSQL mirror, is configured).
     private let queueing = Mutex(false)
-    public var queuesForMirror: Bool {
+    public var keepsOutbox: Bool {
         get { queueing.withLock { $0 } }
         set { queueing.withLock { $0 = newValue } }
     }
 
     /// Applies `change` to a copy of the current secrets, writes the result
     /// durably as the next generation, then publishes it. If `change` throws,
-    /// or the write fails, nothing changes. With a mirror, every name the
-    /// change touched enters the outbox in the same write (the mirror's own
-    /// commits go through commitFromMirror and decide that themselves).
+    /// or the write fails, nothing changes. With `keepsOutbox`, every name
+    /// the change touched enters the outbox in the same write.
     public func commit<Result>(
         _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> Result {
-        try commitWhole { base, secrets, outbox in
+        try commitWhole(.local) { base, secrets, outbox in
             let result = try change(base.storeID, &secrets)
-            if queuesForMirror {
+            if keepsOutbox {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 for name in secrets.changedNames { outbox[name] = queued }
             }
@@ -265,39 +264,41 @@ public final class SecretStore: Sendable {
         }
     }
 
-    /// The mirror confirmed these names as of their outbox generations:
-    /// entries queued again since (a later generation) stay.
-    public func acknowledgeMirrored(_ confirmed: [SecretName: UInt64]) throws {
-        try commitWhole { _, _, outbox in
+    /// A commit of changes taken from elsewhere (another host's, by the
+    /// replica that carries them). Nothing is queued for it: `change` sees
+    /// and decides the outbox itself (a merge of theirs with ours is
+    /// queued; theirs alone is not), under the writer lock, so no local
+    /// commit can fall between what it read and what it writes.
+    public func commitTaken<Result>(
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+    ) throws -> Result {
+        try commitWhole(.taken, change)
+    }
+
+    /// Drops outbox entries a replica confirmed, as of the generations it
+    /// confirmed them at: entries queued again since (a later generation)
+    /// stay.
+    public func dropFromOutbox(_ confirmed: [SecretName: UInt64]) throws {
+        try commitWhole(.outbox) { _, _, outbox in
             for (name, generation) in confirmed where outbox[name].map({ $0.generation <= generation }) == true {
                 outbox[name] = nil
             }
         }
     }
 
-    /// A commit by the mirror itself: it sees and decides the outbox (other
-    /// hosts' changes are not queued; a merge of theirs with ours is), and
-    /// it sees the state under the writer lock, so no request's commit can
-    /// fall between what it read and what it writes.
-    public func commitFromMirror<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
-    ) throws -> Result {
-        try commitWhole(change)
-    }
-
-    /// Queues every secret (a mirror's first sync into an empty database).
+    /// Queues every secret (a replica's first sync into an empty database).
     public func queueEverything() throws {
-        try commitWhole { base, secrets, outbox in
+        try commitWhole(.outbox) { base, secrets, outbox in
             let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-            // Every name, also one whose entry PostgreSQL confirmed (it may
-            // linger, settled, until the mirror drops it): this database
-            // lacks them all.
+            // Every name, also one whose entry was confirmed (it may linger,
+            // settled, until the replica drops it): that database lacks
+            // them all.
             for name in secrets.base.names { outbox[name] = queued }
         }
     }
 
     /// Replaces an empty store with `secrets` of store `storeID` (restore
-    /// from the mirror): refused when this store holds any secret.
+    /// from a replica): refused when this store holds any secret.
     public func restore(storeID: String, secrets: [SecretName: Secret]) throws {
         try writer.withLock { _ in
             let base = snapshot
@@ -306,12 +307,23 @@ public final class SecretStore: Sendable {
             guard base.secrets.isEmpty, base.outbox.isEmpty else {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
-            try publish(StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets))
+            try publish(StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets), origin: .taken)
         }
     }
 
+    // MARK: Publishing commits
+
+    private let observers = Mutex<[@Sendable (StoreCommit) -> Void]>([])
+
+    /// Calls `observer` with every snapshot the store serves from now on,
+    /// in order. It runs under the writer lock, so it must be quick and
+    /// must not commit: wake a thread, queue an event.
+    public func onCommit(_ observer: @escaping @Sendable (StoreCommit) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
     private func commitWhole<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> Result {
         try writer.withLock { _ in
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
@@ -320,31 +332,34 @@ public final class SecretStore: Sendable {
             var outbox = base.outbox
             let result = try change(base, &secrets, &outbox)
             let next = secrets.changes.isEmpty ? base.secrets : base.secrets.applying(secrets)
-            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: next, outbox: outbox))
+            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: next, outbox: outbox), origin: origin)
             return result
         }
     }
 
-    /// Swaps `next` in; the old snapshot is freed outside the lock and off
-    /// the readers' threads (SnapshotRetirement).
-    private func serve(_ next: StoreSnapshot) {
+    /// Swaps `next` in and tells the observers; the old snapshot is then
+    /// freed outside the lock and off the readers' threads
+    /// (SnapshotRetirement). Call with the writer lock held.
+    private func serve(_ next: StoreSnapshot, origin: StoreCommit.Origin) {
         let old = current.withLock { served -> StoreSnapshot in
             let old = served
             served = next
             return old
         }
+        let commit = StoreCommit(old: old, new: next, origin: origin)
+        for observer in observers.withLock({ $0 }) { observer(commit) }
         SnapshotRetirement.retire(old)
     }
 
     /// Writes `next` durably, then serves it. Call with the writer lock held.
-    private func publish(_ next: StoreSnapshot) throws {
+    private func publish(_ next: StoreSnapshot, origin: StoreCommit.Origin) throws {
         let written: stat
         do {
             written = try write(next)
         } catch let partly as DurableFile.RenamedButNotSynced {
             // Serve what is on disk (the watcher would take it anyway),
             // but do not call it durable.
-            serve(next)
+            serve(next, origin: origin)
             remember(partly.written)
             try? highWater.record(next)
             throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
@@ -352,7 +367,7 @@ public final class SecretStore: Sendable {
         } catch {
             throw StoreError(.io, "could not write the store file", underlying: "\(error)")
         }
-        serve(next)
+        serve(next, origin: origin)
         remember(written)
         try highWater.record(next)
     }

@@ -16,7 +16,7 @@ public struct StoreError: Error, CustomStringConvertible, CustomDebugStringConve
     public let message: String
     let underlying: String?
 
-    init(_ code: Code, _ message: String, underlying: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: String? = nil) {
         self.code = code
         self.message = message
         self.underlying = underlying

@@ -288,10 +288,7 @@ extension StoreFileFormat.Entry {
         name = s.name.rawValue
         kind = s.kind
         protection = s.protection
-        versions = s.versions.map { v in
-            StoreFileFormat.VersionEntry(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt,
-                                         createdBy: v.createdBy, hash: v.hash.map(StoreFileFormat.HashEntry.init), id: v.id)
-        }
+        versions = s.versions.map(StoreFileFormat.VersionEntry.init)
         access = s.access.isUnrestricted ? nil : s.access
         stages = StoreFileFormat.StagesEntry(current: s.stages.current, previous: s.stages.previous, pending: s.stages.pending,
                                              changedAt: s.stages.changedAt, changedBy: s.stages.changedBy,
@@ -335,6 +332,13 @@ extension StoreFileFormat.Entry {
         return Secret(name: name, kind: kind, protection: protection, versions: parsed, stages: staged,
                       access: access ?? .unrestricted, graceSeconds: graceSeconds ?? 0, expiresAt: expiresAt,
                       operations: operations ?? [])
+    }
+}
+
+extension StoreFileFormat.VersionEntry {
+    init(_ v: SecretVersion) {
+        self.init(version: v.version, sealed: v.sealed, encoding: v.encoding, createdAt: v.createdAt, createdBy: v.createdBy,
+                  hash: v.hash.map(StoreFileFormat.HashEntry.init), id: v.id)
     }
 }
 

@@ -2,83 +2,29 @@ import JSON
 import Model
 import Seal
 
-/// Writes store-file JSON as bytes, keys sorted, several times faster than
-/// JSONEncoder: a commit of a 100k-secret store, and the mirror's first
-/// sync, spent most of their time in it (scripts/bench). Pretty: the layout
-/// JSONEncoder's `[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]`
-/// gives (two-space indent, `"key" : value`), for the store file; compact
-/// for the mirror's metadata column. Readers never depend on the layout;
-/// the MACs cover the content, not the bytes.
-struct PrettyJSONWriter {
-    private(set) var bytes: [UInt8] = []
-    private var firstInContainer: [Bool] = []
-    private let pretty: Bool
-
-    init(capacity: Int, pretty: Bool = true) {
-        bytes.reserveCapacity(capacity)
-        self.pretty = pretty
-    }
-
-    private mutating func newline() {
-        guard pretty else { return }
-        bytes.append(UInt8(ascii: "\n"))
-        for _ in 0..<firstInContainer.count { bytes.append(32); bytes.append(32) }
-    }
-
-    /// The separator and newline before the next member or element.
-    private mutating func next() {
-        if firstInContainer[firstInContainer.count - 1] {
-            firstInContainer[firstInContainer.count - 1] = false
-        } else {
-            bytes.append(UInt8(ascii: ","))
-        }
-        newline()
-    }
-
-    mutating func open(_ bracket: Character) {
-        bytes.append(UInt8(ascii: bracket.unicodeScalars.first!))
-        firstInContainer.append(true)
-    }
-
-    mutating func close(_ bracket: Character) {
-        let empty = firstInContainer.removeLast()
-        if !empty { newline() }
-        bytes.append(UInt8(ascii: bracket.unicodeScalars.first!))
-    }
-
-    mutating func key(_ name: String) {
-        next()
-        string(name)
-        bytes.append(contentsOf: (pretty ? " : " : ":").utf8)
-    }
-
-    /// Before an array element.
-    mutating func element() { next() }
-
-    mutating func string(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in JSONEscaping.quote(UnsafeRawBufferPointer(utf8)) { bytes.append($0) } }
-    }
-
-    /// Base64 of `raw`, straight into the buffer.
+// The store file is written with JSON's JSONWriter, keys sorted, several
+// times faster than JSONEncoder: a commit of a 100k-secret store, and the
+// mirror's first sync, spent most of their time in it (scripts/bench).
+// Pretty for the store file (the layout JSONEncoder's `[.prettyPrinted,
+// .sortedKeys, .withoutEscapingSlashes]` gives), compact for the mirror's
+// metadata column. Readers never depend on the layout; the MACs cover the
+// content, not the bytes.
+extension JSONWriter {
+    /// Base64 of `raw`, quoted, straight into the buffer.
     mutating func base64(_ raw: [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        raw.withUnsafeBytes { Base64.encode($0) { bytes.append($0) } }
-        bytes.append(UInt8(ascii: "\""))
+        raw.withUnsafeBytes { data in quoted(count: Base64.encodedCount(data.count)) { emit in Base64.encode(data, emit: emit) } }
     }
-
-    mutating func number<N: BinaryInteger>(_ value: N) { bytes.append(contentsOf: String(value).utf8) }
-    mutating func bool(_ value: Bool) { bytes.append(contentsOf: (value ? "true" : "false").utf8) }
 }
 
 extension StoreFileFormat {
-    /// The file's bytes (see PrettyJSONWriter), newline-terminated.
+    /// The file's bytes (see above), newline-terminated.
     func encoded() throws -> [UInt8] {
-        var w = PrettyJSONWriter(capacity: 512 + secrets.reduce(0) { $0 + 400 + $1.versions.reduce(0) { $0 + 400 + $1.sealed.ciphertext.count * 2 } })
+        var w = JSONWriter(capacity: 512 + secrets.reduce(0) { $0 + 400 + $1.versions.reduce(0) { $0 + 400 + $1.sealed.ciphertext.count * 2 } },
+                           layout: .pretty)
         w.open("{")
         w.key("format"); w.string(format)
-        w.key("format_version"); w.number(formatVersion)
-        w.key("generation"); w.number(generation)
+        w.key("format_version"); w.integer(formatVersion)
+        w.key("generation"); w.integer(generation)
         if let keyIDs {
             w.key("key_ids"); w.open("[")
             for id in keyIDs { w.element(); w.string(id) }
@@ -90,9 +36,9 @@ extension StoreFileFormat {
             w.key("outbox"); w.open("[")
             for item in outbox {
                 w.element(); w.open("{")
-                w.key("generation"); w.number(item.generation)
+                w.key("generation"); w.integer(item.generation)
                 w.key("name"); w.string(item.name)
-                w.key("queued_at"); w.number(item.queuedAt)
+                w.key("queued_at"); w.integer(item.queuedAt)
                 w.close("}")
             }
             w.close("]")
@@ -109,7 +55,7 @@ extension StoreFileFormat {
 }
 
 extension StoreFileFormat.Entry {
-    func write(to w: inout PrettyJSONWriter) {
+    func write(to w: inout JSONWriter) {
         w.open("{")
         if let access {
             w.key("access"); w.open("{")
@@ -127,8 +73,8 @@ extension StoreFileFormat.Entry {
             w.close("}")
             w.close("}")
         }
-        if let expiresAt { w.key("expires_at"); w.number(expiresAt) }
-        if let graceSeconds { w.key("grace_seconds"); w.number(graceSeconds) }
+        if let expiresAt { w.key("expires_at"); w.integer(expiresAt) }
+        if let graceSeconds { w.key("grace_seconds"); w.integer(graceSeconds) }
         w.key("kind"); w.string(kind.rawValue)
         w.key("name"); w.string(name)
         if let operations {
@@ -139,18 +85,18 @@ extension StoreFileFormat.Entry {
         w.key("protection"); w.string(protection.rawValue)
         if let stages {
             w.key("stages"); w.open("{")
-            w.key("changed_at"); w.number(stages.changedAt)
+            w.key("changed_at"); w.integer(stages.changedAt)
             w.key("changed_by"); w.string(stages.changedBy)
-            w.key("current"); w.number(stages.current)
-            if let pending = stages.pending { w.key("pending"); w.number(pending) }
-            if let previous = stages.previous { w.key("previous"); w.number(previous) }
-            if let until = stages.previousUntil { w.key("previous_until"); w.number(until) }
+            w.key("current"); w.integer(stages.current)
+            if let pending = stages.pending { w.key("pending"); w.integer(pending) }
+            if let previous = stages.previous { w.key("previous"); w.integer(previous) }
+            if let until = stages.previousUntil { w.key("previous_until"); w.integer(until) }
             w.close("}")
         }
         w.key("versions"); w.open("[")
         for v in versions {
             w.element(); w.open("{")
-            w.key("created_at"); w.number(v.createdAt)
+            w.key("created_at"); w.integer(v.createdAt)
             w.key("created_by"); w.string(v.createdBy)
             w.key("encoding"); w.string(v.encoding.rawValue)
             if let hash = v.hash { w.key("hash"); hash.write(to: &w) }
@@ -161,7 +107,7 @@ extension StoreFileFormat.Entry {
             w.key("nonce"); w.base64(v.sealed.nonce)
             w.key("salt"); w.base64(v.sealed.salt)
             w.close("}")
-            w.key("version"); w.number(v.version)
+            w.key("version"); w.integer(v.version)
             w.close("}")
         }
         w.close("]")
@@ -170,19 +116,19 @@ extension StoreFileFormat.Entry {
 }
 
 extension StoreFileFormat.HashEntry {
-    func write(to w: inout PrettyJSONWriter) {
+    func write(to w: inout JSONWriter) {
         w.open("{")
         w.key("algorithm"); w.string(algorithm)
-        if let n { w.key("n"); w.number(n) }
-        if let p { w.key("p"); w.number(p) }
-        if let r { w.key("r"); w.number(r) }
+        if let n { w.key("n"); w.integer(n) }
+        if let p { w.key("p"); w.integer(p) }
+        if let r { w.key("r"); w.integer(r) }
         if let salt { w.key("salt"); w.string(salt) }
         w.close("}")
     }
 
     /// Compact JSON, for the mirror's version rows.
     var json: String {
-        var w = PrettyJSONWriter(capacity: 128, pretty: false)
+        var w = JSONWriter(capacity: 128)
         write(to: &w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
@@ -192,7 +138,7 @@ extension StoreFileFormat.Entry {
     /// Compact JSON, for the mirror's metadata column (written without
     /// versions, which travel as rows of their own).
     var json: String {
-        var w = PrettyJSONWriter(capacity: 512, pretty: false)
+        var w = JSONWriter(capacity: 512)
         write(to: &w)
         return String(decoding: w.bytes, as: UTF8.self)
     }

@@ -16,7 +16,9 @@ import Glibc
 ///
 /// It runs on a thread of its own (libpq blocks); `run` returns after
 /// `stop`. Writes never wait for it: a commit only adds to the outbox,
-/// which lives in the store file itself.
+/// which lives in the store file itself (the daemon opens the store with
+/// `keepsOutbox`). The mirror subscribes to the store's commits to push
+/// at once rather than at the next tick.
 public final class Mirror: Sendable {
     public struct Settings: Sendable {
         /// A libpq conninfo or URI. Never logged (it may hold a password).
@@ -48,8 +50,6 @@ public final class Mirror: Sendable {
         case recovered
         /// A row that failed its MAC or did not open: never taken.
         case tampered(name: String)
-        /// Other hosts' changes were taken into the store.
-        case pulled(old: StoreSnapshot, new: StoreSnapshot)
     }
 
     public struct Status: Sendable {
@@ -91,8 +91,13 @@ public final class Mirror: Sendable {
         self.state = MirrorState(directory: stateDirectory)
         self.settled = Mutex(SettledChanges(watermark: state.pushed(storeID: store.snapshot.storeID)))
         self.events = events
-        self.wakeup = try WakePipe()
-        store.queuesForMirror = true
+        let wakeup = try WakePipe()
+        self.wakeup = wakeup
+        // Push what a write queued now rather than at the next tick. The
+        // mirror's own commits (taken changes, outbox upkeep) need no wake.
+        store.onCommit { commit in
+            if commit.origin == .local || commit.origin == .file { wakeup.signal() }
+        }
     }
 
     public var status: Status { current.withLock { $0 } }
@@ -101,9 +106,6 @@ public final class Mirror: Sendable {
     public func pending(in outbox: [SecretName: OutboxEntry]) -> [SecretName: OutboxEntry] {
         settled.withLock { $0 }.pending(in: outbox)
     }
-
-    /// Called after every commit: push now rather than at the next tick.
-    public func wake() { wakeup.signal() }
 
     public func stop() {
         stopped.store(true, ordering: .releasing)
@@ -206,40 +208,42 @@ public final class Mirror: Sendable {
 
     /// Merges the database's state of `names` into ours (Secret.merging):
     /// our versions it lacks are re-sealed under their new numbers, and the
-    /// result is committed as a local change, so it is pushed next.
+    /// result is committed with the merged names queued, so it is pushed
+    /// next.
     /// Returns the change_seq of each row merged in: the push that follows
     /// may replace those rows.
     private func merge(_ names: Set<SecretName>, over connection: PostgresConnection, storeID: String) throws(MirrorError) -> [SecretName: Int64] {
         var remote = try MirrorReader(connection: connection, rows: rows).current(storeID: storeID, names: Array(names))
         // Read back by name, a row may be one this host has seen or
         // outgrown: an older authentic row put back is refused, not merged.
-        remote.changes = admitted(remote.changes, checkingFloor: true)
+        remote.changes = admitted(remote.changes)
         for name in remote.refused { events(.tampered(name: name)) }
         let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
-        let before = store.snapshot
         do {
-            try store.commit { storeID, secrets in
+            try store.commitTaken { base, secrets, outbox in
+                let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 for (name, remoteSecret) in theirs {
                     guard let ours = secrets[name] else { continue }
-                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: storeID, keyring: keyring, sealer: sealer,
+                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: base.storeID, keyring: keyring, sealer: sealer,
                                                     retain: retain)
+                    outbox[name] = queued
                 }
             }
         } catch {
             throw MirrorError(.state, "cannot merge another host's versions", detail: "\(error)")
         }
-        events(.pulled(old: before, new: store.snapshot))
         return Dictionary(remote.changes.map { ($0.name, $0.sequence) }, uniquingKeysWith: { max($0, $1) })
     }
 
-    /// The changes newer than what this host has (ChangeMarks); the others
-    /// are reported as tampered. Those admitted are noted as held.
-    private func admitted(_ changes: [MirrorReader.Change], checkingFloor: Bool) -> [MirrorReader.Change] {
+    /// Of the rows read back by name for a merge, those newer than what
+    /// this host has (ChangeMarks, above the floor too); the others are
+    /// reported as tampered. Those admitted are noted as held.
+    private func admitted(_ changes: [MirrorReader.Change]) -> [MirrorReader.Change] {
         let (taken, stale) = marks.withLock { marks -> ([MirrorReader.Change], [MirrorReader.Change]) in
             var taken: [MirrorReader.Change] = [], stale: [MirrorReader.Change] = []
             for change in changes {
-                switch marks.judge(change.name, at: change.sequence, checkingFloor: checkingFloor) {
+                switch marks.judge(change.name, at: change.sequence, checkingFloor: true) {
                 case .newer:
                     taken.append(change)
                     marks.note(change.name, at: change.sequence)
@@ -272,27 +276,26 @@ public final class Mirror: Sendable {
         if let moved { try? state.recordPushed(storeID: snapshot.storeID, generation: moved) }
         let done = snapshot.outbox.filter { now.isSettled($0.key, $0.value) }
         if done.count >= settings.settledEntriesToPrune {
-            try? store.acknowledgeMirrored(done.mapValues(\.generation))
+            try? store.dropFromOutbox(done.mapValues(\.generation))
         }
     }
 
     private func pullAll(over connection: PostgresConnection, origin: String, after start: Int64) throws(MirrorError) -> Int64 {
         current.withLock { $0.stuck = 0 }
         let reader = MirrorReader(connection: connection, rows: rows)
-        var sequence = start
+        var pass = PullPass(origin: origin, after: start)
         while !stopped.load(ordering: .acquiring), !rows.keyring.isSealed {
             let storeID = store.snapshot.storeID
-            let page = try reader.changes(storeID: storeID, after: sequence)
-            guard page.lastSequence > sequence else { break }
-            for name in page.refused { events(.tampered(name: name)) }
-            try take(admitted(page.changes.filter { $0.origin != origin }, checkingFloor: false))
-            sequence = page.lastSequence
-            marks.withLock { $0.floor = max($0.floor, sequence) }
-            try? state.recordPulled(storeID: storeID, sequence: sequence)
-            let refused = page.refused.count
+            let page = try reader.changes(storeID: storeID, after: pass.sequence)
+            guard let step = marks.withLock({ pass.received(page, marks: $0) }) else { break }
+            for name in step.tampered { events(.tampered(name: name)) }
+            try take(step.take)
+            marks.withLock { pass.applied(step, marks: &$0) }
+            try? state.recordPulled(storeID: storeID, sequence: pass.sequence)
+            let sequence = pass.sequence, refused = step.tampered.count
             current.withLock { $0.pulledSequence = sequence; $0.refusedRows += refused }
         }
-        return sequence
+        return pass.sequence
     }
 
     /// Applies the other hosts' changes that differ from ours, deciding
@@ -301,11 +304,10 @@ public final class Mirror: Sendable {
     /// queued; a remote deletion of it leaves ours, which is pushed next.
     private func take(_ changes: [MirrorReader.Change]) throws(MirrorError) {
         guard !changes.isEmpty else { return }
-        let before = store.snapshot
         let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
         let settled = self.settled.withLock { $0 }
         do {
-            try store.commitFromMirror { base, secrets, outbox in
+            try store.commitTaken { base, secrets, outbox in
                 // Confirmed changes leave the outbox with this write.
                 for (name, entry) in outbox where settled.isSettled(name, entry) { outbox[name] = nil }
                 for change in changes {
@@ -330,7 +332,6 @@ public final class Mirror: Sendable {
         } catch {
             throw MirrorError(.state, "cannot commit the other hosts' changes", detail: "\(error)")
         }
-        events(.pulled(old: before, new: store.snapshot))
     }
 
     /// `ours` with `theirs` merged in, the versions that moved re-sealed
@@ -407,7 +408,7 @@ public final class Mirror: Sendable {
         // are in the database already, so they do not stand in the way.
         let settledNow = settled.withLock { $0 }
         let lingering = store.snapshot.outbox.filter { settledNow.isSettled($0.key, $0.value) }
-        if !lingering.isEmpty { try store.acknowledgeMirrored(lingering.mapValues(\.generation)) }
+        if !lingering.isEmpty { try store.dropFromOutbox(lingering.mapValues(\.generation)) }
         try store.restore(storeID: storeID, secrets: secrets)
         try state.recordPulled(storeID: storeID, sequence: sequence)
         current.withLock { $0.pulledSequence = sequence }

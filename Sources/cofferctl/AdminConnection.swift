@@ -26,7 +26,7 @@ struct AdminConnection: ~Copyable {
     mutating func call(_ request: [String: Any]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
         var line: [UInt8]
         do {
-            line = Array(try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]))
+            line = try RequestJSON.encode(request)
         } catch {
             throw ClientFailure(.usage, "cannot encode the request")
         }

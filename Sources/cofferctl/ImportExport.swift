@@ -39,7 +39,7 @@ struct Import: ParsableCommand {
             var batches: [[[String: String]]] = [[]]
             var size = 0
             for item in items {
-                let itemSize = (try? JSONSerialization.data(withJSONObject: item).count) ?? Int.max
+                let itemSize = (try? RequestJSON.encode(item).count) ?? Int.max
                 guard itemSize < Self.batchBytes else {
                     throw ClientFailure(.usage, "the value of \(item["name"] ?? "?") is too large to import; nothing was imported")
                 }
@@ -141,7 +141,7 @@ struct Export: ParsableCommand {
                     if let value = item["value"]?.string { object[name] = value }
                     if let value = item["value_base64"]?.string { object[name] = ["value_base64": value] }
                 }
-                bytes = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+                bytes = Data((try? RequestJSON.encode(object, layout: .pretty)) ?? [])
                 bytes.append(UInt8(ascii: "\n"))
                 object.removeAll()
             } else {

@@ -112,12 +112,10 @@ struct Daemon {
             store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
             mode: settings.mode == .production ? .production : .development, blockingPool: ThreadPoolWork(),
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
-            resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt
+            resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt,
+            mirror: mirror
         )
-        if let mirror {
-            services.attach(mirror)
-            relay.attach(services)
-        }
+        relay.attach(services.audit)
         let dispatcher = RequestDispatcher(services: services, logger: logger)
         var serverConfiguration = ServerConfiguration(runtimeDirectory: settings.runtimeDirectory)
         serverConfiguration.limits = settings.limits
@@ -180,6 +178,9 @@ struct Daemon {
                 throw StartupRefusal("cannot read the PostgreSQL password file \(file): \(error)")
             }
         }
+        // Every local write now also queues its names for PostgreSQL, in
+        // the same durable write as the change.
+        store.keepsOutbox = true
         let mirror: Mirror
         do {
             var mirrorSettings = Mirror.Settings(conninfo: conninfo, password: password)

@@ -31,47 +31,56 @@ struct MirrorService: Service {
     }
 }
 
-/// Carries the mirror's events to the audit, the log and the watchers. The
-/// mirror starts (and may restore) before the services exist: events from
-/// then are kept and delivered once they are attached.
+/// Carries the mirror's events to the audit trail and the log. The mirror
+/// starts (and may restore) before the audit chain exists, since a restore
+/// names the chain: events from then are kept and recorded once the trail
+/// is attached. Watchers hear of the changes the mirror takes from the
+/// store itself (SecretStore.onCommit).
 final class MirrorEventRelay: Sendable {
     private let logger: Logger
-    private let state = Mutex<(services: CofferServices?, pending: [Mirror.Event])>((nil, []))
+    private let state = Mutex<(audit: AuditTrail?, pending: [Mirror.Event])>((nil, []))
 
     init(logger: Logger) {
         self.logger = logger
     }
 
-    func attach(_ services: CofferServices) {
+    func attach(_ audit: AuditTrail) {
         let pending = state.withLock { s -> [Mirror.Event] in
-            s.services = services
+            s.audit = audit
             defer { s.pending = [] }
             return s.pending
         }
-        for event in pending { deliver(event, to: services) }
+        for event in pending { record(event, in: audit) }
     }
 
     @Sendable func handle(_ event: Mirror.Event) {
-        let services = state.withLock { s -> CofferServices? in
-            if s.services == nil { s.pending.append(event) }
-            return s.services
+        log(event)
+        let audit = state.withLock { s -> AuditTrail? in
+            if s.audit == nil { s.pending.append(event) }
+            return s.audit
         }
-        if let services { deliver(event, to: services) }
+        if let audit { record(event, in: audit) }
     }
 
-    private func deliver(_ event: Mirror.Event, to services: CofferServices) {
+    private func log(_ event: Mirror.Event) {
         switch event {
         case .error(let error):
             logger.error("PostgreSQL mirror failing; writes queue in the outbox", metadata: ["error": "\(error.debugDescription)"])
-            try? services.audit.record(AuditEvent(kind: .mirrorError, result: .error, reason: error.message))
         case .recovered:
             logger.notice("PostgreSQL mirror recovered")
-            try? services.audit.record(AuditEvent(kind: .mirrorRecovered, result: .ok))
         case .tampered(let name):
             logger.error("a PostgreSQL row failed its checks and was not taken", metadata: ["secret": "\(name)"])
-            try? services.audit.record(AuditEvent(kind: .tamper, result: .error, secret: name, reason: "mirror_row_refused"))
-        case .pulled(let old, let new):
-            services.announce(from: old, to: new)
+        }
+    }
+
+    private func record(_ event: Mirror.Event, in audit: AuditTrail) {
+        switch event {
+        case .error(let error):
+            try? audit.record(AuditEvent(kind: .mirrorError, result: .error, reason: error.message))
+        case .recovered:
+            try? audit.record(AuditEvent(kind: .mirrorRecovered, result: .ok))
+        case .tampered(let name):
+            try? audit.record(AuditEvent(kind: .tamper, result: .error, secret: name, reason: "mirror_row_refused"))
         }
     }
 }

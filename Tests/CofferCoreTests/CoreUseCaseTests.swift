@@ -78,6 +78,22 @@ final class CollectingAuditSink: AuditSink {
         #expect(heard.withLock { $0.map(\.event) } == [.put, .rotate])
     }
 
+    @Test func changesTakenFromElsewhereReachTheWatchersOnceEach() async throws {
+        let heard = Mutex<[SecretChange]>([])
+        _ = services.changes.subscribe(ChangeFeed.Subscription(
+            patterns: [NamePattern("app/**")], peer: PeerIdentity(uid: 1000, gid: 1000, pid: 1), listener: .admin,
+            deliver: { change in heard.withLock { $0.append(change) } }))
+        _ = try await write("app/db", "one")
+        // Another host's deletion, as the mirror commits it: the core
+        // hears of it from the store, not from the mirror.
+        try services.store.commitTaken { _, secrets, _ in secrets[try SecretName("app/db")] = nil }
+
+        let deadline = ContinuousClock.now + .seconds(10)
+        while heard.withLock({ $0.count }) < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0.map(\.event) } == [.put, .delete, .reload], "the write once, the taken deletion once")
+        #expect(heard.withLock { $0[1].name } == (try SecretName("app/db")))
+    }
+
     @Test func aWriteThatContradictsTheSecretChangesNothing() async throws {
         _ = try await write("app/db", "one")
         let generation = services.store.snapshot.generation

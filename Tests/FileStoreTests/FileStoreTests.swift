@@ -4,6 +4,7 @@ import Foundation
 import Keyring
 import Model
 import Seal
+import Synchronization
 import Testing
 
 @Suite struct SecretStoreTests {
@@ -76,10 +77,30 @@ import Testing
         #expect(secret.graceSeconds == 300 && secret.expiresAt == 2_000_000_000 && secret.operations == ["deploy", "read"])
     }
 
+    @Test func observersHearEveryServedSnapshotInOrderWithItsOrigin() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        let heard = Mutex<[(StoreCommit.Origin, UInt64, UInt64)]>([])
+        store.onCommit { commit in heard.withLock { $0.append((commit.origin, commit.old.generation, commit.new.generation)) } }
+        try put("svc/a", in: store)
+        #expect(store.snapshot.outbox.isEmpty, "no outbox unless the store keeps one")
+        store.keepsOutbox = true
+        try put("svc/b", in: store)
+        #expect(Array(store.snapshot.outbox.keys) == [try SecretName("svc/b")])
+        try store.commitTaken { _, secrets, _ in secrets[try SecretName("svc/a")] = nil }
+        #expect(store.snapshot.outbox.count == 1, "a taken change is not queued")
+        try store.dropFromOutbox([try SecretName("svc/b"): store.snapshot.generation])
+        #expect(store.snapshot.outbox.isEmpty)
+        #expect(throws: (any Error).self) { try store.commit { _, _ in throw StoreError(.io, "refused") } }
+        let origins = heard.withLock { $0 }
+        #expect(origins.map(\.0) == [.local, .local, .taken, .outbox], "a failed commit serves nothing and tells no one")
+        #expect(origins.map(\.1) == [0, 1, 2, 3] && origins.map(\.2) == [1, 2, 3, 4])
+    }
+
     @Test func theHandWrittenFileSaysWhatJSONEncoderWould() throws {
         let dir = try TemporaryDirectory()
         let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
-        store.queuesForMirror = true
+        store.keepsOutbox = true
         try put("svc/a", in: store)
         try put("svc/a", in: store)
         try store.commit { storeID, secrets in

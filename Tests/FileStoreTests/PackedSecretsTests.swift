@@ -159,16 +159,3 @@ import Testing
 
 /// A mirror row's JSON is read by the store file's reader; its errors say
 /// it was the row, so an operator does not go looking at the store file.
-@Suite struct SecretRowReadingTests {
-    @Test func aBadRowIsNamedAsTheRow() throws {
-        var row = SecretRow(try PackedSecretsTests.plain("db/pw"))
-        #expect(try row.secret() == (try PackedSecretsTests.plain("db/pw")))
-        row.metadata = #"{"name":"db/pw","kind":"generic","protection":"sealed","versions":[],"extra":1}"#
-        let unknown = #expect(throws: StoreError.self) { try row.secret() }
-        #expect(unknown?.message == "a mirror row's secret holds a member this cofferd does not know")
-        row.metadata = "{"
-        let broken = #expect(throws: StoreError.self) { try row.secret() }
-        #expect(broken?.code == .corrupt)
-        #expect(broken?.message.hasPrefix("a mirror row's secret is not an object") == true, "\(broken?.message ?? "")")
-    }
-}

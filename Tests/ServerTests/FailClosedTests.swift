@@ -45,8 +45,9 @@ import Testing
 
     /// The dispatcher's switch gives each operation the handler made for it.
     @Test(arguments: Model.Operation.allCases)
-    func everyOperationHasItsOwnHandler(operation: Model.Operation) {
-        #expect(RequestDispatcher.handler(for: operation).operation == operation)
+    func everyOperationHasItsOwnHandler(operation: Model.Operation) throws {
+        let core = try Harness().services
+        #expect(RequestDispatcher.handler(for: operation, core: core).operation == operation)
     }
 
     @Test(arguments: Model.Operation.allCases)

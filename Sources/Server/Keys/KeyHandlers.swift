@@ -5,15 +5,16 @@ import Model
 /// owned by its user) or `generate: true` (the default). Answers when the
 /// re-sealed store is committed; `status` shows the progress meanwhile.
 struct RotateMasterKeyHandler: OperationHandler {
+    let keys: any KeyManagement
     let operation = Operation.rotateMasterKey
     let members: Set<String> = ["key_file", "generate"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let file = try request.string("key_file")
         let generate = try request.bool("generate")
         if file != nil, generate == true { throw CofferError(.badRequest, "give 'key_file' or 'generate', not both") }
         if file == nil, generate == false { throw CofferError(.badRequest, "give 'key_file', or 'generate': true") }
-        let outcome = try await services.rotateMasterKey(file.map { .file($0) } ?? .generate)
+        let outcome = try await keys.rotateMasterKey(file.map { .file($0) } ?? .generate)
         return HandlerOutcome([
             ("key_id", .string(outcome.newKeyID)),
             ("previous_key_ids", .array(outcome.oldKeyIDs.map { .string($0) })),
@@ -25,11 +26,12 @@ struct RotateMasterKeyHandler: OperationHandler {
 
 /// `seal`: wipes every master key from memory at once.
 struct SealHandler: OperationHandler {
+    let keys: any KeyManagement
     let operation = Operation.seal
     let members: Set<String> = []
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        try await services.sealKeys()
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
+        try await keys.sealKeys()
         return HandlerOutcome([("sealed", .bool(true))])
     }
 }
@@ -38,11 +40,12 @@ struct SealHandler: OperationHandler {
 /// `key_file` in its place, plus the keys rotations added) and takes them
 /// only if they open every record of the store.
 struct UnsealHandler: OperationHandler {
+    let keys: any KeyManagement
     let operation = Operation.unseal
     let members: Set<String> = ["key_file"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let keyID = try await services.unseal(keyFile: try request.string("key_file"))
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
+        let keyID = try await keys.unseal(keyFile: try request.string("key_file"))
         return HandlerOutcome([("sealed", .bool(false)), ("key_id", .string(keyID.hex))])
     }
 }

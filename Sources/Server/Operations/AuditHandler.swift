@@ -14,8 +14,11 @@ struct AuditHandler: OperationHandler {
     let operation = Operation.audit
     let members: Set<String> = ["secret", "peer_uid", "unit", "event", "denied", "since", "limit", "verify"]
     static let maxLimit = 10_000
+    let audit: AuditTrail
+    let opener: RecordOpener
+    let pool: any BlockingWork
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let filter = try AuditFilter(request)
         let limit = try request.unsigned("limit") ?? 200
         guard (1...UInt64(Self.maxLimit)).contains(limit) else {
@@ -25,13 +28,13 @@ struct AuditHandler: OperationHandler {
         let chainID = context.snapshot.storeID
         // Everything cofferd has sent so far must be found (journald takes
         // a moment to write what it received: look again briefly).
-        let expected = services.audit.sequence
-        var result = try await Self.read(chainID: chainID, filter: filter, limit: Int(limit), services: services)
+        let expected = audit.sequence
+        var result = try await read(chainID: chainID, filter: filter, limit: Int(limit))
         var waited = 0
         while verify, let expected, (result.report.last ?? 0) < expected, waited < 20 {
             try await Task.sleep(for: .milliseconds(50))
             waited += 1
-            result = try await Self.read(chainID: chainID, filter: filter, limit: Int(limit), services: services)
+            result = try await read(chainID: chainID, filter: filter, limit: Int(limit))
         }
         var fields: [(String, ResponseValue)] = []
         if verify {
@@ -50,12 +53,12 @@ struct AuditHandler: OperationHandler {
     /// One pass over this chain's events on the blocking pool: every event
     /// goes through the verifier; only the newest `limit` that pass the
     /// filter are kept.
-    static func read(chainID: String, filter: AuditFilter, limit: Int, services: CofferServices) async throws -> Reading {
-        let keyring = services.keyring
-        let sealer = services.sealer
+    func read(chainID: String, filter: AuditFilter, limit: Int) async throws -> Reading {
+        let keyring = opener.keyring
+        let sealer = opener.sealer
         let uid = geteuid()
         do {
-            return try await services.blockingPool.run {
+            return try await pool.run {
                 let macs = MACCache(keyring: keyring, sealer: sealer)
                 var reading = Reading(verifier: AuditChainVerifier(mac: macs.mac), shown: [])
                 try JournalReader.forEach(chainID: chainID, uid: uid, since: filter.sinceMicroseconds) { entry in

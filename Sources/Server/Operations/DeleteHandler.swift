@@ -4,6 +4,7 @@ import Model
 /// `delete`: removes one secret (`name`) or several (`names`) with every
 /// version. All or none: if any name is missing, nothing is deleted.
 struct DeleteHandler: OperationHandler {
+    let writes: any SecretWrites
     let operation = Operation.delete
     let members: Set<String> = ["name", "names"]
 
@@ -11,9 +12,9 @@ struct DeleteHandler: OperationHandler {
         try request.names()
     }
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let names = try request.names()
-        let removed = try await services.commit { _, secrets in
+        let removed = try await writes.commit { _, secrets in
             let missing = names.filter { secrets[$0] == nil }
             guard missing.isEmpty else {
                 throw CofferError(.notFound, "no secret named \(missing.map(\.rawValue).joined(separator: ", ")); nothing was deleted")
@@ -23,7 +24,7 @@ struct DeleteHandler: OperationHandler {
                 return (SecretChange(event: .delete, name: name, version: nil, stage: nil), secrets[name]?.access)
             }
         }
-        services.publish(removed)
+        writes.publish(removed)
         return HandlerOutcome([("deleted", .array(names.map { .string($0.rawValue) }))])
     }
 }

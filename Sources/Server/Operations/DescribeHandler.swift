@@ -6,7 +6,7 @@ struct DescribeHandler: ImmediateOperationHandler {
     let operation = Operation.describe
     let members: Set<String> = ["name"]
 
-    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
+    func answer(_ request: Request, context: RequestContext) throws -> HandlerOutcome {
         let lookup = try SecretLookup.describing(try request.name(), in: context)
         let versions: [ResponseValue] = lookup.secret.versions.map { v in
             .object([

@@ -12,6 +12,8 @@ import Glibc
 /// sends an env or JSON file in batches). Each becomes the secret's next
 /// version, as `put` would make it.
 struct ImportHandler: OperationHandler {
+    let writes: any SecretWrites
+    let opener: RecordOpener
     let operation = Operation.import
     let members: Set<String> = ["secrets"]
     static let maxItems = 1000
@@ -48,7 +50,7 @@ struct ImportHandler: OperationHandler {
         return items
     }
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let items = try items(of: request)
         var inputs: [(Item, SecretInput)] = []
         for item in items {
@@ -60,13 +62,13 @@ struct ImportHandler: OperationHandler {
             }
             inputs.append((item, input))
         }
-        let keyring = services.keyring
-        let sealer = services.sealer
+        let keyring = opener.keyring
+        let sealer = opener.sealer
         let author = context.peer.principal
         let now = Int64(time(nil))
         let prepared = inputs
-        let retain = services.retainVersions
-        let written = try await services.commit { storeID, secrets in
+        let retain = writes.retainVersions
+        let written = try await writes.commit { storeID, secrets in
             // Under the writer lock, as in NewVersion.
             let key = try keyring.current()
             var changes: [(SecretChange, SecretAccess?)] = []
@@ -89,7 +91,7 @@ struct ImportHandler: OperationHandler {
             }
             return changes
         }
-        services.publish(written)
+        writes.publish(written)
         return HandlerOutcome([("imported", .integer(Int64(written.count)))])
     }
 }
@@ -98,12 +100,14 @@ struct ImportHandler: OperationHandler {
 /// with `plaintext: true` every revealable value. The plaintext form is for
 /// migrations; cofferctl asks for it only with --plaintext and warns.
 struct ExportHandler: OperationHandler {
+    let store: SecretStore
+    let opener: RecordOpener
     let operation = Operation.export
     let members: Set<String> = ["plaintext"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         guard try request.bool("plaintext") == true else {
-            let file = try services.store.exportedFile()
+            let file = try store.exportedFile()
             return HandlerOutcome([("store_file", .revealed(Revelation(.storeFile(String(decoding: file, as: UTF8.self)))))])
         }
         let snapshot = context.snapshot
@@ -115,7 +119,7 @@ struct ExportHandler: OperationHandler {
                 skipped.append(.string(name.rawValue))
                 continue
             }
-            let value = try lookup.open(with: services)
+            let value = try lookup.open(with: opener)
             let key = lookup.version.encoding == .text ? "value" : "value_base64"
             items.append(.object([("name", .string(name.rawValue)), ("kind", .string(lookup.secret.kind.rawValue)),
                                   (key, .secret(value, lookup.version.encoding))]))

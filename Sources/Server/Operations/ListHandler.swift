@@ -7,7 +7,7 @@ struct ListHandler: OperationHandler {
     let operation = Operation.list
     let members: Set<String> = ["prefix"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let prefix = try request.string("prefix") ?? ""
         let snapshot = context.snapshot
         var items: [ResponseValue] = []

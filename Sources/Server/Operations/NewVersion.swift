@@ -24,7 +24,7 @@ struct NewVersion {
     }
 
     func commit(
-        _ request: Request, access: SecretAccess?, context: RequestContext, services: CofferServices
+        _ request: Request, access: SecretAccess?, context: RequestContext, writes: any SecretWrites
     ) async throws -> HandlerOutcome {
         let name = try request.name()
         var options = try VersionWrite.Options(request)
@@ -47,7 +47,7 @@ struct NewVersion {
         } else {
             throw CofferError(.badRequest, "missing 'value', 'value_base64' or 'generate' (cofferctl reads a value from stdin or --from-file)")
         }
-        let written = try await services.write(
+        let written = try await writes.write(
             VersionWrite(name: name, value: value, encoding: encoding, generated: generated != nil, options: options,
                          access: access, existing: existing, event: event, pending: pending, hashedByDefault: forced != nil),
             known: context.secret(name), by: context.peer.principal)

@@ -6,6 +6,8 @@ import Model
 /// request, checked its members, resolved the snapshot and asked the
 /// policy (RequestContext holds both); a handler does the work on that
 /// snapshot and says what happened. It decides nothing about who may.
+/// Each handler holds only the parts of the core it uses (CoreRoles),
+/// given when the dispatcher builds it.
 protocol OperationHandler: Sendable {
     var operation: Operation { get }
     /// Request members this operation takes, besides `id` and `op`.
@@ -15,7 +17,7 @@ protocol OperationHandler: Sendable {
     /// Whether the request sets a secret's own principals or scope, which
     /// only operators may (AccessPolicy.mayChangeAccess).
     func setsAccess(_ request: Request) -> Bool
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome
 }
 
 /// A handler whose work never waits: it reads the store snapshot and opens
@@ -26,12 +28,12 @@ protocol OperationHandler: Sendable {
 /// docs/performance.md). Anything else, or anything that can take long
 /// (list of a large store, scrypt), stays an ordinary OperationHandler.
 protocol ImmediateOperationHandler: OperationHandler {
-    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome
+    func answer(_ request: Request, context: RequestContext) throws -> HandlerOutcome
 }
 
 extension ImmediateOperationHandler {
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        try answer(request, context: context, services: services)
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
+        try answer(request, context: context)
     }
 }
 

@@ -6,7 +6,7 @@ struct PingHandler: ImmediateOperationHandler {
     let operation = Operation.ping
     let members: Set<String> = []
 
-    func answer(_ request: Request, context: RequestContext, services: CofferServices) throws -> HandlerOutcome {
+    func answer(_ request: Request, context: RequestContext) throws -> HandlerOutcome {
         HandlerOutcome([("pong", .bool(true))])
     }
 }

@@ -5,6 +5,7 @@ import Model
 /// answers once it is durable on disk. `principals` and `scope` set the
 /// secret's own access (docs/policy.md, "Per-secret principals").
 struct PutHandler: OperationHandler {
+    let writes: any SecretWrites
     let operation = Operation.put
     let members = NewVersion.members.union(["principals", "scope"])
 
@@ -12,10 +13,10 @@ struct PutHandler: OperationHandler {
         request.has("principals") || request.has("scope")
     }
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let access = try SecretAccessRequest.parse(request)
         return try await NewVersion(existing: .optional, event: .put)
-            .commit(request, access: access, context: context, services: services)
+            .commit(request, access: access, context: context, writes: writes)
     }
 }
 
@@ -23,12 +24,13 @@ struct PutHandler: OperationHandler {
 /// old current previous; with `pending: true` it is staged instead, for
 /// `promote`.
 struct RotateHandler: OperationHandler {
+    let writes: any SecretWrites
     let operation = Operation.rotate
     let members = NewVersion.members.union(["pending"])
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         try await NewVersion(existing: .required, event: .rotate, pending: try request.bool("pending") ?? false)
-            .commit(request, access: nil, context: context, services: services)
+            .commit(request, access: nil, context: context, writes: writes)
     }
 }
 

@@ -4,11 +4,12 @@ import Model
 /// `reload`: reads the policy file again. A broken file is refused with the
 /// line it breaks on, and the policy in force stays in force.
 struct ReloadHandler: OperationHandler {
+    let policies: any PolicyReloading
     let operation = Operation.reload
     let members: Set<String> = []
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
-        let policy = try services.reloadPolicy(requestedBy: context.peer, on: context.listener).get()
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
+        let policy = try policies.reloadPolicy(requestedBy: context.peer, on: context.listener).get()
         return HandlerOutcome([
             ("rules", .integer(Int64(policy.rules.count))),
             ("operators", .integer(Int64(policy.operators.count))),

@@ -13,41 +13,45 @@ public struct RequestDispatcher: Sendable {
     let services: CofferServices
     let logger: Logger
     private let handlers: [Operation: any OperationHandler]
+    /// credentials.sock's reveals open records with it, as get does.
+    private let opener: RecordOpener
     private let losses: AuditLossLog
 
     public init(services: CofferServices, logger: Logger) {
         self.services = services
         self.logger = logger
         self.losses = AuditLossLog(logger: logger)
-        handlers = Dictionary(uniqueKeysWithValues: Operation.allCases.map { ($0, Self.handler(for: $0)) })
+        handlers = Dictionary(uniqueKeysWithValues: Operation.allCases.map { ($0, Self.handler(for: $0, core: services)) })
+        opener = services.opener
     }
 
-    /// Each operation's handler. A switch without `default`: a new
-    /// Operation does not compile until it has one.
-    static func handler(for operation: Operation) -> any OperationHandler {
+    /// Each operation's handler, given only the parts of the core it uses
+    /// (CoreRoles). A switch without `default`: a new Operation does not
+    /// compile until it has one.
+    static func handler(for operation: Operation, core: CofferServices) -> any OperationHandler {
         switch operation {
         case .ping: PingHandler()
-        case .get: GetHandler()
-        case .verify: VerifyHandler()
+        case .get: GetHandler(opener: core.opener)
+        case .verify: VerifyHandler(opener: core.opener, hashing: core.hashing)
         case .list: ListHandler()
         case .describe: DescribeHandler()
-        case .watch: WatchHandler()
-        case .put: PutHandler()
-        case .rotate: RotateHandler()
-        case .promote: StageChangeHandler.promote
-        case .rollback: StageChangeHandler.rollback
-        case .delete: DeleteHandler()
-        case .history: HistoryHandler()
-        case .tokenCreate: TokenCreateHandler()
-        case .rotateMasterKey: RotateMasterKeyHandler()
-        case .seal: SealHandler()
-        case .unseal: UnsealHandler()
-        case .reload: ReloadHandler()
-        case .status: StatusHandler()
-        case .audit: AuditHandler()
-        case .import: ImportHandler()
-        case .export: ExportHandler()
-        case .restore: RestoreHandler()
+        case .watch: WatchHandler(changes: core.changes)
+        case .put: PutHandler(writes: core)
+        case .rotate: RotateHandler(writes: core)
+        case .promote: StageChangeHandler(writes: core, operation: .promote)
+        case .rollback: StageChangeHandler(writes: core, operation: .rollback)
+        case .delete: DeleteHandler(writes: core)
+        case .history: HistoryHandler(retainVersions: core.retainVersions)
+        case .tokenCreate: TokenCreateHandler(writes: core)
+        case .rotateMasterKey: RotateMasterKeyHandler(keys: core)
+        case .seal: SealHandler(keys: core)
+        case .unseal: UnsealHandler(keys: core)
+        case .reload: ReloadHandler(policies: core)
+        case .status: StatusHandler(core: core)
+        case .audit: AuditHandler(audit: core.audit, opener: core.opener, pool: core.blockingPool)
+        case .import: ImportHandler(writes: core, opener: core.opener)
+        case .export: ExportHandler(store: core.store, opener: core.opener)
+        case .restore: RestoreHandler(mirror: core.mirror, store: core.store, pool: core.blockingPool)
         }
     }
 
@@ -108,14 +112,14 @@ public struct RequestDispatcher: Sendable {
         guard let immediate = handler as? any ImmediateOperationHandler else {
             return .awaiting(AwaitedRequest(handler: handler, request: request, context: context, targets: targets))
         }
-        let outcome = run(request.operation) { try immediate.answer(request, context: context, services: services) }
+        let outcome = run(request.operation) { try immediate.answer(request, context: context) }
         return .answered(finish(request.operation, targets: targets, context: context, outcome: outcome))
     }
 
     /// The rest of a request `begin` left awaiting.
     func complete(_ work: AwaitedRequest) async -> Response {
         let (request, context) = (work.request, work.context)
-        let outcome = await run(request.operation) { try await work.handler.handle(request, context: context, services: services) }
+        let outcome = await run(request.operation) { try await work.handler.handle(request, context: context) }
         return finish(request.operation, targets: work.targets, context: context, outcome: outcome)
     }
 
@@ -135,7 +139,7 @@ public struct RequestDispatcher: Sendable {
             return deny(.get, id: .null, name: decided.name, reason: reason, context: context)
         }
         guard let name = decided.name else { return deny(.get, id: .null, name: nil, reason: .unknownCredential, context: context) }
-        let outcome = run(.get) { try GetHandler.reveal(name, version: nil, stage: nil, context: context, services: services) }
+        let outcome = run(.get) { try GetHandler.reveal(name, version: nil, stage: nil, context: context, opener: opener) }
         return finish(.get, targets: targets, context: context, outcome: outcome)
     }
 

@@ -41,16 +41,8 @@ struct SecretLookup {
     }
 
     /// Opens the version into locked memory; the caller releases it (wiped).
-    func open(with services: CofferServices) throws -> LockedBytes {
-        try Self.open(version, of: secret, storeID: storeID, with: services)
-    }
-
-    static func open(_ version: SecretVersion, of secret: Secret, storeID: String, with services: CofferServices) throws -> LockedBytes {
-        try services.sealer.open(
-            version.sealed,
-            for: secret.identity(storeID: storeID, version: version.version),
-            keyring: services.keyring
-        )
+    func open(with opener: RecordOpener) throws -> LockedBytes {
+        try opener.open(version, of: secret, storeID: storeID)
     }
 
     /// Metadata shared by list and describe: never a value.

@@ -8,18 +8,16 @@ import Glibc
 /// `promote` (pending becomes current) and `rollback` (previous becomes
 /// current again): they move stages, seal nothing, and commit durably.
 struct StageChangeHandler: OperationHandler {
+    let writes: any SecretWrites
     let operation: Operation
     let members: Set<String> = ["name"]
 
-    static let promote = StageChangeHandler(operation: .promote)
-    static let rollback = StageChangeHandler(operation: .rollback)
-
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let name = try request.name()
         let author = context.peer.principal
         let now = Int64(time(nil))
         let operation = self.operation
-        let (stages, access) = try await services.commit { _, secrets in
+        let (stages, access) = try await writes.commit { _, secrets in
             guard var secret = secrets[name] else { throw CofferError(.notFound, "no secret named \(name)") }
             if operation == .promote {
                 try secret.promote(at: now, by: author)
@@ -29,7 +27,7 @@ struct StageChangeHandler: OperationHandler {
             secrets[name] = secret
             return (secret.stages, secret.access)
         }
-        services.publish([(SecretChange(event: operation == .promote ? .promote : .rollback, name: name,
+        writes.publish([(SecretChange(event: operation == .promote ? .promote : .rollback, name: name,
                                         version: stages.current, stage: Stage.current.rawValue), access)])
         return HandlerOutcome(
             [("name", .string(name.rawValue)), ("version", .unsigned(stages.current)),
@@ -42,10 +40,11 @@ struct StageChangeHandler: OperationHandler {
 /// made, and its key id; when current last changed and by whom. Never a
 /// value.
 struct HistoryHandler: OperationHandler {
+    let retainVersions: Int
     let operation = Operation.history
     let members: Set<String> = ["name"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let name = try request.name()
         guard let secret = context.secret(name) else { throw CofferError(.notFound, "no secret named \(name)") }
         let versions: [ResponseValue] = secret.versions.map { v in
@@ -68,7 +67,7 @@ struct HistoryHandler: OperationHandler {
             ("stages_changed_by", .string(secret.stages.changedBy)),
             ("grace_seconds", .integer(secret.graceSeconds)),
             ("expires_at", secret.expiresAt.map { .integer($0) } ?? .null),
-            ("retained_versions", .integer(Int64(services.retainVersions))),
+            ("retained_versions", .integer(Int64(retainVersions))),
         ], version: secret.stages.current)
     }
 }
@@ -79,11 +78,12 @@ struct HistoryHandler: OperationHandler {
 /// `operation` accepts it for) are stored with it. A name that exists gets
 /// a new version (the old token stays valid for the grace period).
 struct TokenCreateHandler: OperationHandler {
+    let writes: any SecretWrites
     let operation = Operation.tokenCreate
     let members: Set<String> = ["name", "prefix", "expires_at", "operations", "grace_seconds"]
     static let maxOperations = 32
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let prefix = try request.string("prefix")
         if let prefix, !GeneratedValue.isValidPrefix(prefix) {
             throw CofferError(.badRequest, "'prefix' must be 1 to 32 of A-Z a-z 0-9 -")
@@ -96,7 +96,7 @@ struct TokenCreateHandler: OperationHandler {
             generated: GeneratedValue(bytes: 32, format: .token, prefix: prefix),
             kind: try SecretKind("token"), operations: operations)
         return try await NewVersion(existing: .optional, event: .put, forced: forced)
-            .commit(request, access: nil, context: context, services: services)
+            .commit(request, access: nil, context: context, writes: writes)
     }
 
     static func isValidOperation(_ text: String) -> Bool {

@@ -8,34 +8,36 @@ import Model
 /// `status`: the daemon's state for operators: mode, uptime, store, keys,
 /// memory protection, audit sink. Never a value or key bytes.
 struct StatusHandler: OperationHandler {
+    /// Status reports on every part of the core: the one handler given it whole.
+    let core: CofferServices
     let operation = Operation.status
     let members: Set<String> = []
     static let version = "0.1.0"
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let snapshot = context.snapshot
-        let keys = services.keyring.keyIDs
-        let uptime = services.startedAt.duration(to: .now).components.seconds
+        let keys = core.keyring.keyIDs
+        let uptime = core.startedAt.duration(to: .now).components.seconds
         let totals = snapshot.secrets.totals
         return HandlerOutcome([
             ("version", .string(Self.version)),
-            ("mode", .string(services.mode.rawValue)),
+            ("mode", .string(core.mode.rawValue)),
             ("uptime_seconds", .integer(uptime)),
             ("sealed", .bool(keys.current == nil)),
             ("store", .object([
-                ("path", .string(services.store.path)),
+                ("path", .string(core.store.path)),
                 ("store_id", .string(snapshot.storeID)),
                 ("generation", .unsigned(snapshot.generation)),
                 ("secrets", .integer(Int64(snapshot.secrets.count))),
                 ("versions", .integer(Int64(totals.versions))),
                 ("hashed", .integer(Int64(totals.hashed))),
-                ("file_key_id", services.store.fileKeyID.map { .string($0) } ?? .null),
-                ("last_reload", services.lastReload.map { .object([("at", .integer($0.at)), ("result", .string($0.result))]) } ?? .null),
+                ("file_key_id", core.store.fileKeyID.map { .string($0) } ?? .null),
+                ("last_reload", core.lastReload.map { .object([("at", .integer($0.at)), ("result", .string($0.result))]) } ?? .null),
             ])),
             ("keys", .object([
                 ("current", keys.current.map { .string($0.hex) } ?? .null),
                 ("retired", .array(keys.retired.map { .string($0.hex) })),
-                ("rotation", Self.rotation(services.rotation)),
+                ("rotation", Self.rotation(core.rotation)),
             ])),
             ("memory", .object([
                 ("secure_heap_bytes", .integer(Int64(SecureHeap.size))),
@@ -43,12 +45,12 @@ struct StatusHandler: OperationHandler {
                 ("locked_bytes", ProcessHardening.lockedBytesReportedByKernel().map { .integer(Int64($0)) } ?? .null),
                 ("dumpable", .bool(ProcessHardening.isDumpable)),
             ])),
-            ("mirror", Self.mirror(services)),
+            ("mirror", Self.mirror(core)),
             ("audit", .object([
-                ("sink", .string(services.audit.name)),
-                ("reachable", .bool(services.audit.isReachable)),
-                ("stalled", .bool(services.audit.isStalled)),
-                ("seq", services.audit.sequence.map { .unsigned($0) } ?? .null),
+                ("sink", .string(core.audit.name)),
+                ("reachable", .bool(core.audit.isReachable)),
+                ("stalled", .bool(core.audit.isStalled)),
+                ("seq", core.audit.sequence.map { .unsigned($0) } ?? .null),
             ])),
         ])
     }
@@ -76,12 +78,12 @@ extension StatusHandler {
 extension StatusHandler {
     /// Whether the mirror is connected, how much waits in the outbox and
     /// since when, and what it took from the other hosts.
-    static func mirror(_ services: CofferServices) -> ResponseValue {
-        guard let mirror = services.mirror else { return .object([("configured", .bool(false))]) }
+    static func mirror(_ core: CofferServices) -> ResponseValue {
+        guard let mirror = core.mirror else { return .object([("configured", .bool(false))]) }
         let status = mirror.status
         // What PostgreSQL has not confirmed (confirmed entries may linger in
         // the store file until the mirror's next store commit).
-        let outbox = mirror.pending(in: services.store.snapshot.outbox)
+        let outbox = mirror.pending(in: core.store.snapshot.outbox)
         let oldest = outbox.values.map(\.queuedAt).min()
         return .object([
             ("configured", .bool(true)),

@@ -13,10 +13,12 @@ import Glibc
 /// Compared in constant time; the candidate is decoded into locked memory
 /// and wiped, and never logged or audited.
 struct VerifyHandler: OperationHandler {
+    let opener: RecordOpener
+    let hashing: HashingWork
     let operation = Operation.verify
     let members: Set<String> = ["name", "version", "stage", "value", "value_base64", "operation"]
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let name = try request.name()
         guard let candidate = try request.secretInput() else {
             throw CofferError(.badRequest, "missing 'value' (or 'value_base64') to verify")
@@ -39,23 +41,23 @@ struct VerifyHandler: OperationHandler {
         // caller names one of them: fail closed when it names none.
         if !secret.operations.isEmpty, wanted.map({ !secret.operations.contains($0) }) ?? true {
             // Still compare, so the answer takes as long either way.
-            _ = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID, services: services)
+            _ = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID)
             return HandlerOutcome([("match", .verdict(false))], version: candidates.first?.version)
         }
-        let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID, services: services)
+        let matched = try await matching(candidate.bytes, candidates, of: secret, storeID: storeID)
         return HandlerOutcome([("match", .verdict(matched != nil))], version: matched?.version ?? candidates.first?.version)
     }
 
     /// The first of `versions` the candidate matches. Hashed versions are
     /// checked on the blocking pool (scrypt takes tens of milliseconds).
     private func matching(
-        _ candidate: LockedBytes, _ versions: [SecretVersion], of secret: Secret, storeID: String, services: CofferServices
+        _ candidate: LockedBytes, _ versions: [SecretVersion], of secret: Secret, storeID: String
     ) async throws -> SecretVersion? {
         for version in versions {
-            let stored = try SecretLookup.open(version, of: secret, storeID: storeID, with: services)
+            let stored = try opener.open(version, of: secret, storeID: storeID)
             let match: Bool
             if let hash = version.hash, case .scrypt = hash {
-                match = try await services.scrypt.run(on: services.blockingPool) {
+                match = try await hashing.scrypt.run(on: hashing.pool) {
                     try candidate.withUnsafeBytes { try ValueHashing.matches($0, stored: stored, hash) }
                 }
             } else if let hash = version.hash {

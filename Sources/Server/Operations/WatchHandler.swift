@@ -7,6 +7,7 @@ import Model
 /// the caller may read: `{"id":…,"event":"put","name":…,"version":…,
 /// "stage":"current"}`, never a value.
 struct WatchHandler: OperationHandler {
+    let changes: ChangeFeed
     let operation = Operation.watch
     let members: Set<String> = ["names"]
     static let maxPatterns = 32
@@ -29,7 +30,7 @@ struct WatchHandler: OperationHandler {
         try Self.patterns(of: request).filter(\.isLiteral).map { pattern throws(CofferError) in try SecretName(pattern.pattern) }
     }
 
-    func handle(_ request: Request, context: RequestContext, services: CofferServices) async throws -> HandlerOutcome {
+    func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         guard let outlet = context.watchOutlet else {
             throw CofferError(.badRequest, "watch needs a connection of its own")
         }
@@ -38,11 +39,11 @@ struct WatchHandler: OperationHandler {
             throw CofferError(.conflict, "this connection is already watching; open another connection for another watch")
         }
         let id = context.requestID
-        let token = services.changes.subscribe(ChangeFeed.Subscription(
+        let token = changes.subscribe(ChangeFeed.Subscription(
             patterns: patterns, peer: context.peer, listener: context.listener,
             deliver: { change in outlet.deliver(WatchEventLine.encode(change, requestID: id)) }
         ))
-        outlet.adopt(token, from: services.changes)
+        outlet.adopt(token, from: changes)
         return HandlerOutcome([("watching", .array(patterns.map { .string($0.pattern) }))])
     }
 }

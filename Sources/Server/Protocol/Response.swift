@@ -75,7 +75,7 @@ struct Response: Sendable {
     /// reveals something and holds no receipt is written as UNAVAILABLE.
     func encoded() -> JSONWriter {
         if reveals, receipt == nil { return Response.failure(id, Self.unrecorded).encoded() }
-        var w = JSONWriter()
+        var w = JSONWriter.answer()
         w.raw("{\"id\":")
         w.raw(id.json)
         switch body {

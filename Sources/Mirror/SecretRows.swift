@@ -1,7 +1,5 @@
-import JSON
-import Keyring
+import FileStore
 import Model
-import Seal
 
 /// A secret as the mirror's PostgreSQL rows hold it (docs/mirror.md): one
 /// row of metadata and one row per version, ciphertext only. Built from and
@@ -66,44 +64,41 @@ public struct VersionRow: Sendable, Equatable {
 
 extension SecretRow {
     public init(_ secret: Secret) {
-        var entry = StoreFileFormat.Entry(secret)
-        let versions = entry.versions
-        entry.versions = []
         self.init(
             name: secret.name.rawValue, kind: secret.kind.rawValue, protection: secret.protection.rawValue,
             current: secret.stages.current, previous: secret.stages.previous, pending: secret.stages.pending,
-            metadata: entry.json,
-            versions: versions.map { v in
+            metadata: StoreEntryEncoding.metadataJSON(of: secret),
+            versions: secret.versions.map { v in
                 VersionRow(version: v.version, stage: secret.stages.held(by: v.version).first?.rawValue,
                            keyID: v.sealed.keyID.hex, salt: v.sealed.salt, nonce: v.sealed.nonce, ciphertext: v.sealed.ciphertext,
-                           encoding: v.encoding.rawValue, hash: v.hash.map(\.json), createdAt: v.createdAt, createdBy: v.createdBy,
-                           id: v.id ?? "")
+                           encoding: v.encoding.rawValue, hash: v.hash.map(StoreEntryEncoding.hashJSON), createdAt: v.createdAt,
+                           createdBy: v.createdBy, id: v.id ?? "")
             })
     }
 
     /// The secret these rows hold, checked as a store file's entry is
-    /// (names, stages, hash parameters); the caller still checks the MAC
-    /// and opens the records.
+    /// (names, stages, hash parameters) and against the rows' own
+    /// columns; the caller still checks the MAC and opens the records.
     public func secret() throws(StoreError) -> Secret {
         let name: SecretName
         do { name = try SecretName(self.name) } catch { throw StoreError(.corrupt, "a mirror row holds an invalid secret name") }
-        var entry = try Self.parse(metadata) { (reader) throws(StoreError) in try reader.entry() }
-        guard entry.name == self.name, entry.kind.rawValue == kind, entry.protection.rawValue == protection,
-              entry.stages?.current == current, entry.stages?.previous == previous, entry.stages?.pending == pending
-        else { throw StoreError(.corrupt, "the mirror rows of \(name) disagree with their metadata") }
-        entry.versions = []
-        for row in versions.sorted(by: { $0.version < $1.version }) {
+        var versions: [SecretVersion] = []
+        for row in self.versions {
             guard let keyID = KeyID(hex: row.keyID), let encoding = ValueEncoding(rawValue: row.encoding) else {
                 throw StoreError(.corrupt, "a mirror row of \(name) holds an invalid key id or encoding")
             }
             let hash = try row.hash.map { (text) throws(StoreError) in
-                try Self.parse(text) { (reader) throws(StoreError) in try reader.hash() }
+                try StoreEntryEncoding.hashParameters(json: text, source: "a mirror row of \(name)")
             }
-            entry.versions.append(StoreFileFormat.VersionEntry(
+            versions.append(SecretVersion(
                 version: row.version, sealed: SealedRecord(keyID: keyID, salt: row.salt, nonce: row.nonce, ciphertext: row.ciphertext),
                 encoding: encoding, createdAt: row.createdAt, createdBy: row.createdBy, hash: hash, id: row.id.isEmpty ? nil : row.id))
         }
-        return try entry.secret(named: name)
+        let secret = try StoreEntryEncoding.secret(named: name, metadataJSON: metadata, versions: versions, source: "a mirror row")
+        guard secret.kind.rawValue == kind, secret.protection.rawValue == protection, secret.stages.current == current,
+              secret.stages.previous == previous, secret.stages.pending == pending
+        else { throw StoreError(.corrupt, "the mirror rows of \(name) disagree with their metadata") }
+        return secret
     }
 
     /// What the rows' MAC covers: the store id, the change_seq, whether the secret is
@@ -119,11 +114,7 @@ extension SecretRow {
         out.add("mirror.change_seq", decimal: sequence)
         out.add("mirror.name", name)
         out.add("mirror.deleted_at", deletedAt.map { String($0) } ?? "")
-        if let secret { StoreFileFormat.Entry(secret).canonical(into: &out) }
+        if let secret { StoreEntryEncoding.macFields(of: secret, into: &out) }
         return out.bytes
-    }
-
-    static func parse<T>(_ text: String, _ read: (inout StoreFileReader) throws(StoreError) -> T) throws(StoreError) -> T {
-        try StoreFileReader.read(Array(text.utf8), source: "a mirror row", read)
     }
 }

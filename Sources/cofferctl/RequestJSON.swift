@@ -1,0 +1,39 @@
+import Foundation
+import JSON
+
+/// A request (or an export) as JSON text, keys sorted, through the JSON
+/// module's writer: the one escaping rule cofferd itself writes by.
+enum RequestJSON {
+    struct Unencodable: Error {}
+
+    static func encode(_ value: Any, layout: JSONWriter.Layout = .compact) throws(Unencodable) -> [UInt8] {
+        var w = JSONWriter(capacity: 256, layout: layout)
+        try write(value, into: &w)
+        return w.bytes
+    }
+
+    private static func write(_ value: Any, into w: inout JSONWriter) throws(Unencodable) {
+        switch value {
+        case let text as String: w.string(text)
+        case let flag as Bool: w.bool(flag)
+        case let number as any BinaryInteger: w.integer(number)
+        case is NSNull: w.raw("null")
+        case let items as [Any]:
+            w.open("[")
+            for item in items {
+                w.element()
+                try write(item, into: &w)
+            }
+            w.close("]")
+        case let members as [String: Any]:
+            w.open("{")
+            for key in members.keys.sorted() {
+                w.key(key)
+                try write(members[key]!, into: &w)
+            }
+            w.close("}")
+        default:
+            throw Unencodable()
+        }
+    }
+}
