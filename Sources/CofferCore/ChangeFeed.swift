@@ -1,3 +1,4 @@
+import FileStore
 import Model
 import Synchronization
 
@@ -55,8 +56,21 @@ public final class ChangeFeed: Sendable {
     }
 
     private struct Batch: Sendable {
-        let changes: [(SecretChange, SecretAccess?)]
+        enum Content: Sendable {
+            case changes([(SecretChange, SecretAccess?)])
+            /// Worked out on the feed's task (`changes(from:to:)`).
+            case difference(from: StoreSnapshot, to: StoreSnapshot)
+        }
+
+        let content: Content
         let policy: AccessPolicy
+
+        var changes: [(SecretChange, SecretAccess?)] {
+            switch content {
+            case .changes(let changes): changes
+            case .difference(let old, let new): ChangeFeed.changes(from: old, to: new)
+            }
+        }
     }
 
     private final class Subscribers: Sendable {
@@ -69,6 +83,7 @@ public final class ChangeFeed: Sendable {
 
         func deliver(_ batch: Batch) {
             let subscriptions = state.withLock { Array($0.subscriptions.values) }
+            guard !subscriptions.isEmpty else { return }
             for (change, secret) in batch.changes {
                 guard let name = change.name else {
                     // Names nothing: every watcher may hear it.
@@ -116,6 +131,31 @@ public final class ChangeFeed: Sendable {
     /// access settings (as they were before a delete).
     public func publish(_ changes: [(SecretChange, SecretAccess?)], policy: AccessPolicy) {
         guard !changes.isEmpty else { return }
-        batches.yield(Batch(changes: changes, policy: policy))
+        batches.yield(Batch(content: .changes(changes), policy: policy))
     }
+
+    /// Queues what changed between two snapshots the store served, in
+    /// order with the other changes; the difference is worked out on the
+    /// feed's task, so a caller under the store's writer lock only queues.
+    public func publishDifference(from old: StoreSnapshot, to new: StoreSnapshot, policy: AccessPolicy) {
+        batches.yield(Batch(content: .difference(from: old, to: new), policy: policy))
+    }
+
+    /// What a reload changed, for watchers: put for a new or newer secret,
+    /// delete for a gone one, then one reload event.
+    package static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
+        var out: [(SecretChange, SecretAccess?)] = []
+        for index in new.secrets.indicesNotHeld(in: old.secrets) {
+            let secret = new.secrets.secret(at: index)
+            out.append((SecretChange(event: .put, name: secret.name, version: secret.current?.version, stage: "current"), secret.access))
+        }
+        for index in old.secrets.indicesNotHeld(in: new.secrets) {
+            let secret = old.secrets.secret(at: index)
+            guard !new.secrets.contains(secret.name) else { continue }
+            out.append((SecretChange(event: .delete, name: secret.name, version: nil, stage: nil), secret.access))
+        }
+        out.append((.reload, nil))
+        return out
+    }
+
 }

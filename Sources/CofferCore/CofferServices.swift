@@ -92,9 +92,11 @@ public final class CofferServices: Sendable {
         // file changed on disk, the mirror took other hosts' changes or
         // restored) are told to watchers as the difference they made; a
         // request's handler publishes its own, more precise, change.
+        // The difference is worked out on the feed's own task, not here
+        // under the store's writer lock.
         store.onCommit { [weak self] commit in
             guard let self, commit.origin == .file || commit.origin == .taken else { return }
-            publish(Self.changes(from: commit.old, to: commit.new))
+            changes.publishDifference(from: commit.old, to: commit.new, policy: policy)
         }
     }
 
@@ -153,23 +155,6 @@ public final class CofferServices: Sendable {
             try? audit.record(AuditEvent(kind: kind, result: .error, reason: error.message))
         }
         return result
-    }
-
-    /// What a reload changed, for watchers: put for a new or newer secret,
-    /// delete for a gone one, then one reload event.
-    package static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
-        var out: [(SecretChange, SecretAccess?)] = []
-        for index in new.secrets.indicesNotHeld(in: old.secrets) {
-            let secret = new.secrets.secret(at: index)
-            out.append((SecretChange(event: .put, name: secret.name, version: secret.current?.version, stage: "current"), secret.access))
-        }
-        for index in old.secrets.indicesNotHeld(in: new.secrets) {
-            let secret = old.secrets.secret(at: index)
-            guard !new.secrets.contains(secret.name) else { continue }
-            out.append((SecretChange(event: .delete, name: secret.name, version: nil, stage: nil), secret.access))
-        }
-        out.append((.reload, nil))
-        return out
     }
 
     /// Tells watchers what a committed change did.

@@ -26,7 +26,8 @@ public enum StoreEntryEncoding {
     }
 
     /// The secret `name` from its metadata (`metadataJSON`) and versions,
-    /// checked as a store file's entry is: the metadata names it, versions
+    /// checked as a store file's entry is: the metadata names it and holds
+    /// its stages, versions
     /// ascend, stages name versions it has, hash parameters on exactly the
     /// versions of a hashed secret. The caller still checks a MAC and
     /// opens the records.
@@ -35,6 +36,9 @@ public enum StoreEntryEncoding {
     ) throws(StoreError) -> Secret {
         var entry = try StoreFileReader.read(Array(metadataJSON.utf8), source: source) { (reader) throws(StoreError) in try reader.entry() }
         guard entry.name == name.rawValue else { throw StoreError(.corrupt, "\(source) of \(name) names another secret") }
+        // Stages are always written here; only store files from before
+        // stages existed may lack them.
+        guard entry.stages != nil else { throw StoreError(.corrupt, "\(source) of \(name) holds no stages") }
         entry.versions = versions.sorted { $0.version < $1.version }.map(StoreFileFormat.VersionEntry.init)
         return try entry.secret(named: name)
     }

@@ -91,6 +91,9 @@ public final class Mirror: Sendable {
         self.state = MirrorState(directory: stateDirectory)
         self.settled = Mutex(SettledChanges(watermark: state.pushed(storeID: store.snapshot.storeID)))
         self.events = events
+        // Local writes reach the database only through the outbox: the
+        // store must keep one (cofferd opens it so when a mirror is set).
+        precondition(store.keepsOutbox, "a mirror needs a store that keeps an outbox")
         let wakeup = try WakePipe()
         self.wakeup = wakeup
         // Push what a write queued now rather than at the next tick. The
@@ -225,28 +228,37 @@ public final class Mirror: Sendable {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 for (name, remoteSecret) in theirs {
                     guard let ours = secrets[name] else { continue }
-                    secrets[name] = try Self.merged(ours, remoteSecret, storeID: base.storeID, keyring: keyring, sealer: sealer,
-                                                    retain: retain)
+                    let merged = try Self.merged(ours, remoteSecret, storeID: base.storeID, keyring: keyring, sealer: sealer,
+                                                 retain: retain)
+                    // Queued as a local write is: only when it changed ours.
+                    guard merged != ours else { continue }
+                    secrets[name] = merged
                     outbox[name] = queued
                 }
             }
         } catch {
             throw MirrorError(.state, "cannot merge another host's versions", detail: "\(error)")
         }
+        // Held only now that they are in the store: a commit that failed
+        // leaves them to be read and merged again.
+        let merged = remote.changes
+        marks.withLock { marks in for change in merged { marks.note(change.name, at: change.sequence) } }
         return Dictionary(remote.changes.map { ($0.name, $0.sequence) }, uniquingKeysWith: { max($0, $1) })
     }
 
     /// Of the rows read back by name for a merge, those newer than what
     /// this host has (ChangeMarks, above the floor too); the others are
-    /// reported as tampered. Those admitted are noted as held.
+    /// reported as tampered. The caller notes them as held once they are
+    /// in the store.
     private func admitted(_ changes: [MirrorReader.Change]) -> [MirrorReader.Change] {
         let (taken, stale) = marks.withLock { marks -> ([MirrorReader.Change], [MirrorReader.Change]) in
+            // Two rows of one name in one read cannot happen (one row per
+            // name); judged against the marks as they stand.
             var taken: [MirrorReader.Change] = [], stale: [MirrorReader.Change] = []
             for change in changes {
                 switch marks.judge(change.name, at: change.sequence, checkingFloor: true) {
                 case .newer:
                     taken.append(change)
-                    marks.note(change.name, at: change.sequence)
                 case .held:
                     continue
                 case .older:
@@ -391,17 +403,16 @@ public final class Mirror: Sendable {
         var secrets: [SecretName: Secret] = [:]
         var refused: [String] = []
         var sequence: Int64 = 0
+        var read: [(SecretName, Int64)] = []
         while true {
             let page = try reader.changes(storeID: storeID, after: sequence)
             guard page.lastSequence > sequence else { break }
-            for change in page.changes { secrets[change.name] = change.secret }
+            for change in page.changes {
+                secrets[change.name] = change.secret
+                read.append((change.name, change.sequence))
+            }
             refused += page.refused
             sequence = page.lastSequence
-            let changes = page.changes, floor = sequence
-            marks.withLock { marks in
-                for change in changes { marks.note(change.name, at: change.sequence) }
-                marks.floor = max(marks.floor, floor)
-            }
         }
         for name in refused { events(.tampered(name: name)) }
         // Confirmed deletions may linger in the outbox (SettledChanges): they
@@ -410,6 +421,13 @@ public final class Mirror: Sendable {
         let lingering = store.snapshot.outbox.filter { settledNow.isSettled($0.key, $0.value) }
         if !lingering.isEmpty { try store.dropFromOutbox(lingering.mapValues(\.generation)) }
         try store.restore(storeID: storeID, secrets: secrets)
+        // Held only once restored: a refused restore leaves the marks as
+        // they were.
+        let floor = sequence
+        marks.withLock { marks in
+            for (name, at) in read { marks.note(name, at: at) }
+            marks.floor = max(marks.floor, floor)
+        }
         try state.recordPulled(storeID: storeID, sequence: sequence)
         current.withLock { $0.pulledSequence = sequence }
         return Restored(storeID: storeID, secrets: secrets.count, refused: refused)

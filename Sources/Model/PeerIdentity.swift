@@ -40,7 +40,7 @@ public struct PeerIdentity: Sendable, Equatable, CustomStringConvertible {
 /// Which socket a request came in on. The admin socket serves operators; the
 /// service socket serves the policy's principals; the credentials socket
 /// serves systemd's LoadCredential= on behalf of a unit.
-public enum Listener: String, Sendable, Equatable {
+public enum Listener: String, CaseIterable, Sendable, Equatable {
     case service
     case admin
     case credentials

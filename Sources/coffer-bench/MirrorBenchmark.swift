@@ -19,6 +19,7 @@ enum MirrorBenchmark {
         let sealer = RecordSealer()
         let store = try SecretStore.open(directory: directory, authenticator: try StoreAuthenticator(keyring: keyring, sealer: sealer))
         try StoreBenchmark.fill(store, count: count, sealer: sealer, key: try keyring.current())
+        store.keepsOutbox = true
         var settings = Mirror.Settings(conninfo: conninfo)
         settings.batchSize = Int(ProcessInfo.processInfo.environment["COFFER_BENCH_BATCH"] ?? "") ?? settings.batchSize
         let mirror = try Mirror(settings: settings, store: store, keyring: keyring, sealer: sealer,

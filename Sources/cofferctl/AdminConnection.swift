@@ -26,11 +26,10 @@ struct AdminConnection: ~Copyable {
     mutating func call(_ request: [String: Any]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
         var line: [UInt8]
         do {
-            line = try RequestJSON.encode(request)
+            line = try RequestJSON.encode(request, line: true)
         } catch {
             throw ClientFailure(.usage, "cannot encode the request")
         }
-        line.append(UInt8(ascii: "\n"))
         defer { line.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         do {
             try fd.writeAll(line)

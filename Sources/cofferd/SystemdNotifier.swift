@@ -1,5 +1,6 @@
 import CLibSystemd
 import CofferCore
+import Model
 import Server
 #if canImport(Glibc)
 import Glibc
@@ -49,7 +50,7 @@ enum SystemdNotifier {
 /// passed, by the FileDescriptorName= of their .socket units (coffer, admin,
 /// credentials). Others are ignored, with a warning, and closed.
 enum SocketActivation {
-    static func passedSockets() -> (sockets: [SocketListener: Int32], unknown: [String]) {
+    static func passedSockets() -> (sockets: [Listener: Int32], unknown: [String]) {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         // unset_environment: children never see LISTEN_FDS meant for us.
         let count = sd_listen_fds_with_names(1, &names)
@@ -58,12 +59,12 @@ enum SocketActivation {
             for i in 0..<Int(count) { free(names?[i]) }
             free(names)
         }
-        var sockets: [SocketListener: Int32] = [:]
+        var sockets: [Listener: Int32] = [:]
         var unknown: [String] = []
         for i in 0..<Int(count) {
             let fd = SD_LISTEN_FDS_START + Int32(i)
             let name = names?[i].map { String(cString: $0) } ?? ""
-            if let listener = SocketListener.allCases.first(where: { $0.activationName == name }), sockets[listener] == nil {
+            if let listener = Listener.allCases.first(where: { $0.activationName == name }), sockets[listener] == nil {
                 sockets[listener] = fd
             } else {
                 unknown.append(name)

@@ -156,6 +156,3 @@ import Testing
         #expect(new.indicesNotHeld(in: new).isEmpty)
     }
 }
-
-/// A mirror row's JSON is read by the store file's reader; its errors say
-/// it was the row, so an operator does not go looking at the store file.

@@ -46,6 +46,11 @@ import Testing
         row.name = "db/other"
         #expect(throws: StoreError.self) { try row.secret() }
         row = SecretRow(try Self.plain("db/pw"))
+        row.metadata = row.metadata.replacing(#/"stages":\{[^}]*\},?/#, with: "")
+        #expect(!row.metadata.contains("stages"))
+        let stageless = #expect(throws: StoreError.self, "rows are always written with their stages") { try row.secret() }
+        #expect(stageless?.message == "a mirror row of db/pw holds no stages")
+        row = SecretRow(try Self.plain("db/pw"))
         row.versions[0].hash = #"{"algorithm":"hmac-sha256"}"#
         let hashed = #expect(throws: StoreError.self) { try row.secret() }
         #expect(hashed?.code == .corrupt, "hash parameters on a sealed secret's version")

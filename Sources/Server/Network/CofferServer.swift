@@ -33,7 +33,7 @@ public final class CofferServer: Service {
 
     private struct OpenConnection {
         let channel: any Channel
-        let listener: SocketListener
+        let listener: Listener
         var uid: UInt32?
     }
 
@@ -52,9 +52,9 @@ public final class CofferServer: Service {
     }
 
     public func run() async throws {
-        var bound: [(SocketListener, any Channel)] = []
+        var bound: [(Listener, any Channel)] = []
         do {
-            for listener in SocketListener.allCases {
+            for listener in Listener.allCases {
                 bound.append((listener, try await bind(listener)))
             }
         } catch {
@@ -86,7 +86,7 @@ public final class CofferServer: Service {
         for (_, channel) in bound { try? await channel.close() }
     }
 
-    private func bind(_ listener: SocketListener) async throws -> any Channel {
+    private func bind(_ listener: Listener) async throws -> any Channel {
         let path = configuration.socketPath(listener.fileName)
         if let fd = configuration.activatedSockets[listener] {
             let channel = try await bootstrap(listener).withBoundSocket(fd).get()
@@ -121,7 +121,7 @@ public final class CofferServer: Service {
 
     public var limits: ServerLimits { currentLimits.withLock { $0 } }
 
-    private func bootstrap(_ listener: SocketListener) -> ServerBootstrap {
+    private func bootstrap(_ listener: Listener) -> ServerBootstrap {
         let dispatcher = self.dispatcher
         return ServerBootstrap(group: group)
             // As deep as the kernel allows (net.core.somaxconn caps it): a
@@ -142,7 +142,7 @@ public final class CofferServer: Service {
     /// the peer is identified from the kernel and checked before the
     /// connection gets a handler (ssh-agent's order; fail closed).
     private func admit(
-        _ channel: any Channel, on listener: SocketListener, dispatcher: RequestDispatcher, limits: ServerLimits
+        _ channel: any Channel, on listener: Listener, dispatcher: RequestDispatcher, limits: ServerLimits
     ) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         let limit = listener == .service ? limits.maxConnections : limits.reservedConnections
@@ -176,7 +176,7 @@ public final class CofferServer: Service {
                 handler = RefusalHandler(CofferError(.denied, "permission denied: the admin socket serves operators only"))
             case .service, .admin:
                 let account = budget.account(for: peer.uid, exempt: superuser, limits: limits)
-                handler = ConnectionHandler(peer: peer, listener: listener.listener, dispatcher: dispatcher, limits: limits,
+                handler = ConnectionHandler(peer: peer, listener: listener, dispatcher: dispatcher, limits: limits,
                                             account: account)
             }
             try channel.pipeline.syncOperations.addHandler(handler)

@@ -1,4 +1,5 @@
 import CofferCore
+import Model
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +58,7 @@ public struct ServerConfiguration: Sendable {
     public var adminSocketGroup: gid_t?
     /// Listening sockets handed over by systemd (socket activation), by
     /// listener; the others are bound by cofferd itself.
-    public var activatedSockets: [SocketListener: Int32] = [:]
+    public var activatedSockets: [Listener: Int32] = [:]
     /// How long graceful shutdown waits for connections to finish.
     public var drainTimeout: Duration = .seconds(10)
 
