@@ -30,7 +30,8 @@ public struct AuditTrail: Sendable {
 }
 
 /// Proof that an audit event was accepted by the sink. Made only by
-/// `AuditTrail.record` (its initializer is private to this file).
+/// `AuditTrail.receipt(recording:)` (its initializer is private to this
+/// file).
 public struct AuditReceipt: Sendable {
     fileprivate init() {}
 }

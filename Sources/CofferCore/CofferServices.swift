@@ -96,7 +96,8 @@ public final class CofferServices: Sendable {
         // under the store's writer lock.
         store.onCommit { [weak self] commit in
             guard let self, commit.origin == .file || commit.origin == .taken else { return }
-            changes.publishDifference(from: commit.old, to: commit.new, policy: policy)
+            // The policy in force now, as for a request's change.
+            changes.publishDifference(from: commit.old, to: commit.new, policy: self.policy)
         }
     }
 

@@ -156,11 +156,12 @@ public final class SecretStore: Sendable {
         return (try fd.readAll(limit: 1 << 30), info)
     }
 
-    /// The current snapshot as a store file (ciphertext only, with its
-    /// MAC): what `export` hands out and another host can load.
-    public func exportedFile() throws -> [UInt8] {
+    /// `snapshot` (by default the current one) as a store file (ciphertext
+    /// only, with its MAC): what `export` hands out and another host can
+    /// load.
+    public func exportedFile(of snapshot: StoreSnapshot? = nil) throws -> [UInt8] {
         // Authenticated by the current key, like the next commit would be.
-        try StoreFileFormat(snapshot, authenticator: authenticator).encoded()
+        try StoreFileFormat(snapshot ?? self.snapshot, authenticator: authenticator).encoded()
     }
 
     /// What a reload found.

@@ -223,8 +223,10 @@ public final class Mirror: Sendable {
         for name in remote.refused { events(.tampered(name: name)) }
         let theirs = Dictionary(remote.changes.compactMap { c in c.secret.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let keyring = rows.keyring, sealer = rows.sealer, retain = settings.retainVersions
+        let settled = self.settled.withLock { $0 }
         do {
             try store.commitTaken { base, secrets, outbox in
+                settled.drop(from: &outbox)
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
                 for (name, remoteSecret) in theirs {
                     guard let ours = secrets[name] else { continue }
@@ -275,8 +277,8 @@ public final class Mirror: Sendable {
     /// Settles what PostgreSQL confirmed: the watermark moves (a small
     /// file, STATE/mirror-pushed), and the store file is rewritten only
     /// once `settledEntriesToPrune` confirmed entries have gathered in its
-    /// outbox (a pull or a merge drops them sooner, in a commit it makes
-    /// anyway).
+    /// outbox (a pull that takes changes, a merge or a restore drops them
+    /// sooner, in a commit it makes anyway).
     private func acknowledge(_ confirmed: [SecretName: UInt64]) {
         guard !confirmed.isEmpty else { return }
         let snapshot = store.snapshot
@@ -320,8 +322,7 @@ public final class Mirror: Sendable {
         let settled = self.settled.withLock { $0 }
         do {
             try store.commitTaken { base, secrets, outbox in
-                // Confirmed changes leave the outbox with this write.
-                for (name, entry) in outbox where settled.isSettled(name, entry) { outbox[name] = nil }
+                settled.drop(from: &outbox)
                 for change in changes {
                     let ours = secrets[change.name]
                     switch TakeDecision.decide(theirs: change.secret, ours: ours, oursPending: outbox[change.name] != nil) {

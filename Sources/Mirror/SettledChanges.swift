@@ -44,4 +44,10 @@ struct SettledChanges: Equatable {
         above = above.filter { $0.value > next }
         return next
     }
+
+    /// Confirmed entries leave the outbox with a commit the mirror makes
+    /// anyway (a pull's, a merge's).
+    func drop(from outbox: inout [SecretName: OutboxEntry]) {
+        for (name, entry) in outbox where isSettled(name, entry) { outbox[name] = nil }
+    }
 }

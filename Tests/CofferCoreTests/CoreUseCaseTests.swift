@@ -94,6 +94,35 @@ final class CollectingAuditSink: AuditSink {
         #expect(heard.withLock { $0[1].name } == (try SecretName("app/db")))
     }
 
+    /// A change taken from elsewhere is filtered by the policy in force
+    /// when it arrives, as a request's change is, not the one at startup.
+    @Test func takenChangesAreToldUnderThePolicyInForceNow() async throws {
+        let dir = try TemporaryDirectory("core-policy")
+        let policyFile = dir.path + "/policy"
+        try "".write(toFile: policyFile, atomically: true, encoding: .utf8)
+        let keyring = Keyring(current: try TestKeys.master())
+        let core = CofferServices(
+            store: try SecretStore.open(directory: dir.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
+            keyring: keyring, sealer: RecordSealer(), policy: .owner(uid: 0),
+            policySource: PolicySource(base: .owner(uid: 0), path: policyFile), audit: CollectingAuditSink(),
+            mode: .development, blockingPool: DetachedWork())
+        let heard = Mutex<[SecretChange]>([])
+        _ = core.changes.subscribe(ChangeFeed.Subscription(
+            patterns: [NamePattern("app/**")], peer: PeerIdentity(uid: 2000, gid: 2000, pid: 1), listener: .service,
+            deliver: { change in heard.withLock { $0.append(change) } }))
+        try "allow read on app/** to uid:2000\n".write(toFile: policyFile, atomically: true, encoding: .utf8)
+        _ = try core.reloadPolicy(requestedBy: nil, on: nil).get()
+        let name = try SecretName("app/new")
+        try core.store.commitTaken { _, secrets, _ in
+            secrets[name] = Secret(name: name, kind: .generic, protection: .sealed, versions: [
+                SecretVersion(version: 1, sealed: SealedRecord(keyID: try keyring.current().id, salt: [], nonce: [], ciphertext: []),
+                              encoding: .text, createdAt: 0, createdBy: "uid:0")])
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while heard.withLock({ $0.count }) < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0.map(\.event) } == [.reload, .put, .reload], "the policy reload, then the taken put uid 2000 may now watch")
+    }
+
     @Test func aWriteThatContradictsTheSecretChangesNothing() async throws {
         _ = try await write("app/db", "one")
         let generation = services.store.snapshot.generation

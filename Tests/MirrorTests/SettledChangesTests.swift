@@ -25,6 +25,14 @@ import Testing
         #expect(settled.advance(over: outbox, generation: 9) == nil, "it did not move")
     }
 
+    @Test func droppingLeavesOnlyWhatIsStillPending() {
+        var settled = SettledChanges(watermark: 4)
+        settled.confirm([c: 7])
+        var outbox = [a: entry(3), b: entry(5), c: entry(7)]
+        settled.drop(from: &outbox)
+        #expect(Array(outbox.keys) == [b], "a is under the watermark, c confirmed above it; b waits")
+    }
+
     /// A name changed again after its push is pending again; a
     /// confirmation of an older generation does not cover it.
     @Test func aNewerChangeOfAConfirmedNameIsPendingAgain() {

@@ -107,7 +107,7 @@ struct ExportHandler: OperationHandler {
 
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         guard try request.bool("plaintext") == true else {
-            let file = try store.exportedFile()
+            let file = try store.exportedFile(of: context.snapshot)
             return HandlerOutcome([("store_file", .revealed(Revelation(.storeFile(String(decoding: file, as: UTF8.self)))))])
         }
         let snapshot = context.snapshot
