@@ -5,9 +5,12 @@ import Syscalls
 /// Gets against cofferd and against two baselines measured in the same
 /// run (docs/performance.md): a minimal Unix-socket echo server, and the
 /// same server sending one journal event per request (the floor when every
-/// read is audited). Figures are ratios, since absolute times vary. The
+/// read is audited); and a peer: OpenSSH's ssh-agent answering
+/// REQUEST_IDENTITIES. Figures are ratios, since absolute times vary. The
 /// same two echo servers on SwiftNIO are measured too, for reference: the
-/// ratios stay against the plain ones, as the goals define them.
+/// ratios stay against the plain ones, as the goals define them. Each row
+/// also says what the server (a separate process) and journald spent in
+/// CPU per request.
 struct GetBenchmark {
     let cofferd: String
     let work: String
@@ -23,6 +26,10 @@ struct GetBenchmark {
         var p50Microseconds: Double
         var p99Microseconds: Double
         var requestsPerSecond: Double
+        /// CPU per request of the serving process, when it is one of its
+        /// own (cofferd, ssh-agent), and of journald.
+        var serverCPUMicroseconds: Double?
+        var journaldCPUMicroseconds: Double?
     }
 
     func run() throws {
@@ -38,20 +45,25 @@ struct GetBenchmark {
             defer { try? server.close() }
             all += measure(name, socket: server.path, request: request)
         }
+        let agent = try SSHAgentPeer(directory: work)
+        all += measure("ssh-agent (identities)", server: agent.pid) { [socket = agent.socket] in try BlockingAgentClient(path: socket) }
+        agent.stop()
         for (name, arguments) in [("cofferd strict audit", ["--audit", "journal"]),
                                   ("cofferd coalesced audit", ["--audit", "journal", "--audit-coalesce", "1"])] {
             let dev = work + "/dev-\(all.count)"
             let process = try startCofferd(dev: dev, arguments: arguments)
             defer { process.terminate(); process.waitUntilExit() }
-            all += measure(name, socket: dev + "/run/coffer.sock", request: request)
+            all += measure(name, socket: dev + "/run/coffer.sock", request: request, server: process.processIdentifier)
         }
 
+        func cpu(_ value: Double?) -> String { value.map { String(format: " %9.1f", $0) } ?? "         -" }
         print("")
-        print("scenario                     clients  mean µs   p50 µs   p99 µs    req/s")
+        print("scenario                     clients  mean µs   p50 µs   p99 µs    req/s  srv µs/req  jd µs/req")
         for f in all {
             print(f.scenario.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + String(format: " %7d %8.1f %8.1f %8.1f %9.0f", f.clients,
-                           f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond))
+                           f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond)
+                  + "  " + cpu(f.serverCPUMicroseconds) + " " + cpu(f.journaldCPUMicroseconds))
         }
         func find(_ s: String, _ c: Int) -> Figures { all.first { $0.scenario == s && $0.clients == c }! }
         let ratios: [(String, Double, String)] = [
@@ -63,11 +75,20 @@ struct GetBenchmark {
              find("cofferd coalesced audit", 1).meanMicroseconds / find("echo", 1).meanMicroseconds, "goal <= 1.5"),
             ("coalesced, 16 clients: throughput vs echo",
              find("cofferd coalesced audit", 16).requestsPerSecond / find("echo", 16).requestsPerSecond, "goal >= 0.6"),
+            ("coalesced, 16 clients: throughput vs ssh-agent",
+             find("cofferd coalesced audit", 16).requestsPerSecond / find("ssh-agent (identities)", 16).requestsPerSecond,
+             "goal >= 1.5"),
         ]
         print("")
         for (what, ratio, goal) in ratios {
             print(what.padding(toLength: 50, withPad: " ", startingAt: 0) + String(format: " %5.2f  ", ratio) + "(\(goal))")
         }
+        // cofferd's own CPU per get, 16 clients (the steadier figure).
+        let strict = find("cofferd strict audit", 16), coalesced = find("cofferd coalesced audit", 16)
+        print("coalesced, cofferd CPU per get (µs)".padding(toLength: 50, withPad: " ", startingAt: 0)
+              + cpu(coalesced.serverCPUMicroseconds) + "  (goal <= 10)")
+        print("strict, cofferd CPU per get (µs)".padding(toLength: 50, withPad: " ", startingAt: 0)
+              + cpu(strict.serverCPUMicroseconds) + "  (goal <= 10 plus the journal send)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(all).write(to: URL(fileURLWithPath: jsonOut))
@@ -82,33 +103,43 @@ struct GetBenchmark {
     }
 
     /// `coffer-bench load`: one scenario against a socket already served.
-    static func load(socket: String, clients: Int, each: Int) {
-        let f = run("load", socket: socket, request: request, clients: clients, each: each)
+    static func load(socket: String, clients: Int, each: Int, server: Int32? = nil) {
+        let f = run("load", clients: clients, each: each, server: server) { try LineRequest(path: socket, line: request) }
         print(String(format: "%d clients: mean %.1f µs, p50 %.1f µs, p99 %.1f µs, %.0f req/s",
-                     clients, f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond))
+                     clients, f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond)
+              + (f.serverCPUMicroseconds.map { String(format: ", server CPU %.1f µs/req", $0) } ?? "")
+              + (f.journaldCPUMicroseconds.map { String(format: ", journald CPU %.1f µs/req", $0) } ?? ""))
     }
 
     /// 1 client, then 16 at once; each sends a request and waits for its
     /// answer before the next (what a service on its request path does).
-    func measure(_ scenario: String, socket: String, request: String) -> [Figures] {
-        [Self.run(scenario, socket: socket, request: request, clients: 1, each: Self.singleClientRequests),
-         Self.run(scenario, socket: socket, request: request, clients: Self.clients, each: Self.perClientRequests)]
+    func measure(_ scenario: String, socket: String, request: String, server: Int32? = nil) -> [Figures] {
+        measure(scenario, server: server) { try LineRequest(path: socket, line: request) }
     }
 
-    static func run(_ scenario: String, socket: String, request: String, clients: Int, each: Int) -> Figures {
+    func measure(_ scenario: String, server: Int32?, connect: @escaping @Sendable () throws -> any RoundTripClient) -> [Figures] {
+        [Self.run(scenario, clients: 1, each: Self.singleClientRequests, server: server, connect: connect),
+         Self.run(scenario, clients: Self.clients, each: Self.perClientRequests, server: server, connect: connect)]
+    }
+
+    static func run(
+        _ scenario: String, clients: Int, each: Int, server: Int32?, connect: @escaping @Sendable () throws -> any RoundTripClient
+    ) -> Figures {
         let latencies = LatencyLog()
         let group = DispatchGroup()
+        let journald = ProcessCPU.journald()
+        let serverBefore = server.flatMap(ProcessCPU.seconds(of:)), journaldBefore = journald.flatMap(ProcessCPU.seconds(of:))
         let start = ContinuousClock.now
         for _ in 0..<clients {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
-                guard let client = try? BlockingLineClient(path: socket) else { return }
+                guard let client = try? connect() else { return }
                 var mine: [Double] = []
                 mine.reserveCapacity(each)
                 for _ in 0..<each {
                     let t = ContinuousClock.now
-                    guard client.roundTrip(request) else { break }
+                    guard client.roundTrip() else { break }
                     mine.append(StoreBenchmark.seconds(since: t) * 1e6)
                 }
                 latencies.add(mine)
@@ -118,12 +149,18 @@ struct GetBenchmark {
         let elapsed = StoreBenchmark.seconds(since: start)
         let sorted = latencies.all.sorted()
         guard !sorted.isEmpty else { return Figures(scenario: scenario, clients: clients, meanMicroseconds: 0, p50Microseconds: 0, p99Microseconds: 0, requestsPerSecond: 0) }
+        func perRequest(_ before: Double?, _ pid: Int32?) -> Double? {
+            guard let before, let after = pid.flatMap(ProcessCPU.seconds(of:)) else { return nil }
+            return (after - before) / Double(sorted.count) * 1e6
+        }
         return Figures(
             scenario: scenario, clients: clients,
             meanMicroseconds: sorted.reduce(0, +) / Double(sorted.count),
             p50Microseconds: percentile(50, of: sorted),
             p99Microseconds: percentile(99, of: sorted),
-            requestsPerSecond: Double(sorted.count) / elapsed)
+            requestsPerSecond: Double(sorted.count) / elapsed,
+            serverCPUMicroseconds: perRequest(serverBefore, server),
+            journaldCPUMicroseconds: perRequest(journaldBefore, journald))
     }
 
     /// A release cofferd in dev mode with one secret, ready to serve.
@@ -145,6 +182,24 @@ struct GetBenchmark {
         process.terminate()
         throw POSIXError(.ETIMEDOUT)
     }
+}
+
+/// One request and its answer, over a connection of its own.
+protocol RoundTripClient: AnyObject {
+    func roundTrip() -> Bool
+}
+
+/// A fixed request line (cofferd's get, or anything the echo servers echo).
+final class LineRequest: RoundTripClient {
+    private let client: BlockingLineClient
+    private let line: String
+
+    init(path: String, line: String) throws {
+        client = try BlockingLineClient(path: path)
+        self.line = line
+    }
+
+    func roundTrip() -> Bool { client.roundTrip(line) }
 }
 
 final class LatencyLog: @unchecked Sendable {

@@ -26,10 +26,11 @@ struct CofferBench {
             try DaemonBenchmark(count: count, cofferd: arguments[2], work: arguments[3], jsonOut: arguments[4]).run()
         case "load":
             // Gets against a running cofferd, for profiling it (docs/performance.md).
-            guard arguments.count == 4, let clients = Int(arguments[2]), let each = Int(arguments[3]) else {
-                fatalError("usage: coffer-bench load SOCKET CLIENTS REQUESTS-EACH")
+            // With the server's PID, its CPU per request too.
+            guard (4...5).contains(arguments.count), let clients = Int(arguments[2]), let each = Int(arguments[3]) else {
+                fatalError("usage: coffer-bench load SOCKET CLIENTS REQUESTS-EACH [SERVER-PID]")
             }
-            GetBenchmark.load(socket: arguments[1], clients: clients, each: each)
+            GetBenchmark.load(socket: arguments[1], clients: clients, each: each, server: arguments.count == 5 ? Int32(arguments[4]) : nil)
         default:
             try StoreBenchmark.run(count: Int(arguments.dropFirst().first ?? "") ?? 100_000)
         }
