@@ -21,7 +21,9 @@ public final class AuditChainer: Sendable {
     public let chainID: String
     public let keyID: String
     private let mac: @Sendable ([UInt8]) throws -> [UInt8]
-    private let state: Mutex<State>
+    /// Held across the journal send, by every event loop in turn: a plain
+    /// mutex, not a priority-inheritance one (PlainMutex says why).
+    private let state: PlainMutex<State>
     private let file: Mutex<OwnedFileDescriptor?>
 
     struct State {
@@ -41,7 +43,7 @@ public final class AuditChainer: Sendable {
             chain = Self.parse(try opened.readAll(limit: 4096)) ?? AuditChain()
             fd = consume opened
         }
-        state = Mutex(State(chain: chain))
+        state = PlainMutex(State(chain: chain))
         file = Mutex(fd)
     }
 
