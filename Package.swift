@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "cofferctl",
             dependencies: [
-                "Syscalls", "Model", "JSON",
+                "Syscalls", "Model", "JSON", "LockedMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", "Model", "Seal", "Keyring", "LockedMemory", "CofferTestSupport", "CLibCrypto"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Model"]),
-        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model", "FileStore"]),
+        .testTarget(name: "MirrorTests", dependencies: ["Mirror", "Model", "FileStore", "Seal", "Keyring", "CofferTestSupport"]),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "Model", "Seal", "Keyring", "LockedMemory", "FileStore", "Audit", "CofferTestSupport"]),
         .testTarget(
             name: "ServerTests",

@@ -89,7 +89,18 @@ public final class Mirror: Sendable {
         self.store = store
         self.rows = RowAuthenticator(keyring: keyring, sealer: sealer)
         self.state = MirrorState(directory: stateDirectory)
-        self.settled = Mutex(SettledChanges(watermark: state.pushed(storeID: store.snapshot.storeID)))
+        // A watermark ahead of the store (its file rolled back, with
+        // store-generation removed: docs/operations.md) would take the
+        // writes that reuse those generations as pushed, and never send
+        // them: it goes back to the store's generation, on disk too, before
+        // any such write is made.
+        let snapshot = store.snapshot
+        var pushed = state.pushed(storeID: snapshot.storeID)
+        if pushed > snapshot.generation {
+            pushed = snapshot.generation
+            try state.recordPushed(storeID: snapshot.storeID, generation: pushed)
+        }
+        self.settled = Mutex(SettledChanges(watermark: pushed))
         self.events = events
         // Local writes reach the database only through the outbox: the
         // store must keep one (cofferd opens it so when a mirror is set).
@@ -243,8 +254,8 @@ public final class Mirror: Sendable {
         }
         // Held only now that they are in the store: a commit that failed
         // leaves them to be read and merged again.
-        let merged = remote.changes
-        marks.withLock { marks in for change in merged { marks.note(change.name, at: change.sequence) } }
+        let held = remote.changes
+        marks.withLock { marks in for change in held { marks.note(change.name, at: change.sequence) } }
         return Dictionary(remote.changes.map { ($0.name, $0.sequence) }, uniquingKeysWith: { max($0, $1) })
     }
 
@@ -288,9 +299,9 @@ public final class Mirror: Sendable {
         }
         // A failure here only means the names are pushed again (upserts).
         if let moved { try? state.recordPushed(storeID: snapshot.storeID, generation: moved) }
-        let done = snapshot.outbox.filter { now.isSettled($0.key, $0.value) }
+        let done = now.confirmed(in: snapshot.outbox)
         if done.count >= settings.settledEntriesToPrune {
-            try? store.dropFromOutbox(done.mapValues(\.generation))
+            try? store.dropFromOutbox(done)
         }
     }
 
@@ -418,9 +429,8 @@ public final class Mirror: Sendable {
         for name in refused { events(.tampered(name: name)) }
         // Confirmed deletions may linger in the outbox (SettledChanges): they
         // are in the database already, so they do not stand in the way.
-        let settledNow = settled.withLock { $0 }
-        let lingering = store.snapshot.outbox.filter { settledNow.isSettled($0.key, $0.value) }
-        if !lingering.isEmpty { try store.dropFromOutbox(lingering.mapValues(\.generation)) }
+        let lingering = settled.withLock { $0 }.confirmed(in: store.snapshot.outbox)
+        if !lingering.isEmpty { try store.dropFromOutbox(lingering) }
         try store.restore(storeID: storeID, secrets: secrets)
         // Held only once restored: a refused restore leaves the marks as
         // they were.

@@ -24,7 +24,7 @@ struct MirrorWriter {
     static func queue(
         from snapshot: StoreSnapshot, excluding done: Set<SecretName> = [], settled: SettledChanges = SettledChanges(watermark: 0)
     ) -> [Item] {
-        snapshot.outbox.filter { !done.contains($0.key) && !settled.isSettled($0.key, $0.value) }
+        settled.pending(in: snapshot.outbox).filter { !done.contains($0.key) }
             .sorted { ($0.value.generation, $0.key) < ($1.value.generation, $1.key) }.map {
             Item(name: $0.key, secret: snapshot.secrets[$0.key], generation: $0.value.generation)
         }

@@ -27,6 +27,12 @@ struct SettledChanges: Equatable {
         outbox.filter { !isSettled($0.key, $0.value) }
     }
 
+    /// The entries PostgreSQL has confirmed, as the generations to drop
+    /// them at (SecretStore.dropFromOutbox).
+    func confirmed(in outbox: [SecretName: OutboxEntry]) -> [SecretName: UInt64] {
+        outbox.filter { isSettled($0.key, $0.value) }.mapValues(\.generation)
+    }
+
     /// PostgreSQL confirmed these names as of these outbox generations.
     mutating func confirm(_ confirmed: [SecretName: UInt64]) {
         above.merge(confirmed) { max($0, $1) }
@@ -48,6 +54,6 @@ struct SettledChanges: Equatable {
     /// Confirmed entries leave the outbox with a commit the mirror makes
     /// anyway (a pull's, a merge's).
     func drop(from outbox: inout [SecretName: OutboxEntry]) {
-        for (name, entry) in outbox where isSettled(name, entry) { outbox[name] = nil }
+        outbox = pending(in: outbox)
     }
 }
