@@ -27,7 +27,8 @@ public struct RecordOpener: Sendable {
 }
 
 /// Changing secrets: a commit on the blocking pool, the change told to
-/// watchers, and the write use case of put, rotate and token.create.
+/// watchers, the write use case of put, rotate and token.create, and the
+/// import.
 package protocol SecretWrites: Sendable {
     var retainVersions: Int { get }
     func commit<Result: Sendable>(
@@ -35,6 +36,7 @@ package protocol SecretWrites: Sendable {
     ) async throws -> Result
     func publish(_ changes: [(SecretChange, SecretAccess?)])
     func write(_ request: VersionWrite, known: Secret?, by author: String) async throws -> VersionWrite.Written
+    func importValues(_ items: [ImportItem], by author: String) async throws -> Int
 }
 
 /// Master-key rotation, seal and unseal (KeyOperations).

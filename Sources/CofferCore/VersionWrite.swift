@@ -138,23 +138,38 @@ extension CofferServices {
             if let grace = options.graceSeconds { secret.graceSeconds = grace }
             if let expiry = options.expiresAt { secret.expiresAt = expiry }
             if let operations = options.operations { secret.operations = operations }
-            let number = secret.nextVersion
             // The key is taken under the store's writer lock: a master-key
             // rotation's commit (and the retiring that follows it) cannot
             // fall between taking it and committing with it.
-            let key = try keyring.current()
-            let sealed = try payload.withUnsafeBytes {
-                try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
+            let number = try payload.withUnsafeBytes {
+                try secret.addSealedVersion($0, storeID: storeID, key: keyring.current(), sealer: sealer, encoding: encoding,
+                                            hash: hash, pending: pending, at: now, by: author, retain: retain)
             }
-            try secret.add(SecretVersion(version: number, sealed: sealed, encoding: encoding, createdAt: now,
-                                         createdBy: author, hash: hash, id: try SecureRandom.hex(8)),
-                           pending: pending, at: now, by: author)
-            secret.applyRetention(keep: retain)
             secrets[name] = secret
             return (number, secret.access)
         }
         let stage = pending ? Stage.pending : .current
         publish([(SecretChange(event: request.event, name: name, version: version, stage: stage.rawValue), finalAccess)])
         return VersionWrite.Written(version: version, stage: stage, protection: protection)
+    }
+}
+
+extension Secret {
+    /// Seals `payload` as this secret's next version under `key`, adds it
+    /// (current, or pending), applies retention, and returns its number:
+    /// the one way a write makes a version (put, rotate, token.create,
+    /// import). Call under the store's writer lock, with the key taken
+    /// there.
+    mutating func addSealedVersion(
+        _ payload: UnsafeRawBufferPointer, storeID: String, key: MasterKey, sealer: RecordSealer, encoding: ValueEncoding,
+        hash: HashParameters? = nil, pending: Bool = false, at now: Int64, by author: String, retain: Int
+    ) throws -> UInt64 {
+        let number = nextVersion
+        let sealed = try sealer.seal(payload, for: identity(storeID: storeID, version: number), with: key)
+        try add(SecretVersion(version: number, sealed: sealed, encoding: encoding, createdAt: now, createdBy: author,
+                              hash: hash, id: try SecureRandom.hex(8)),
+                pending: pending, at: now, by: author)
+        applyRetention(keep: retain)
+        return number
     }
 }

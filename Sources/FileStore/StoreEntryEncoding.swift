@@ -8,9 +8,7 @@ public enum StoreEntryEncoding {
     /// The secret's store-file entry without its versions, as compact
     /// JSON: stages, access, grace, expiry, operations. Never a value.
     public static func metadataJSON(of secret: Secret) -> String {
-        var entry = StoreFileFormat.Entry(secret)
-        entry.versions = []
-        return entry.json
+        StoreFileFormat.Entry(secret, versions: false).json
     }
 
     /// A hashed version's parameters as compact JSON.

@@ -141,7 +141,7 @@ struct StoreFileFormat: Encodable {
         formatVersion = Self.currentVersion
         storeID = snapshot.storeID
         generation = snapshot.generation
-        secrets = snapshot.secrets.map(Entry.init)
+        secrets = snapshot.secrets.map { Entry($0) }
         outbox = snapshot.outbox.isEmpty ? nil : snapshot.outbox.keys.sorted().map { name in
             OutboxItem(name: name.rawValue, generation: snapshot.outbox[name]!.generation, queuedAt: snapshot.outbox[name]!.queuedAt)
         }
@@ -284,11 +284,13 @@ struct StoreFileFormat: Encodable {
 }
 
 extension StoreFileFormat.Entry {
-    init(_ s: Secret) {
+    /// Without `versions`, the entry's metadata only (the mirror's
+    /// metadata column: versions travel as rows of their own).
+    init(_ s: Secret, versions withVersions: Bool = true) {
         name = s.name.rawValue
         kind = s.kind
         protection = s.protection
-        versions = s.versions.map(StoreFileFormat.VersionEntry.init)
+        versions = withVersions ? s.versions.map(StoreFileFormat.VersionEntry.init) : []
         access = s.access.isUnrestricted ? nil : s.access
         stages = StoreFileFormat.StagesEntry(current: s.stages.current, previous: s.stages.previous, pending: s.stages.pending,
                                              changedAt: s.stages.changedAt, changedBy: s.stages.changedBy,

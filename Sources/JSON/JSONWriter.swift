@@ -86,7 +86,18 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func integer<T: BinaryInteger>(_ value: T) {
+    // Concrete overloads for the integer types the writers use: a generic
+    // is not specialized across modules, and the store file writes
+    // hundreds of thousands of numbers.
+    public mutating func integer(_ value: Int64) { decimal(value) }
+    public mutating func integer(_ value: UInt64) { decimal(value) }
+    public mutating func integer(_ value: Int) { decimal(value) }
+    public mutating func integer(_ value: UInt32) { decimal(value) }
+
+    /// Any other integer type (cofferctl's requests).
+    public mutating func integer(_ value: some BinaryInteger) { decimal(value) }
+
+    private mutating func decimal(_ value: some BinaryInteger) {
         let digits = String(value).utf8
         makeRoom(digits.count)
         bytes.append(contentsOf: digits)
@@ -99,17 +110,17 @@ public struct JSONWriter: Sendable {
     // MARK: Containers with their separators
 
     /// Opens an object (`{`) or an array (`[`).
-    public mutating func open(_ bracket: Character) {
+    public mutating func open(_ bracket: Unicode.Scalar) {
         makeRoom(1)
-        bytes.append(UInt8(ascii: bracket.unicodeScalars.first!))
+        bytes.append(UInt8(ascii: bracket))
         firstInContainer.append(true)
     }
 
-    public mutating func close(_ bracket: Character) {
+    public mutating func close(_ bracket: Unicode.Scalar) {
         let empty = firstInContainer.removeLast()
         if !empty { newline() }
         makeRoom(1)
-        bytes.append(UInt8(ascii: bracket.unicodeScalars.first!))
+        bytes.append(UInt8(ascii: bracket))
     }
 
     /// A member's key, after the separator; its value follows.

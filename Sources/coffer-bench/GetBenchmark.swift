@@ -212,6 +212,12 @@ final class LatencyLog: @unchecked Sendable {
 /// Blocking request/answer over a Unix stream socket, one line each way.
 /// Used by one thread at a time (@unchecked: handed to the thread that uses it).
 final class BlockingLineClient: @unchecked Sendable {
+    /// One send of the whole request; a closed peer is a failed round
+    /// trip, not a SIGPIPE.
+    static func send(_ bytes: [UInt8], on socket: Int32) -> Bool {
+        bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
     private let socket: OwnedFileDescriptor
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private var pending: [UInt8] = []
@@ -223,7 +229,7 @@ final class BlockingLineClient: @unchecked Sendable {
     func roundTrip(_ line: String) -> Bool {
         var bytes = Array(line.utf8)
         bytes.append(10)
-        guard bytes.withUnsafeBytes({ send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return false }
+        guard Self.send(bytes, on: socket.rawValue) else { return false }
         while true {
             if let newline = pending.firstIndex(of: 10) {
                 let ok = !pending[..<newline].starts(with: Array(#"{"id":null,"ok":false"#.utf8))

@@ -61,7 +61,7 @@ final class BlockingAgentClient: RoundTripClient, @unchecked Sendable {
     }
 
     func roundTrip() -> Bool {
-        guard (try? socket.writeAll(Self.request)) != nil else { return false }
+        guard BlockingLineClient.send(Self.request, on: socket.rawValue) else { return false }
         while true {
             if pending.count >= 4 {
                 let length = pending[0..<4].reduce(0) { $0 << 8 | Int($1) }

@@ -1,4 +1,5 @@
 import Foundation
+import LockedMemory
 import Syscalls
 
 /// One connection to a cofferd socket: send a request line, read the answer.
@@ -30,7 +31,7 @@ struct AdminConnection: ~Copyable {
         } catch {
             throw ClientFailure(.usage, "cannot encode the request")
         }
-        defer { line.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { line.wipe() }
         do {
             try fd.writeAll(line)
         } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LockedMemory
 
 /// `cofferctl import FILE`: secrets from an env file (`NAME=VALUE` lines,
 /// the pgmi params-file habit) or a JSON object (`{"name": "value"}`), read
@@ -39,7 +40,10 @@ struct Import: ParsableCommand {
             var batches: [[[String: String]]] = [[]]
             var size = 0
             for item in items {
-                let itemSize = (try? RequestJSON.encode(item).count) ?? Int.max
+                // Measured, then wiped: the item holds its value.
+                var encoded = try? RequestJSON.encode(item)
+                let itemSize = encoded?.count ?? Int.max
+                encoded?.wipe()
                 guard itemSize < Self.batchBytes else {
                     throw ClientFailure(.usage, "the value of \(item["name"] ?? "?") is too large to import; nothing was imported")
                 }
@@ -141,8 +145,9 @@ struct Export: ParsableCommand {
                     if let value = item["value"]?.string { object[name] = value }
                     if let value = item["value_base64"]?.string { object[name] = ["value_base64": value] }
                 }
-                bytes = Data((try? RequestJSON.encode(object, layout: .pretty)) ?? [])
-                bytes.append(UInt8(ascii: "\n"))
+                var encoded = (try? RequestJSON.encode(object, layout: .pretty, line: true)) ?? []
+                bytes = Data(encoded)
+                encoded.wipe()
                 object.removeAll()
             } else {
                 bytes = Data((answer["store_file"]?.string ?? "").utf8)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LockedMemory
 import Model
 
 /// `cofferctl init`: a new master key, written only as an encrypted systemd
@@ -68,11 +69,14 @@ struct Init: ParsableCommand {
     static func newKeyText() -> Data {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        defer { for i in bytes.indices { bytes[i] = 0 } }
+        defer { bytes.wipe() }
+        // Room for the digits and the newline up front: no growth leaves
+        // a copy of the key's text behind.
         var text: [UInt8] = []
+        text.reserveCapacity(65)
         Hex.append(bytes, to: &text)
         text.append(UInt8(ascii: "\n"))
-        defer { for i in text.indices { text[i] = 0 } }
+        defer { text.wipe() }
         return Data(text)
     }
 }

@@ -13,7 +13,6 @@ import Glibc
 /// version, as `put` would make it.
 struct ImportHandler: OperationHandler {
     let writes: any SecretWrites
-    let opener: RecordOpener
     let operation = Operation.import
     let members: Set<String> = ["secrets"]
     static let maxItems = 1000
@@ -51,48 +50,15 @@ struct ImportHandler: OperationHandler {
     }
 
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
-        let items = try items(of: request)
-        var inputs: [(Item, SecretInput)] = []
-        for item in items {
+        var values: [ImportItem] = []
+        for item in try items(of: request) {
             guard let input = try request.secretInput(in: item.members) else {
                 throw CofferError(.badRequest, "\(item.name) has no 'value' or 'value_base64'")
             }
-            guard input.bytes.count <= VersionWrite.maxValueBytes else {
-                throw CofferError(.badRequest, "the value of \(item.name) is larger than \(VersionWrite.maxValueBytes) bytes")
-            }
-            inputs.append((item, input))
+            values.append(ImportItem(name: item.name, kind: item.kind, value: input.bytes, encoding: input.encoding))
         }
-        let keyring = opener.keyring
-        let sealer = opener.sealer
-        let author = context.peer.principal
-        let now = Int64(time(nil))
-        let prepared = inputs
-        let retain = writes.retainVersions
-        let written = try await writes.commit { storeID, secrets in
-            // Under the writer lock, as in NewVersion.
-            let key = try keyring.current()
-            var changes: [(SecretChange, SecretAccess?)] = []
-            for (item, input) in prepared {
-                var secret = secrets[item.name] ?? Secret(name: item.name, kind: item.kind ?? .generic, protection: .sealed, versions: [])
-                guard secret.protection == .sealed else {
-                    throw CofferError(.conflict, "\(item.name) is hashed; import stores revealable values only")
-                }
-                if let kind = item.kind { secret.kind = kind }
-                let number = secret.nextVersion
-                let sealed = try input.bytes.withUnsafeBytes {
-                    try sealer.seal($0, for: secret.identity(storeID: storeID, version: number), with: key)
-                }
-                try secret.add(SecretVersion(version: number, sealed: sealed, encoding: input.encoding,
-                                             createdAt: now, createdBy: author, id: try SecureRandom.hex(8)),
-                               pending: false, at: now, by: author)
-                secret.applyRetention(keep: retain)
-                secrets[item.name] = secret
-                changes.append((SecretChange(event: .put, name: item.name, version: number, stage: "current"), secret.access))
-            }
-            return changes
-        }
-        writes.publish(written)
-        return HandlerOutcome([("imported", .integer(Int64(written.count)))])
+        let imported = try await writes.importValues(values, by: context.peer.principal)
+        return HandlerOutcome([("imported", .integer(Int64(imported)))])
     }
 }
 

@@ -49,7 +49,7 @@ public struct RequestDispatcher: Sendable {
         case .reload: ReloadHandler(policies: core)
         case .status: StatusHandler(core: core)
         case .audit: AuditHandler(audit: core.audit, opener: core.opener, pool: core.blockingPool)
-        case .import: ImportHandler(writes: core, opener: core.opener)
+        case .import: ImportHandler(writes: core)
         case .export: ExportHandler(store: core.store, opener: core.opener)
         case .restore: RestoreHandler(mirror: core.mirror, store: core.store, pool: core.blockingPool)
         }
