@@ -7,8 +7,8 @@ import Model
 import Seal
 
 /// `coffer-bench mirror N CONNINFO`: N secrets through the outbox into an
-/// empty PostgreSQL database, the way a first sync sends them (the issue's
-/// goal: 20k rows/s or more).
+/// empty PostgreSQL database, the way a first sync sends them (the goal in
+/// docs/performance.md: 20k rows/s or more).
 enum MirrorBenchmark {
     static func run(count: Int, conninfo: String) throws {
         try SecureHeap.initialize()

@@ -2,7 +2,8 @@ import CofferTestSupport
 import Foundation
 import Testing
 
-/// The "done when", against the real binaries.
+/// The README's first session with a development instance, against the
+/// real binaries.
 @Suite struct DevInstanceTests {
     @Test func aFirstSession() throws {
         let daemon = try DevDaemon()

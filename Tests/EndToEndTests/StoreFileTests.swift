@@ -43,7 +43,7 @@ import Testing
 
         let dropped = ContinuousClock.now
         try dropIn(try storeFile(of: other), into: here)
-        // The promise is "within a second"; the watcher's debounce is
+        // A newer file is served within a second (docs/benchmarks.md: about 55 ms); the watcher's debounce is
         // 50 ms, so this bound leaves a wide margin on a loaded machine.
         #expect(try waitUntil("the newer file is served within a second", timeout: .seconds(1)) { try get(here, "fresh") == fresh })
         print("store reload latency: \(dropped.duration(to: .now))")
