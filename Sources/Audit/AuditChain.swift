@@ -1,7 +1,10 @@
 import Model
 
-/// The tamper-evident sequence (docs/audit.md). Every event carries:
-/// - `COFFER_SEQ`, one more than the event before;
+/// The tamper-evident sequence (docs/audit.md): one per lane. Every event
+/// carries:
+/// - `COFFER_LANE`, the lane whose sequence it belongs to (an event without
+///   it, written before lanes existed, belongs to lane 0);
+/// - `COFFER_SEQ`, one more than the lane's event before;
 /// - `COFFER_TIME_USEC`, when cofferd sent it (the journal's own timestamp
 ///   is not covered by any MAC);
 /// - `COFFER_MAC`, an HMAC over the event's own fields: each event can be
@@ -19,14 +22,23 @@ public struct AuditChain: Sendable, Equatable {
     /// journal) and which master key keyed it.
     public static let fieldChainID = "COFFER_CHAIN_ID"
     public static let fieldKeyID = "COFFER_CHAIN_KEY_ID"
+    public static let fieldLane = "COFFER_LANE"
     public static let zero = [UInt8](repeating: 0, count: 32)
 
+    public var lane: Int
     public var sequence: UInt64
     public var chain: [UInt8]
 
-    public init(sequence: UInt64 = 0, chain: [UInt8] = AuditChain.zero) {
+    public init(lane: Int = 0, sequence: UInt64 = 0, chain: [UInt8] = AuditChain.zero) {
+        self.lane = lane
         self.sequence = sequence
         self.chain = chain
+    }
+
+    /// The lane an event read back belongs to.
+    public static func lane(of map: [String: String]) -> Int? {
+        guard let text = map[fieldLane] else { return 0 }
+        return Int(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     /// Appends the chain fields to `fields` and advances. If `mac` throws,
@@ -35,6 +47,7 @@ public struct AuditChain: Sendable, Equatable {
         _ fields: [(String, String)], chainID: String, keyID: String, timeMicroseconds: UInt64, mac: ([UInt8]) throws -> [UInt8]
     ) rethrows -> [(String, String)] {
         var all = fields
+        all.append((Self.fieldLane, String(lane)))
         all.append((Self.fieldSequence, String(sequence + 1)))
         all.append((Self.fieldTime, String(timeMicroseconds)))
         all.append((Self.fieldChainID, chainID))

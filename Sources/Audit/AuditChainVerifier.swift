@@ -2,43 +2,67 @@ import Model
 
 /// Checks a chain read back from the journal (`cofferctl audit --verify`),
 /// one event at a time in journal order, so a long journal is never held
-/// in memory. Every event's own MAC is checked; consecutive events are also
-/// checked link by link. Reports:
+/// in memory. Every event's own MAC is checked; consecutive events of each
+/// lane (AuditChainer) are also checked link by link. Reports, per lane:
 /// - gaps: missing sequence numbers, with those cofferd itself reported
 ///   lost (an `audit_lost` event: the journal was unreachable) told apart;
 /// - edits: an event whose MAC or link does not verify;
 /// - restarts: the sequence starting again at 1 (the chain state was lost);
 /// - a missing end: fewer events than cofferd has sent (`expectLast`).
 public struct AuditChainVerifier: Sendable {
+    /// One event of one lane.
+    public struct Mark: Sendable, Equatable {
+        public var lane: Int
+        public var sequence: UInt64
+    }
+
     public struct Gap: Sendable, Equatable {
+        public var lane: Int
         public var after: UInt64
         public var missing: UInt64
         /// cofferd said it could not send these (audit_lost).
         public var reportedLost: Bool
     }
 
+    /// What was found of one lane.
+    public struct Lane: Sendable, Equatable {
+        public var lane: Int
+        public var first: UInt64
+        public var last: UInt64
+        /// Events cofferd sent in this lane after the last one found.
+        public var missingAtEnd: UInt64 = 0
+        /// cofferd said it could not send those (audit_lost).
+        public var missingAtEndReportedLost = false
+    }
+
     public struct Report: Sendable, Equatable {
         public var checked = 0
-        public var first: UInt64?
-        public var last: UInt64?
+        /// Lanes in order of their number.
+        public var lanes: [Lane] = []
         public var gaps: [Gap] = []
-        public var edits: [UInt64] = []
-        public var restarts: [UInt64] = []
+        public var edits: [Mark] = []
+        public var restarts: [Mark] = []
         public var malformed = 0
-        /// Events cofferd sent after the last one found.
-        public var missingAtEnd: UInt64 = 0
+
+        /// Events cofferd sent after the last one found, all lanes together.
+        public var missingAtEnd: UInt64 { lanes.reduce(0) { $0 + $1.missingAtEnd } }
 
         public var isIntact: Bool {
             gaps.isEmpty && edits.isEmpty && restarts.isEmpty && malformed == 0 && missingAtEnd == 0
         }
+
+        /// Edited events' numbers in `lane` (tests).
+        public func edits(inLane lane: Int) -> [UInt64] { edits.filter { $0.lane == lane }.map(\.sequence) }
     }
 
     /// The MAC under the key that keyed an event (by COFFER_CHAIN_KEY_ID);
     /// nil when that key is not in the keyring.
     let mac: @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?
     private(set) var report = Report()
-    private var previous: (sequence: UInt64, chain: [UInt8])?
-    private var reportedLost: Set<UInt64> = []
+    /// Per lane: the event read before, and the numbers cofferd reported lost.
+    private var previous: [Int: (sequence: UInt64, chain: [UInt8])] = [:]
+    private var reportedLost: [Int: Set<UInt64>] = [:]
+    private var ranges: [Int: Lane] = [:]
 
     public init(mac: @escaping @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?) {
         self.mac = mac
@@ -55,7 +79,8 @@ public struct AuditChainVerifier: Sendable {
 
     public mutating func add(_ fields: [(String, String)]) {
         let map = Dictionary(fields, uniquingKeysWith: { first, _ in first })
-        guard let sequence = map[AuditChain.fieldSequence].flatMap(UInt64.init),
+        guard let lane = AuditChain.lane(of: map),
+              let sequence = map[AuditChain.fieldSequence].flatMap(UInt64.init),
               let chain = map[AuditChain.fieldChain].flatMap(Hex.decode),
               let keyID = map[AuditChain.fieldKeyID]
         else {
@@ -63,50 +88,66 @@ public struct AuditChainVerifier: Sendable {
             return
         }
         report.checked += 1
-        report.first = report.first ?? sequence
-        report.last = sequence
-        defer { previous = (sequence, chain) }
+        ranges[lane, default: Lane(lane: lane, first: sequence, last: sequence)].last = sequence
+        let before = previous[lane]
+        previous[lane] = (sequence, chain)
+        let here = Mark(lane: lane, sequence: sequence)
         let authentic = isAuthentic(fields)
-        if !authentic { report.edits.append(sequence) }
+        if !authentic { report.edits.append(here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
-            reportedLost.formUnion(AuditChain.numbers(inRanges: lost))
+            // The report may come in another lane than the losses.
+            let lostLane = map["COFFER_LOST_LANE"].flatMap { Int($0) } ?? lane
+            reportedLost[lostLane, default: []].formUnion(AuditChain.numbers(inRanges: lost))
         }
         let base: [UInt8]
-        switch previous {
+        switch before {
         case nil:
-            // First event read: linked to nothing we have, unless it opens
-            // the chain. Its own MAC was checked above.
+            // The lane's first event read: linked to nothing we have, unless
+            // it opens the lane. Its own MAC was checked above.
             guard sequence == 1 else { return }
             base = AuditChain.zero
         case let (last, lastChain)? where sequence == last + 1:
             base = lastChain
         case let (last, _)? where sequence > last + 1:
-            report.gaps.append(Gap(after: last, missing: sequence - last - 1, reportedLost: false))
+            report.gaps.append(Gap(lane: lane, after: last, missing: sequence - last - 1, reportedLost: false))
             return
         default:
             guard sequence == 1 else {
                 // A number seen again or going backwards: reordered or replayed.
-                if authentic { report.edits.append(sequence) }
+                if authentic { report.edits.append(here) }
                 return
             }
-            report.restarts.append(sequence)
+            report.restarts.append(here)
             base = AuditChain.zero
         }
         guard authentic else { return }
         let linked = mac(keyID, AuditChain.chainInput(previous: base, AuditChain.canonical(fields)))
-        if linked != chain { report.edits.append(sequence) }
+        if linked != chain { report.edits.append(here) }
     }
 
     /// The report, with gaps matched against what cofferd reported lost and
-    /// the end checked against `expectLast` (cofferd's own last number).
-    public func finish(expectLast: UInt64? = nil) -> Report {
+    /// each lane's end checked against `expectLast` (cofferd's own last
+    /// number in each lane, lane 0 first).
+    public func finish(expectLast: [UInt64]? = nil) -> Report {
         var final = report
         final.gaps = final.gaps.map { gap in
             var gap = gap
-            gap.reportedLost = (gap.after + 1...gap.after + gap.missing).allSatisfy { reportedLost.contains($0) }
+            let lost = reportedLost[gap.lane] ?? []
+            gap.reportedLost = (gap.after + 1...gap.after + gap.missing).allSatisfy { lost.contains($0) }
             return gap
         }
-        if let expectLast, let last = final.last, expectLast > last { final.missingAtEnd = expectLast - last }
+        var lanes = ranges
+        for (lane, expected) in (expectLast ?? []).enumerated() where expected > 0 {
+            // A lane with no event found at all is missing every one it sent.
+            var found = lanes[lane] ?? Lane(lane: lane, first: 0, last: 0)
+            if expected > found.last {
+                found.missingAtEnd = expected - found.last
+                let lost = reportedLost[lane] ?? []
+                found.missingAtEndReportedLost = (found.last + 1...expected).allSatisfy { lost.contains($0) }
+            }
+            if found.last > 0 || found.missingAtEnd > 0 { lanes[lane] = found }
+        }
+        final.lanes = lanes.values.sorted { $0.lane < $1.lane }
         return final
     }
 

@@ -80,8 +80,10 @@ public struct AuditEvent: Sendable, Equatable {
     public var reason: String?
     /// For a coalesced summary: how many more times it happened in the window.
     public var count: Int?
-    /// For audit_lost: the sequence numbers that could not be sent ("5-7,9").
+    /// For audit_lost: the sequence numbers that could not be sent ("5-7,9"),
+    /// and the lane they were numbered in (the chain's lanes, AuditChainer).
     public var lost: String?
+    public var lostLane: Int?
 
     public init(
         kind: AuditEventKind, result: AuditResult, operation: Operation? = nil, secret: String? = nil,
@@ -144,6 +146,7 @@ public struct AuditEvent: Sendable, Equatable {
         if let reason { f.append(("COFFER_REASON", reason)) }
         if let count { f.append(("COFFER_COUNT", String(count))) }
         if let lost { f.append(("COFFER_LOST", lost)) }
+        if let lostLane { f.append(("COFFER_LOST_LANE", String(lostLane))) }
         return f
     }
 }

@@ -6,8 +6,9 @@ public protocol AuditSink: Sendable {
     var name: String { get }
     /// Whether an event sent now would arrive (status shows it).
     var isReachable: Bool { get }
-    /// The last COFFER_SEQ stamped, when the sink chains its events.
-    var sequence: UInt64? { get }
+    /// The last COFFER_SEQ stamped in each lane (lane 0 first), when the
+    /// sink chains its events.
+    var sequences: [UInt64]? { get }
     /// Throws when an event sent now would be lost. Cheap enough for every
     /// read (a coalesced read sends nothing, yet must fail closed as one
     /// that sends would); `isReachable` may cost a connect.
@@ -19,7 +20,7 @@ public protocol AuditSink: Sendable {
 
 extension AuditSink {
     public var isReachable: Bool { true }
-    public var sequence: UInt64? { nil }
+    public var sequences: [UInt64]? { nil }
     public func checkDelivery() throws(AuditError) {}
     public var isStalled: Bool { false }
 }

@@ -24,7 +24,7 @@ public struct AuditTrail: Sendable {
 
     public var name: String { sink.name }
     public var isReachable: Bool { sink.isReachable }
-    public var sequence: UInt64? { sink.sequence }
+    public var sequences: [UInt64]? { sink.sequences }
     public var isStalled: Bool { sink.isStalled }
     public func checkDelivery() throws(AuditError) { try sink.checkDelivery() }
 }

@@ -17,7 +17,7 @@ public final class CoalescingAuditSink: AuditSink {
 
     public var name: String { inner.name }
     public var isReachable: Bool { inner.isReachable }
-    public var sequence: UInt64? { inner.sequence }
+    public var sequences: [UInt64]? { inner.sequences }
     public var isStalled: Bool { inner.isStalled }
     public func checkDelivery() throws(AuditError) { try inner.checkDelivery() }
 

@@ -30,7 +30,7 @@ public struct JournalAuditSink: AuditSink {
 
     public var isReachable: Bool { !stall.isStalled && Self.isReachable(socketPath: socketPath) }
     public var isStalled: Bool { stall.isStalled }
-    public var sequence: UInt64? { chainer?.sequence }
+    public var sequences: [UInt64]? { chainer?.sequences }
 
     /// Sends, then checks that the journal's socket was there to receive it
     /// (sd_journal_sendv would have returned 0 into the void). With a

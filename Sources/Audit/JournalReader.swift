@@ -38,9 +38,17 @@ public enum JournalReader {
         }
     }
 
-    /// The newest event of the chain, if any (startup: resume the chain).
-    public static func last(chainID: String, uid: UInt32) throws(AuditError) -> Entry? {
-        let journal = try open(chainID: chainID, uid: uid)
+    /// The newest event of the chain's lane `lane`, if any (startup: resume
+    /// the lane). Lane 0's events written before lanes existed carry no
+    /// lane field: without a newer one, the chain's newest event is taken
+    /// (`AuditChainer.resume` checks whose lane it is).
+    public static func last(chainID: String, lane: Int, uid: UInt32) throws(AuditError) -> Entry? {
+        if let found = try last(chainID: chainID, uid: uid, also: ["\(AuditChain.fieldLane)=\(lane)"]) { return found }
+        return lane == 0 ? try last(chainID: chainID, uid: uid, also: []) : nil
+    }
+
+    private static func last(chainID: String, uid: UInt32, also: [String]) throws(AuditError) -> Entry? {
+        let journal = try open(chainID: chainID, uid: uid, also: also)
         _ = sd_journal_seek_tail(journal.handle)
         guard sd_journal_previous(journal.handle) > 0 else { return nil }
         var usec: UInt64 = 0
@@ -48,9 +56,9 @@ public enum JournalReader {
         return Entry(fields: fieldsOfCurrentEntry(journal.handle), realtimeMicroseconds: usec)
     }
 
-    private static func open(chainID: String, uid: UInt32) throws(AuditError) -> OpenJournal {
+    private static func open(chainID: String, uid: UInt32, also: [String] = []) throws(AuditError) -> OpenJournal {
         let journal = try OpenJournal()
-        for match in ["SYSLOG_IDENTIFIER=cofferd", "\(AuditChain.fieldChainID)=\(chainID)", "_UID=\(uid)"] {
+        for match in ["SYSLOG_IDENTIFIER=cofferd", "\(AuditChain.fieldChainID)=\(chainID)", "_UID=\(uid)"] + also {
             let rc = Array(match.utf8).withUnsafeBytes { sd_journal_add_match(journal.handle, $0.baseAddress, $0.count) }
             guard rc >= 0 else { throw AuditError("sd_journal_add_match failed: \(String(cString: strerror(-rc)))") }
         }

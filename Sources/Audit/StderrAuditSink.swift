@@ -12,7 +12,7 @@ public struct StderrAuditSink: AuditSink {
         self.chainer = chainer
     }
 
-    public var sequence: UInt64? { chainer?.sequence }
+    public var sequences: [UInt64]? { chainer?.sequences }
 
     public func record(_ event: AuditEvent) throws(AuditError) {
         guard let chainer else { return try emit(event.fields) }

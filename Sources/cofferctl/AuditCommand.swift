@@ -52,17 +52,30 @@ struct Audit: ParsableCommand {
 
     static func printReport(_ report: JSONAnswer) {
         let intact = report["intact"]?.bool == true
-        print("chain: \(intact ? "intact" : "BROKEN"), \(text(report["checked"])) events, seq \(text(report["first_seq"]))…\(text(report["last_seq"]))")
+        let lanes = report["lanes"]?.array ?? []
+        print("chain: \(intact ? "intact" : "BROKEN"), \(text(report["checked"])) events in \(lanes.count) lane(s)")
+        for lane in lanes {
+            print("lane \(text(lane["lane"])): seq \(text(lane["first_seq"]))…\(text(lane["last_seq"]))")
+        }
+        func why(_ reported: Bool) -> String {
+            reported ? " (cofferd reported them lost: the journal was unreachable)" : " (not reported by cofferd: removed?)"
+        }
         for gap in report["gaps"]?.array ?? [] {
-            let why = gap["reported_lost"]?.bool == true
-                ? " (cofferd reported them lost: the journal was unreachable)" : " (not reported by cofferd: removed?)"
-            print("gap: \(text(gap["missing"])) event(s) missing after seq \(text(gap["after_seq"]))\(why)")
+            print("gap: \(text(gap["missing"])) event(s) missing in lane \(text(gap["lane"])) after seq \(text(gap["after_seq"]))"
+                + why(gap["reported_lost"]?.bool == true))
         }
-        if let missing = report["missing_at_end"]?.integer, missing > 0 {
-            print("missing at the end: \(missing) event(s) cofferd sent are not in the journal")
+        for lane in lanes {
+            if let missing = lane["missing_at_end"]?.integer, missing > 0 {
+                print("missing at the end of lane \(text(lane["lane"])): \(missing) event(s) cofferd sent are not in the journal"
+                    + why(lane["missing_at_end_reported_lost"]?.bool == true))
+            }
         }
-        for seq in report["edits"]?.array ?? [] { print("edited or forged: seq \(text(seq))") }
-        for seq in report["restarts"]?.array ?? [] { print("chain restarted at seq \(text(seq)) (state lost)") }
+        for mark in report["edits"]?.array ?? [] {
+            print("edited or forged: lane \(text(mark["lane"])) seq \(text(mark["seq"]))")
+        }
+        for mark in report["restarts"]?.array ?? [] {
+            print("chain restarted: lane \(text(mark["lane"])) at seq \(text(mark["seq"])) (state lost)")
+        }
         if let malformed = report["malformed"]?.integer, malformed > 0 { print("events without chain fields: \(malformed)") }
     }
 

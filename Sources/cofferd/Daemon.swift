@@ -93,7 +93,8 @@ struct Daemon {
             let chainKey = try sealer.mac(with: key, for: .auditChain)
             chainer = try AuditChainer(
                 chainID: store.snapshot.storeID, keyID: key.id.hex,
-                statePath: settings.stateDirectory + "/audit-chain", mac: { try chainKey($0) })
+                statePath: settings.stateDirectory + "/audit-chain",
+                lanes: try Self.claimAuditLanes(MultiThreadedEventLoopGroup.singleton), mac: { try chainKey($0) })
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }
@@ -222,14 +223,29 @@ struct Daemon {
         }
     }
 
+    /// Gives each event loop an audit lane of its own (1, 2, …; lane 0 is
+    /// every other thread's), so that the loops never wait for one another
+    /// to send an event. Returns how many lanes there are.
+    static func claimAuditLanes(_ group: MultiThreadedEventLoopGroup) throws -> Int {
+        let loops = Array(group.makeIterator())
+        for (index, loop) in loops.enumerated() {
+            try loop.submit { AuditLane.claim(index + 1) }.wait()
+        }
+        return loops.count + 1
+    }
+
     private func chooseAuditSink(chainer: AuditChainer, logger: Logger) throws -> any AuditSink {
         let reachable = JournalAuditSink.isReachable()
-        if reachable, settings.audit != .stderr,
-           let last = try? JournalReader.last(chainID: chainer.chainID, uid: geteuid()) {
+        if reachable, settings.audit != .stderr {
             // The state file may be behind the journal after a power loss:
             // never reuse a number the journal already holds.
-            if chainer.resume(fromJournal: last.fields) {
-                FileHandleStderr.write("cofferd: the audit chain state was behind the journal; continuing from seq \(chainer.sequence)\n")
+            for lane in 0..<chainer.laneCount {
+                guard let last = try? JournalReader.last(chainID: chainer.chainID, lane: lane, uid: geteuid()),
+                      chainer.resume(fromJournal: last.fields) else { continue }
+                FileHandleStderr.write("""
+                    cofferd: the audit chain state was behind the journal; lane \(lane) continues from seq \(chainer.sequences[lane])
+
+                    """)
             }
         }
         switch settings.audit {

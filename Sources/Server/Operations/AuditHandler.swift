@@ -28,10 +28,10 @@ struct AuditHandler: OperationHandler {
         let chainID = context.snapshot.storeID
         // Everything cofferd has sent so far must be found (journald takes
         // a moment to write what it received: look again briefly).
-        let expected = audit.sequence
+        let expected = audit.sequences
         var result = try await read(chainID: chainID, filter: filter, limit: Int(limit))
         var waited = 0
-        while verify, let expected, (result.report.last ?? 0) < expected, waited < 20 {
+        while verify, let expected, result.verifier.finish(expectLast: expected).missingAtEnd > 0, waited < 20 {
             try await Task.sleep(for: .milliseconds(50))
             waited += 1
             result = try await read(chainID: chainID, filter: filter, limit: Int(limit))
@@ -47,7 +47,6 @@ struct AuditHandler: OperationHandler {
     struct Reading: Sendable {
         var verifier: AuditChainVerifier
         var shown: [JournalReader.Entry]
-        var report: AuditChainVerifier.Report { verifier.finish() }
     }
 
     /// One pass over this chain's events on the blocking pool: every event
@@ -97,17 +96,24 @@ struct AuditHandler: OperationHandler {
         .object([
             ("intact", .bool(report.isIntact)),
             ("checked", .integer(Int64(report.checked))),
-            ("first_seq", report.first.map { .unsigned($0) } ?? .null),
-            ("last_seq", report.last.map { .unsigned($0) } ?? .null),
-            ("gaps", .array(report.gaps.map {
-                .object([("after_seq", .unsigned($0.after)), ("missing", .unsigned($0.missing)),
-                         ("reported_lost", .bool($0.reportedLost))])
+            ("lanes", .array(report.lanes.map {
+                .object([("lane", .integer(Int64($0.lane))), ("first_seq", .unsigned($0.first)),
+                         ("last_seq", .unsigned($0.last)), ("missing_at_end", .unsigned($0.missingAtEnd)),
+                         ("missing_at_end_reported_lost", .bool($0.missingAtEndReportedLost))])
             })),
-            ("edits", .array(report.edits.map { .unsigned($0) })),
-            ("restarts", .array(report.restarts.map { .unsigned($0) })),
+            ("gaps", .array(report.gaps.map {
+                .object([("lane", .integer(Int64($0.lane))), ("after_seq", .unsigned($0.after)),
+                         ("missing", .unsigned($0.missing)), ("reported_lost", .bool($0.reportedLost))])
+            })),
+            ("edits", .array(report.edits.map(Self.mark))),
+            ("restarts", .array(report.restarts.map(Self.mark))),
             ("malformed", .integer(Int64(report.malformed))),
             ("missing_at_end", .unsigned(report.missingAtEnd)),
         ])
+    }
+
+    static func mark(_ mark: AuditChainVerifier.Mark) -> ResponseValue {
+        .object([("lane", .integer(Int64(mark.lane))), ("seq", .unsigned(mark.sequence))])
     }
 
     /// An event as the client sees it: the COFFER_ fields, lower-cased and

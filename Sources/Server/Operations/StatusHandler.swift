@@ -50,7 +50,10 @@ struct StatusHandler: OperationHandler {
                 ("sink", .string(core.audit.name)),
                 ("reachable", .bool(core.audit.isReachable)),
                 ("stalled", .bool(core.audit.isStalled)),
-                ("seq", core.audit.sequence.map { .unsigned($0) } ?? .null),
+                // Events stamped in all lanes together, and each lane's last
+                // number (docs/audit.md, "Lanes").
+                ("seq", core.audit.sequences.map { .unsigned($0.reduce(0, +)) } ?? .null),
+                ("lanes", core.audit.sequences.map { .array($0.map { .unsigned($0) }) } ?? .null),
             ])),
         ])
     }
