@@ -71,7 +71,7 @@ public final class Keyring: Sendable {
             s = State(current: nil, byID: [:])
             return all
         }
-        for key in keys { key.bytes.wipe() }
+        for key in keys { key.wipe() }
     }
 
     /// `unseal`: puts keys back; `current` seals new records.

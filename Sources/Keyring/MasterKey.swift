@@ -8,6 +8,8 @@ public final class MasterKey: Sendable, CustomStringConvertible {
 
     public let bytes: LockedBytes
     public let id: KeyID
+    /// Record keys derived from this key (RecordSealer), wiped with it.
+    public let recordKeys = DerivedKeys()
 
     public init(bytes: LockedBytes) throws(KeyringError) {
         guard bytes.count == MasterKey.byteCount else {
@@ -25,6 +27,12 @@ public final class MasterKey: Sendable, CustomStringConvertible {
             }
         }
         return try MasterKey(bytes: bytes)
+    }
+
+    /// Wipes the key and every key derived from it (seal).
+    public func wipe() {
+        bytes.wipe()
+        recordKeys.wipeAll()
     }
 
     public var description: String { "MasterKey(\(id))" }

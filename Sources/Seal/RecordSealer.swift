@@ -92,7 +92,10 @@ public final class RecordSealer: Sendable {
               record.ciphertext.count >= SealedRecord.tagCount
         else { throw SealError(.malformedRecord, "bad salt, nonce or ciphertext length") }
         guard record.keyID == key.id else { throw SealError(.authenticationFailed, "key id mismatch") }
-        let recordKey = try deriveRecordKey(master: key, salt: record.salt)
+        // Kept with the master key after the first open: a record read
+        // again is not derived again (seal derives with a fresh salt, so
+        // nothing there to keep).
+        let recordKey = try key.recordKeys.key(for: record.salt) { try deriveRecordKey(master: key, salt: record.salt) }
         let aad = identity.additionalData(keyID: record.keyID.hex)
         let bodyCount = record.ciphertext.count - SealedRecord.tagCount
         let plaintext = try LockedBytes(count: bodyCount)
