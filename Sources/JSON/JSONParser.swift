@@ -39,7 +39,7 @@ public struct JSONParser {
 
     private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
         scanner.index += 1
-        var members: [String: JSONValue] = [:]
+        var members = JSONObject()
         if scanner.take(UInt8(ascii: "}")) { return .object(members) }
         while true {
             scanner.skipWhitespace()
@@ -48,7 +48,7 @@ public struct JSONParser {
             let key = JSONStringDecoding.string(try scanner.string(), in: scanner.bytes)
             guard scanner.take(UInt8(ascii: ":")) else { throw scanner.error("':'") }
             let member = try value(depth: depth + 1)
-            guard members.updateValue(member, forKey: key) == nil else {
+            guard members.add(key, member) else {
                 scanner.index = keyStart
                 throw scanner.error("each member name once (duplicate name)")
             }

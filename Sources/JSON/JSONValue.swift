@@ -11,7 +11,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     case number(String)
     case string(JSONString)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     public var typeName: String {
         switch self {

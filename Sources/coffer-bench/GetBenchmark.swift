@@ -54,6 +54,12 @@ struct GetBenchmark {
             let process = try startCofferd(dev: dev, arguments: arguments)
             defer { process.terminate(); process.waitUntilExit() }
             all += measure(name, socket: dev + "/run/coffer.sock", request: request, server: process.processIdentifier)
+            if arguments.contains("--audit-coalesce") {
+                // What cofferd spends on a request that opens nothing and
+                // audits nothing: the transport's floor under a get.
+                all += measure("cofferd ping", socket: dev + "/run/coffer.sock", request: Self.ping,
+                               server: process.processIdentifier)
+            }
         }
 
         func cpu(_ value: Double?) -> String { value.map { String(format: " %9.1f", $0) } ?? "         -" }
@@ -89,6 +95,8 @@ struct GetBenchmark {
               + cpu(coalesced.serverCPUMicroseconds) + "  (goal <= 10)")
         print("strict, cofferd CPU per get (µs)".padding(toLength: 50, withPad: " ", startingAt: 0)
               + cpu(strict.serverCPUMicroseconds) + "  (goal <= 10 plus the journal send)")
+        print("cofferd CPU per ping (µs): no record, no audit".padding(toLength: 50, withPad: " ", startingAt: 0)
+              + cpu(find("cofferd ping", 16).serverCPUMicroseconds) + "  (the floor under both)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(all).write(to: URL(fileURLWithPath: jsonOut))
@@ -96,6 +104,7 @@ struct GetBenchmark {
     }
 
     static let request = #"{"id":1,"op":"get","name":"bench/secret"}"#
+    static let ping = #"{"id":1,"op":"ping"}"#
 
     /// The `p`th percentile of sorted, non-empty figures.
     static func percentile(_ p: Int, of sorted: [Double]) -> Double {
@@ -104,7 +113,10 @@ struct GetBenchmark {
 
     /// `coffer-bench load`: one scenario against a socket already served.
     static func load(socket: String, clients: Int, each: Int, server: Int32? = nil) {
-        let f = run("load", clients: clients, each: each, server: server) { try LineRequest(path: socket, line: request) }
+        // COFFER_BENCH_REQUEST: another request line (a ping, to see what the
+        // transport costs without a get's work).
+        let line = ProcessInfo.processInfo.environment["COFFER_BENCH_REQUEST"] ?? request
+        let f = run("load", clients: clients, each: each, server: server) { try LineRequest(path: socket, line: line) }
         print(String(format: "%d clients: mean %.1f µs, p50 %.1f µs, p99 %.1f µs, %.0f req/s",
                      clients, f.meanMicroseconds, f.p50Microseconds, f.p99Microseconds, f.requestsPerSecond)
               + (f.serverCPUMicroseconds.map { String(format: ", server CPU %.1f µs/req", $0) } ?? "")

@@ -24,7 +24,7 @@ struct ImportHandler: OperationHandler {
     struct Item {
         let name: SecretName
         let kind: SecretKind?
-        let members: [String: JSONValue]
+        let members: JSONObject
     }
 
     func items(of request: Request) throws(CofferError) -> [Item] {

@@ -10,7 +10,7 @@ struct Request: Sendable {
     let line: TransientBytes
     let id: RequestID
     let operation: Operation
-    let members: [String: JSONValue]
+    let members: JSONObject
 
     static let reservedMembers: Set<String> = ["id", "op"]
 
@@ -139,7 +139,7 @@ struct Request: Sendable {
     }
 
     /// The object member `key`'s own members; nil when absent.
-    func object(_ key: String) throws(CofferError) -> [String: JSONValue]? {
+    func object(_ key: String) throws(CofferError) -> JSONObject? {
         switch members[key] {
         case nil: return nil
         case .object(let members)?: return members
@@ -187,7 +187,7 @@ struct Request: Sendable {
     }
 
     /// The same, from an object inside the request (import's items).
-    func secretInput(in members: [String: JSONValue]) throws -> SecretInput? {
+    func secretInput(in members: JSONObject) throws -> SecretInput? {
         switch (members["value"], members["value_base64"]) {
         case (nil, nil): return nil
         case (_?, _?): throw CofferError(.badRequest, "give 'value' or 'value_base64', not both")
