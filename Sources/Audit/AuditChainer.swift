@@ -60,8 +60,8 @@ public final class AuditChainer: Sendable {
         self.mac = mac
         var saved: [AuditChain?] = []
         if let statePath {
-            let opened = try ChainStateFile(path: statePath)
-            saved = try opened.read()
+            let opened = try ChainStateFile(path: statePath, lanes: laneCount)
+            saved = opened.saved
             file = opened
         } else {
             file = nil

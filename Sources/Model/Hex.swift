@@ -28,6 +28,15 @@ public enum Hex {
         bytes.withUnsafeBytes { append($0, to: &out) }
     }
 
+    /// Writes the 2·count hex digits of `bytes` at `out` (the audit chain's
+    /// state, in a mapped file).
+    public static func write(_ bytes: [UInt8], to out: UnsafeMutableRawPointer) {
+        for (i, b) in bytes.enumerated() {
+            out.storeBytes(of: digit(b >> 4), toByteOffset: 2 * i, as: UInt8.self)
+            out.storeBytes(of: digit(b & 15), toByteOffset: 2 * i + 1, as: UInt8.self)
+        }
+    }
+
     /// The value of one hex digit of either case (a key file an operator
     /// made may be upper case); nil for anything else.
     public static func value(ofDigit c: UInt8) -> UInt8? {

@@ -136,8 +136,10 @@ import Testing
         // A state file from before lanes: one line, lane 0 at seq 7.
         var old = AuditChain(sequence: 7, chain: [UInt8](repeating: 0xab, count: 32))
         old.lane = 0
-        let file = try ChainStateFile(path: path)
-        file.write(old)
+        do {
+            let file = try ChainStateFile(path: path, lanes: 1)
+            file.write(old)
+        }
         let first = try AuditChainer(chainID: "s", keyID: "k1", statePath: path, lanes: 3, mac: testMAC)
         #expect(first.sequences == [7, 0, 0])
         for lane in [1, 2, 2] {

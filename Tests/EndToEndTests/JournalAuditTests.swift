@@ -115,6 +115,44 @@ import Testing
         #expect(!broken.stdoutText.contains("removed?"), "\(broken.stdoutText)")
     }
 
+    /// The chain's state is a shared mapping of STATE/audit-chain: what a
+    /// lane wrote is in the page cache the moment it is written, so a kill
+    /// -9 loses none of it, and the next run carries every lane on from the
+    /// file (not from the journal, which it would say in its log).
+    @Test func everyLaneCarriesOnAfterKillDashNine() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let first = try DevDaemon(audit: "journal")
+        let chain = try first.storeID()
+        #expect(try first.ctl(["put", "k"], stdin: "v").status == 0)
+        // Each cofferctl is a connection of its own: they land on every
+        // event loop, so several lanes have events.
+        for _ in 0..<6 { #expect(try first.ctl(["get", "k"]).status == 0) }
+        _ = try Journal.waitFor(chain: chain, "the gets are in the journal") { events in
+            events.filter { $0["COFFER_EVENT"] == "get" }.count >= 6
+        }
+        let lanesBefore = try laneSequences(first)
+        #expect(lanesBefore.filter { $0 > 0 }.count >= 2, "events in more than one lane: \(lanesBefore)")
+        first.stop(SIGKILL)
+
+        let second = try DevDaemon(directory: first.directory, audit: "journal")
+        let resumed = try laneSequences(second)
+        #expect(zip(resumed, lanesBefore).allSatisfy { $0 >= $1 }, "no lane went back: \(lanesBefore) → \(resumed)")
+        for _ in 0..<6 { #expect(try second.ctl(["get", "k"]).status == 0) }
+        _ = try Journal.waitFor(chain: chain, "the gets after the restart are in the journal") { events in
+            events.filter { $0["COFFER_EVENT"] == "get" }.count >= 12
+        }
+        let verified = try second.ctl(["audit", "--verify"])
+        #expect(verified.status == 0, "\(verified.stdoutText)")
+        #expect(verified.stdoutText.contains("chain: intact"), "\(verified.stdoutText)")
+        #expect(!second.output.contains("behind the journal"), "the state file, not the journal, carried the chain on")
+    }
+
+    func laneSequences(_ daemon: DevDaemon) throws -> [UInt64] {
+        let status = try JSONSerialization.jsonObject(with: try daemon.ctl(["status", "--json"]).stdout) as? [String: Any]
+        let lanes = (status?["audit"] as? [String: Any])?["lanes"] as? [NSNumber] ?? []
+        return lanes.map(\.uint64Value)
+    }
+
     @Test func repeatedReadsAreCoalescedButDenialsAreNot() throws {
         guard try Journal.require(), try requireRoot() else { return }
         let daemon = try DevDaemon(arguments: ["--audit-coalesce", "1"], audit: "journal")
