@@ -20,12 +20,17 @@ public struct RecordIdentity: Sendable, Equatable {
     /// every text field as a u16 big-endian length then its UTF-8 bytes.
     package func additionalData(keyID: String) -> [UInt8] {
         var aad = [UInt8]()
-        aad.reserveCapacity(64 + name.utf8.count)
+        aad.reserveCapacity(2 * 5 + 8 + Self.label.utf8.count + storeID.utf8.count + name.utf8.count
+                            + keyID.utf8.count + protection.utf8.count)
+        // Each string's bytes copied in place (withUTF8): every get builds
+        // one of these.
         func field(_ s: String) {
-            let bytes = Array(s.utf8)
-            precondition(bytes.count <= Int(UInt16.max))
-            aad.append(UInt8(bytes.count >> 8)); aad.append(UInt8(bytes.count & 0xff))
-            aad.append(contentsOf: bytes)
+            var s = s
+            s.withUTF8 { bytes in
+                precondition(bytes.count <= Int(UInt16.max))
+                aad.append(UInt8(bytes.count >> 8)); aad.append(UInt8(bytes.count & 0xff))
+                aad.append(contentsOf: bytes)
+            }
         }
         field(Self.label)
         field(storeID)

@@ -112,11 +112,15 @@ public final class RecordSealer: Sendable {
                     if bodyCount > 0 {
                         try check(EVP_DecryptUpdate(ctx, out, &length, c.baseAddress, Int32(bodyCount)), "DecryptUpdate")
                     }
-                    var tag = Array(c[bodyCount...])
-                    try check(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(SealedRecord.tagCount), &tag), "SET_TAG")
+                    // SET_TAG copies the tag out of the record; GCM's final
+                    // step writes nothing, the scratch block is for the API.
+                    let tag = UnsafeMutableRawPointer(mutating: c.baseAddress! + bodyCount)
+                    try check(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(SealedRecord.tagCount), tag), "SET_TAG")
                     var tail: Int32 = 0
-                    var scratch = [UInt8](repeating: 0, count: 16)
-                    guard EVP_DecryptFinal_ex(ctx, &scratch, &tail) == 1 else {
+                    let finished = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { scratch in
+                        EVP_DecryptFinal_ex(ctx, scratch.baseAddress, &tail)
+                    }
+                    guard finished == 1 else {
                         ERR_clear_error()
                         plaintext.wipe()
                         throw SealError(.authenticationFailed, "GCM tag mismatch")
@@ -166,9 +170,10 @@ public final class RecordSealer: Sendable {
     /// Re-keys the context with a zero key so that the record key's schedule
     /// does not linger in the (ordinary heap) context between uses.
     private func scrub(_ ctx: OpaquePointer) {
-        let zero = [UInt8](repeating: 0, count: 32)
-        _ = EVP_CipherInit_ex2(ctx, cipher, zero, nil, 1, nil)
+        _ = EVP_CipherInit_ex2(ctx, cipher, Self.zeroKey, nil, 1, nil)
     }
+
+    private static let zeroKey = [UInt8](repeating: 0, count: 32)
 
 }
 
