@@ -1,4 +1,5 @@
 import Model
+import Synchronization
 import Syscalls
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,11 @@ import Glibc
 /// so the state survives kill -9 as a pwrite(2) would; `sync` (shutdown)
 /// flushes it to disk (msync(2), fsync(2)). Nothing in it is secret: the
 /// chain values are in the journal too.
+///
+/// Unlike a pwrite, a copy into the mapping can be cut short by a kill -9,
+/// so a line's newline goes last, after a fence, and is taken away first:
+/// a half-written line has none, is not read, and its lane carries on
+/// from its newest event in the journal instead (`AuditChainer.resume`).
 ///
 /// @unchecked Sendable: each lane writes only its own line, under its
 /// lane's lock; the mapping and the descriptor go once, with the chainer.
@@ -60,6 +66,8 @@ final class ChainStateFile: @unchecked Sendable {
         let offset = chain.lane * Self.lineLength
         guard offset + Self.lineLength <= length else { return }
         let line = mapping + offset
+        line.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 85, as: UInt8.self)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         var sequence = chain.sequence
         for i in stride(from: 19, through: 0, by: -1) {
             line.storeBytes(of: UInt8(ascii: "0") + UInt8(sequence % 10), toByteOffset: i, as: UInt8.self)
@@ -67,6 +75,7 @@ final class ChainStateFile: @unchecked Sendable {
         }
         line.storeBytes(of: UInt8(ascii: " "), toByteOffset: 20, as: UInt8.self)
         Hex.write(chain.chain, to: line + 21)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         line.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: 85, as: UInt8.self)
     }
 
@@ -76,6 +85,8 @@ final class ChainStateFile: @unchecked Sendable {
     }
 
     static func parse(_ line: ArraySlice<UInt8>, lane: Int) -> AuditChain? {
+        // Only a whole line: one a kill -9 cut short has no newline.
+        guard line.count == lineLength, line.last == UInt8(ascii: "\n") else { return nil }
         let parts = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard parts.count == 2, let sequence = UInt64(parts[0]), let chain = Hex.decode(String(parts[1])),
               chain.count == 32 else { return nil }

@@ -223,3 +223,41 @@ import Testing
         #expect(!report.isIntact, "lost events are still not in the journal")
     }
 }
+
+@Suite struct ChainStateFileTests {
+    @Test func aLineAKillCutShortIsNotReadAndItsLaneCarriesOnFromTheJournal() throws {
+        let path = NSTemporaryDirectory() + "/chain-torn-\(UUID().uuidString)"
+        defer { unlink(path) }
+        do {
+            let file = try ChainStateFile(path: path, lanes: 3)
+            file.write(AuditChain(lane: 0, sequence: 4, chain: [UInt8](repeating: 1, count: 32)))
+            file.write(AuditChain(lane: 1, sequence: 9, chain: [UInt8](repeating: 2, count: 32)))
+            file.write(AuditChain(lane: 2, sequence: 2, chain: [UInt8](repeating: 3, count: 32)))
+        }
+        // Lane 1's line as a kill -9 leaves it midway through a rewrite:
+        // new digits in front, its newline not yet back.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes.replaceSubrange(86..<(86 + 20), with: Array("00000000000000000010".utf8))
+        bytes[86 + 85] = UInt8(ascii: "-")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let chainer = try AuditChainer(chainID: "store", keyID: "k1", statePath: path, lanes: 3, mac: testMAC)
+        #expect(chainer.sequences == [4, 0, 2], "the torn line is not read; the others are")
+        var lane = AuditChain(lane: 1)
+        let journal = (0..<10).map { _ in
+            lane.extend(AuditEvent(kind: .get, result: .ok).fields, chainID: "store", keyID: "k1", timeMicroseconds: 1, mac: testMAC)
+        }
+        #expect(chainer.resume(fromJournal: journal[9]))
+        #expect(chainer.sequences == [4, 10, 2])
+    }
+
+    @Test func aLineIsWholeAfterEveryWrite() throws {
+        let path = NSTemporaryDirectory() + "/chain-whole-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let file = try ChainStateFile(path: path, lanes: 2)
+        file.write(AuditChain(lane: 1, sequence: 12_345, chain: [UInt8](repeating: 0xab, count: 32)))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.utf8.count == 2 * 86)
+        #expect(text.hasSuffix("00000000000000012345 " + String(repeating: "ab", count: 32) + "\n"))
+    }
+}
