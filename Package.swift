@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "cofferctl",
             dependencies: [
-                "Syscalls", "Model", "JSON", "LockedMemory",
+                "Syscalls", "Model", "JSON", "LockedMemory", "CCofferShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

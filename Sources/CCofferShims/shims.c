@@ -84,6 +84,23 @@ int coffer_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
 
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+int coffer_signalfd(const sigset_t *mask) {
+    return signalfd(-1, mask, SFD_CLOEXEC);
+}
+
+int coffer_signalfd_take(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n;
+    do {
+        n = read(fd, &info, sizeof info);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof info) return -1;
+    return (int)info.ssi_signo;
+}
+
 #include <malloc.h>
 
 int coffer_return_free_memory(void) {

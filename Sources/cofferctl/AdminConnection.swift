@@ -23,6 +23,9 @@ struct AdminConnection: ~Copyable {
         }
     }
 
+    /// The descriptor, to wait on (a watch's event lines).
+    var descriptor: Int32 { fd.rawValue }
+
     /// Sends one request object and returns the response object.
     mutating func call(_ request: [String: Any]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
         var line: [UInt8]
@@ -37,6 +40,30 @@ struct AdminConnection: ~Copyable {
         } catch {
             throw ClientFailure(.unreachable, "cofferd closed the connection")
         }
+        return try nextAnswer()
+    }
+
+    /// Sends one request and returns the answer line as sent, undecoded
+    /// (a value in it is decoded into a buffer the caller wipes, never a
+    /// String).
+    mutating func exchange(_ request: [String: Any]) throws(ClientFailure) -> [UInt8] {
+        var line: [UInt8]
+        do {
+            line = try RequestJSON.encode(request, line: true)
+        } catch {
+            throw ClientFailure(.usage, "cannot encode the request")
+        }
+        defer { line.wipe() }
+        do {
+            try fd.writeAll(line)
+        } catch {
+            throw ClientFailure(.unreachable, "cofferd closed the connection")
+        }
+        return try readLine()
+    }
+
+    /// The next line cofferd sends (an answer, or a watch's event line).
+    mutating func nextAnswer() throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
         let answer = try readLine()
         guard let decoded = try? JSONDecoder().decode(JSONAnswer.self, from: Data(answer)),
               case .object = decoded
@@ -45,6 +72,9 @@ struct AdminConnection: ~Copyable {
         }
         return (decoded, answer)
     }
+
+    /// Whether a whole line is already read and waiting.
+    var hasBufferedLine: Bool { pending.contains(UInt8(ascii: "\n")) }
 
     private mutating func readLine() throws(ClientFailure) -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 65536)

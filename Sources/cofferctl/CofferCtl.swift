@@ -15,7 +15,7 @@ struct CofferCtl: ParsableCommand {
         subcommands: [
             Put.self, Rotate.self, Promote.self, Rollback.self, Get.self, Verify.self, List.self, Describe.self, History.self,
             Delete.self, TokenCreate.self, RotateMasterKey.self, SealCommand.self, Unseal.self, Restore.self, Reload.self, Status.self,
-            Audit.self, Import.self, Export.self, Init.self, Ping.self,
+            Audit.self, Import.self, Export.self, Init.self, Ping.self, Watch.self, Exec.self,
         ]
     )
 
@@ -43,6 +43,16 @@ struct ConnectionOptions: ParsableArguments {
         if let socket { return socket }
         if let dev { return dev + "/run/admin.sock" }
         return ProcessInfo.processInfo.environment["COFFER_SOCKET"] ?? "/run/coffer/admin.sock"
+    }
+
+    /// coffer.sock, for the commands a service runs as itself (`watch`,
+    /// `exec`): the policy applies to the caller. --socket, else the dev
+    /// instance's, else /run/coffer/coffer.sock ($COFFER_SOCKET names the
+    /// admin socket, so it does not apply here).
+    var serviceSocketPath: String {
+        if let socket { return socket }
+        if let dev { return dev + "/run/coffer.sock" }
+        return "/run/coffer/coffer.sock"
     }
 
     /// Sends one request; returns the answer when it is ok, else throws the

@@ -58,6 +58,13 @@ coffer_mac_ctx *coffer_hmac_sha256_ctx_new(coffer_mac *mac);
 // same moment never inherits them. 0, or -1 with errno.
 int coffer_pipe_cloexec(int fds[2]);
 
+// signalfd(2) for the signals in `mask` (blocked by the caller), close-on-
+// exec; and one read of it: the signal's number, or -1 with errno. The
+// header Swift's Glibc module leaves out, and signalfd_siginfo with it.
+#include <signal.h>
+int coffer_signalfd(const sigset_t *mask);
+int coffer_signalfd_take(int fd);
+
 // Hands freed heap pages back to the kernel (malloc_trim(3)): after a large
 // store is loaded or replaced, glibc keeps the freed pages of the old one
 // and of the parse in its arenas otherwise. 1 if memory was released.
