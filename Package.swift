@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "cofferd", targets: ["cofferd"]),
         .executable(name: "cofferctl", targets: ["cofferctl"]),
+        .library(name: "CofferClient", targets: ["CofferClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -74,6 +75,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The Swift client library (docs/clients.md).
+        .target(
+            name: "CofferClient",
+            dependencies: [
+                "JSON", "Model", "LockedMemory", "CLibCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "cofferctl",
             dependencies: [
@@ -119,7 +130,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory", "CofferClient"]),
     ]
 )
 
