@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "cofferd", targets: ["cofferd"]),
         .executable(name: "cofferctl", targets: ["cofferctl"]),
         .library(name: "CofferClient", targets: ["CofferClient"]),
+        .library(name: "CofferConfiguration", targets: ["CofferConfiguration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -85,6 +86,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Coffer's secrets for swift-configuration's ConfigReader.
+        .target(
+            name: "CofferConfiguration",
+            dependencies: ["CofferClient", .product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "cofferctl",
             dependencies: [
@@ -130,7 +137,8 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory", "CofferClient"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CofferTestSupport", "Keyring", "LockedMemory", "CofferClient", "CofferConfiguration",
+            .product(name: "Configuration", package: "swift-configuration")]),
     ]
 )
 
