@@ -45,7 +45,9 @@ public final class CofferConfigProvider: ConfigProvider, Sendable {
     /// Follows changes until cancelled or the connection ends: each put,
     /// rotation or deletion replaces (or removes) that secret's value, and a
     /// reload reads everything again. Run it beside the service (a task, or
-    /// a ServiceGroup service).
+    /// a ServiceGroup service). It takes the client's one watch (a
+    /// connection has one): give the provider a client of its own if the
+    /// service watches too.
     public func run() async throws {
         var watched = [(prefix ?? "") + "**"]
         watched += Set(mapping.values).sorted()

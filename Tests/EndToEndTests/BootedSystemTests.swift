@@ -74,6 +74,7 @@ import Testing
         #expect(try system.run("printf %s '\(served)' | cofferctl put app/x").status == 0)
         let policy = """
             credential coffer-cred.service db web/db
+            credential documented-client.service db-password web/db
             allow get on app/** to unit:coffer-dyn.service
             """
         try system.write(policy, to: "/etc/coffer/policy", mode: 0o640)
@@ -84,11 +85,16 @@ import Testing
             Self.unit("coffer-dyn.service", "DynamicUser=yes\nExecStart=/usr/local/bin/coffer-get app/x"),
             Self.unit("coffer-other.service", "DynamicUser=yes\nExecStart=/usr/local/bin/coffer-get app/x"),
         ] { try system.write(text, to: path) }
+        // docs/clients.md's unit, as the page shows it.
+        let documented = try DocumentPage("docs/clients.md").section("systemd: LoadCredential=").codeBlocks
+        try system.write(try #require(documented.first).joined(separator: "\n") + "\n", to: "/etc/systemd/system/documented-client.service")
         #expect(try system.run("systemctl daemon-reload").status == 0)
 
         // LoadCredential= from a real unit: the secret as a file.
         let cred = try system.run("systemctl start coffer-cred.service 2>&1 && cat /run/coffer-cred.out")
         #expect(cred.status == 0 && cred.stdoutText == credential, "\(cred.stdoutText)")
+        let documentedStart = try system.run("systemctl start documented-client.service 2>&1")
+        #expect(documentedStart.status == 0, "docs/clients.md's unit: \(documentedStart.stdoutText)")
         // A unit: rule serves a DynamicUser service, and denies another unit.
         #expect(try system.run("systemctl start coffer-dyn.service coffer-other.service").status == 0)
         let dyn = try system.run("journalctl -u coffer-dyn.service -o cat --no-pager").stdoutText

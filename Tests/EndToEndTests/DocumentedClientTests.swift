@@ -36,7 +36,8 @@ import Testing
         try example("systemd: LoadCredential=").write(toFile: unit, atomically: true, encoding: .utf8)
         let result = try runProgram("/usr/bin/systemd-analyze", ["verify", unit])
         #expect(!result.stderr.contains(unit), "systemd-analyze on the documented unit: \(result.stderr)")
-        // The credential itself, from a booted systemd: BootedSystemTests.
+        // Started for real, the credential read from cofferd, under a booted
+        // systemd: BootedSystemTests.theOperatorsPathFromThePackageOnABootedSystem.
     }
 
     @Test func theExecExampleRuns() throws {

@@ -91,6 +91,51 @@ import Testing
         #expect(restartedAt - rotatedAt < 5, "restarted \(restartedAt - rotatedAt) s after the rotation")
     }
 
+    /// Rotates `name` once `file` has a line (the program's first start).
+    func rotateOnceStarted(_ daemon: DevDaemon, _ name: String, to value: String, after file: String) -> Thread {
+        let devPath = daemon.devPath
+        let thread = Thread {
+            guard (try? waitUntil("the program's start") {
+                ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").contains("\n")
+            }) == true else { return }
+            _ = try? runProgram(binaryPath("cofferctl"), ["rotate", "--dev", devPath, name], stdin: Data(value.utf8))
+        }
+        thread.start()
+        return thread
+    }
+
+    @Test func onChangeSignalRewritesTheFileThenSignalsTheProgram() throws {
+        let daemon = try DevDaemon()
+        let first = uniqueValue("first"), second = uniqueValue("second")
+        #expect(try daemon.ctl(["put", "tls/key"], stdin: first).status == 0)
+        let out = daemon.directory.file("reads")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = rotateOnceStarted(daemon, "tls/key", to: second, after: out)
+        // The program reads its file at start and again on each SIGHUP,
+        // and ends once it has read it twice.
+        let result = try shell("""
+            read_key() { cat "$KEY_FILE" >> \(out); echo >> \(out); }
+            trap read_key HUP
+            read_key
+            while [ "$(wc -l < \(out))" -lt 2 ]; do sleep 0.05; done
+            """, in: daemon, ["--file", "KEY_FILE=tls/key", "--on-change", "signal:HUP"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let reads = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(reads == [first, second], "the file held the new value before the signal came")
+    }
+
+    @Test func onChangeExitStopsTheProgramAndEndsAsItDid() throws {
+        let daemon = try DevDaemon()
+        #expect(try daemon.ctl(["put", "app/token"], stdin: uniqueValue("first")).status == 0)
+        let out = daemon.directory.file("started")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = rotateOnceStarted(daemon, "app/token", to: uniqueValue("second"), after: out)
+        let result = try shell("echo started >> \(out); exec sleep 60", in: daemon,
+                               ["--env", "TOKEN=app/token", "--on-change", "exit"])
+        #expect(result.status == 128 + SIGTERM, "stopped with SIGTERM, and cofferctl ended the same way: \(result.stderr)")
+        #expect(result.stderr.contains("stopping"))
+    }
+
     @Test func watchPrintsOneLinePerChangeAndNoValue() throws {
         let daemon = try DevDaemon()
         let value = uniqueValue("watched")
