@@ -63,14 +63,15 @@ public final class CofferClient: Sendable {
         return try Answer.read(line) { answer throws(CofferClientError) in try Secret(answer) }
     }
 
-    /// The value of `name`, or `fallback` when no such secret exists.
+    /// The value of `name`, or `fallback` when no such secret exists
+    /// (the protocol's `default`: cofferd answers, and audits, either).
     public func get(_ name: String, default fallback: String) async throws(CofferClientError) -> SecretValue {
-        do {
-            return try await get(name).value
-        } catch where error.code == .notFound {
-            let bytes = Array(fallback.utf8)
-            return SecretValue(count: bytes.count) { $0.copyBytes(from: bytes) }
+        let line = try await call { w in
+            w.key("op"); w.string("get")
+            w.key("name"); w.string(name)
+            w.key("default"); w.string(fallback)
         }
+        return try Answer.read(line) { answer throws(CofferClientError) in try answer.value() }
     }
 
     /// Whether `candidate` is the value of `name` (the current version, or

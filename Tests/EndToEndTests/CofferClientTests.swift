@@ -19,6 +19,7 @@ import Testing
         #expect(text(secret.value) == password)
         #expect("\(secret.value)" == "SecretValue(\(password.utf8.count) bytes)", "a value never prints")
         #expect(!String(describing: secret).contains(password))
+        #expect(text(try await coffer.get("db/password", default: "other")) == password, "a default only for what is missing")
 
         #expect(try await coffer.verify("db/password", candidate: Array(password.utf8)))
         #expect(try await !coffer.verify("db/password", candidate: Array("wrong".utf8)))
