@@ -1,28 +1,19 @@
-import CLibCrypto
+import LockedMemory
 
 /// A secret's bytes, held in memory of their own and zeroed when the value
-/// goes. It never prints them: `description` is a byte count.
+/// goes (LockedMemory's `TransientBytes`). It never prints them:
+/// `description` is a byte count.
 public final class SecretValue: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    // nonisolated(unsafe): written only while the value is being made,
-    // before anyone else can see it.
-    private nonisolated(unsafe) let storage: UnsafeMutableRawBufferPointer
+    private let bytes: TransientBytes
 
     init(count: Int, filling body: (UnsafeMutableRawBufferPointer) -> Void) {
-        storage = .allocate(byteCount: max(count, 1), alignment: 1)
-        body(UnsafeMutableRawBufferPointer(rebasing: storage[0..<count]))
-        self.count = count
+        bytes = TransientBytes(count: count, filling: body)
     }
 
-    public let count: Int
-
-    deinit {
-        // OPENSSL_cleanse: a memset the compiler cannot drop.
-        OPENSSL_cleanse(storage.baseAddress, storage.count)
-        storage.deallocate()
-    }
+    public var count: Int { bytes.count }
 
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+        try bytes.withUnsafeBytes(body)
     }
 
     /// The value as text, when it is UTF-8: a String the caller owns and

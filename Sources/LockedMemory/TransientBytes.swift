@@ -14,6 +14,15 @@ public final class TransientBytes: @unchecked Sendable {
         count = source.count
     }
 
+    /// `count` bytes written in place by `body` (a value decoded straight
+    /// into them), before anyone else can see them.
+    public init(count: Int, filling body: (UnsafeMutableRawBufferPointer) -> Void) {
+        storage = .allocate(byteCount: max(count, 1), alignment: 1)
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        body(UnsafeMutableRawBufferPointer(rebasing: storage[0..<count]))
+        self.count = count
+    }
+
     public let count: Int
 
     deinit {

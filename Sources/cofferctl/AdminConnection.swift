@@ -28,19 +28,7 @@ struct AdminConnection: ~Copyable {
 
     /// Sends one request object and returns the response object.
     mutating func call(_ request: [String: Any]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
-        var line: [UInt8]
-        do {
-            line = try RequestJSON.encode(request, line: true)
-        } catch {
-            throw ClientFailure(.usage, "cannot encode the request")
-        }
-        defer { line.wipe() }
-        do {
-            try fd.writeAll(line)
-        } catch {
-            throw ClientFailure(.unreachable, "cofferd closed the connection")
-        }
-        return try nextAnswer()
+        try Self.decoded(try exchange(request))
     }
 
     /// Sends one request and returns the answer line as sent, undecoded
@@ -64,7 +52,10 @@ struct AdminConnection: ~Copyable {
 
     /// The next line cofferd sends (an answer, or a watch's event line).
     mutating func nextAnswer() throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
-        let answer = try readLine()
+        try Self.decoded(try readLine())
+    }
+
+    private static func decoded(_ answer: [UInt8]) throws(ClientFailure) -> (JSONAnswer, [UInt8]) {
         guard let decoded = try? JSONDecoder().decode(JSONAnswer.self, from: Data(answer)),
               case .object = decoded
         else {

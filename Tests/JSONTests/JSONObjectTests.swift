@@ -3,12 +3,7 @@ import Testing
 @testable import JSON
 
 @Suite struct JSONObjectTests {
-    func parse(_ text: String) throws(JSONError) -> JSONValue {
-        let bytes = Array(text.utf8)
-        return try bytes.withUnsafeBytes { raw in
-            Result { () throws(JSONError) in try JSONParser.parse(raw) }
-        }.get()
-    }
+    func parse(_ text: String) throws(JSONError) -> JSONValue { try parsed(text) }
 
     @Test func membersKeepTheOrderSentAndAreFoundByName() throws {
         guard case .object(let object) = try parse(#"{"op":"get","name":"db/password","id":7}"#) else {
