@@ -6,7 +6,10 @@ import Foundation
 import Testing
 
 /// CofferConfigProvider under a real ConfigReader, against a real cofferd.
-@Suite struct CofferConfigurationTests {
+///
+/// Off for now, for the reason CofferClientTests gives.
+@Suite(.disabled("blocks the cooperative pool; see CofferClientTests"))
+struct CofferConfigurationTests {
     @Test func aConfigReaderReadsSecretsAsSecretValuesByKey() async throws {
         let daemon = try DevDaemon()
         let password = uniqueValue("db"), key = uniqueValue("api")
