@@ -44,7 +44,8 @@ final class AnswerRouter: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
-        if Self.isEvent(line), let events {
+        // Parsed only while a watch is on: without one every line is an answer.
+        if let events, Self.isEvent(line) {
             events(line)
             return
         }
