@@ -131,7 +131,19 @@ public final class CofferClient: Sendable {
             w.key("op"); w.string("watch")
             w.key("names"); w.open("["); for name in names { w.element(); w.string(name) }; w.close("]")
         }
-        try Answer.read(line) { _ throws(CofferClientError) in }
+        do {
+            try Answer.read(line) { _ throws(CofferClientError) in }
+        } catch {
+            // Refused (a second watch, a name the policy denies): lines are
+            // answers again, and the stream nobody will get is ended.
+            continuation.finish(throwing: error)
+            channel.eventLoop.execute {
+                guard let router = try? channel.pipeline.syncOperations.handler(type: AnswerRouter.self) else { return }
+                router.events = nil
+                router.closed = nil
+            }
+            throw error
+        }
         return stream
     }
 
@@ -153,7 +165,15 @@ public final class CofferClient: Sendable {
         let answer = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
         let sent = buffer
-        written.futureResult.whenComplete { _ in sent.zeroInPlace() }
+        written.futureResult.whenComplete { result in
+            sent.zeroInPlace()
+            // A write to a closed channel never reaches AnswerRouter, so
+            // nothing else would ever answer this request. (A promise
+            // already completed ignores this.)
+            if case .failure(let error) = result {
+                answer.fail(error as? CofferClientError ?? CofferClientError(.unreachable, "cannot send: \(error)"))
+            }
+        }
         channel.writeAndFlush((buffer, answer), promise: written)
         do {
             return try await answer.futureResult.get()
