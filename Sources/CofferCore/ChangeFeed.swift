@@ -145,12 +145,10 @@ public final class ChangeFeed: Sendable {
     /// delete for a gone one, then one reload event.
     package static func changes(from old: StoreSnapshot, to new: StoreSnapshot) -> [(SecretChange, SecretAccess?)] {
         var out: [(SecretChange, SecretAccess?)] = []
-        for index in new.secrets.indicesNotHeld(in: old.secrets) {
-            let secret = new.secrets.secret(at: index)
+        for secret in new.secrets.secretsNotHeld(in: old.secrets) {
             out.append((SecretChange(event: .put, name: secret.name, version: secret.current?.version, stage: "current"), secret.access))
         }
-        for index in old.secrets.indicesNotHeld(in: new.secrets) {
-            let secret = old.secrets.secret(at: index)
+        for secret in old.secrets.secretsNotHeld(in: new.secrets) {
             guard !new.secrets.contains(secret.name) else { continue }
             out.append((SecretChange(event: .delete, name: secret.name, version: nil, stage: nil), secret.access))
         }

@@ -163,11 +163,15 @@ public final class CofferServices: Sendable {
         self.changes.publish(changes, policy: policy)
     }
 
-    /// Runs a store commit on the blocking pool.
+    /// Stages a store commit on the blocking pool, then waits, suspended,
+    /// for it to be durable: no thread is held for the sync, so writes from
+    /// many connections share one (the store's group commit).
     package func commit<Result: Sendable>(
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
         let store = self.store
-        return try await blockingPool.run { try store.commit(change) }
+        let (result, ticket) = try await blockingPool.run { try store.stage(change) }
+        try await ticket.durable()
+        return result
     }
 }

@@ -128,6 +128,9 @@ package final class MasterKeyRotation: Sendable {
             return count
         }
 
+        // The file and the log were authenticated under the old key: written
+        // again under the new one, the old key is no longer needed for them.
+        try services.store.compactNow()
         let retired = keyring.retire(keeping: services.store.neededKeyIDs)
         let outcome = Outcome(oldKeyIDs: ([oldCurrent] + before.retired).map(\.hex).filter { $0 != newID.hex },
                               newKeyID: newID.hex, resealed: count, retired: retired.map(\.hex))

@@ -1,15 +1,15 @@
 import Model
 
-/// What a commit works on: the packed secrets it started from and the
-/// secrets it set or removed since. Reads see the changes over the base;
-/// the commit then packs only what changed (PackedSecrets.applying), so a
-/// put into 100k secrets does not decode the other 99,999.
+/// What a commit works on: the secrets it started from and the secrets it
+/// set or removed since. Reads see the changes over the base; the commit
+/// then adds only what changed (LayeredSecrets.applying), so a put into
+/// 100k secrets does not decode the other 99,999.
 public struct EditedSecrets: Sequence {
-    public let base: PackedSecrets
+    public let base: LayeredSecrets
     /// Set or removed (nil) since `base`.
     public private(set) var changes: [SecretName: Secret?] = [:]
 
-    public init(_ base: PackedSecrets) { self.base = base }
+    public init(_ base: LayeredSecrets) { self.base = base }
 
     public subscript(name: SecretName) -> Secret? {
         get {
@@ -32,19 +32,7 @@ public struct EditedSecrets: Sequence {
     /// Every name held, sorted.
     public var names: [SecretName] {
         guard !changes.isEmpty else { return base.names }
-        let changed = changes.keys.sorted()
-        var merged: [SecretName] = []
-        merged.reserveCapacity(base.count + changed.count)
-        var next = changed.startIndex
-        for name in base.names {
-            while next < changed.endIndex, changed[next] <= name {
-                if changes[changed[next]]! != nil { merged.append(changed[next]) }
-                next += 1
-            }
-            if merged.last != name, changes[name] == nil { merged.append(name) }
-        }
-        for name in changed[next...] where changes[name]! != nil { merged.append(name) }
-        return merged
+        return LayeredSecrets.merge(base.names, changes.keys.sorted()) { changes[$0].map { $0 != nil } }
     }
 
     /// The names whose secret differs from the base: added, changed or

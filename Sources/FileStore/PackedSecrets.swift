@@ -136,19 +136,19 @@ public struct PackedSecrets: Sendable, Equatable, Sequence {
         a.starts == b.starts && a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in sameBytes(x, y) } }
     }
 
-    /// `edits` applied: untouched records are copied as bytes, changed ones
-    /// encoded, in one pass over both in name order (names are ASCII, so
-    /// byte order is name order).
-    public func applying(_ edits: EditedSecrets) -> PackedSecrets {
+    /// `changes` applied (set, or removed where nil): untouched records are
+    /// copied as bytes, changed ones encoded, in one pass over both in name
+    /// order (names are ASCII, so byte order is name order).
+    func applying(_ changes: [SecretName: Secret?]) -> PackedSecrets {
         var packer = Packer(reserving: bytes.count, keys: keys)
-        let changed = edits.changes.keys.sorted()
+        let changed = changes.keys.sorted()
         var next = changed.startIndex
         func flush(before name: UnsafeRawBufferPointer?) {
             while next < changed.endIndex {
                 var text = changed[next].rawValue
                 let order = name.map { name in text.withUTF8 { compareBytes(UnsafeRawBufferPointer($0), name) } } ?? -1
                 guard order <= 0 else { return }
-                if let secret = edits.changes[changed[next]]! { packer.append(secret) }
+                if let secret = changes[changed[next]]! { packer.append(secret) }
                 next += 1
                 if order == 0 { return }
             }
@@ -164,6 +164,13 @@ public struct PackedSecrets: Sendable, Equatable, Sequence {
         }
         flush(before: nil)
         return packer.packed()
+    }
+
+    /// Whether both are the same packing (one commit's base kept by the
+    /// next): then they hold the same records without comparing any.
+    func isSameStorage(as other: PackedSecrets) -> Bool {
+        starts.count == other.starts.count
+            && bytes.withUnsafeBufferPointer { mine in other.bytes.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress } }
     }
 
     /// Builds a PackedSecrets from secrets given in strictly increasing

@@ -1,3 +1,4 @@
+import Foundation
 import Keyring
 import Model
 import Synchronization
@@ -7,26 +8,62 @@ import Seal
 import Glibc
 #endif
 
-/// The encrypted file store: one file, `store.json`, in the state directory.
+/// The encrypted file store: a snapshot, `store.json`, and a log of the
+/// commits since, `store.log`, in the state directory (docs/file-format.md).
 ///
-/// Readers take `snapshot` (an immutable value, swapped atomically); writers
-/// go through `commit`, one at a time, and a commit returns only after the
-/// new file is durable. The in-memory state changes only after the disk has
-/// it, so nothing is ever served that a crash could lose.
+/// Readers take `snapshot` (an immutable value, swapped atomically). A
+/// commit is staged, in order, onto the latest staged state; the store's
+/// syncer thread appends every commit staged meanwhile to the log in one
+/// write and one sync (group commit), records the generation, then serves
+/// each commit's snapshot in order and answers it. Nothing is served that
+/// a crash could lose. From time to time, off the write path, the served
+/// snapshot is written whole to `store.json` and the log starts again
+/// after it (compaction).
 public final class SecretStore: Sendable {
     public static let fileName = "store.json"
+    public static let logFileName = StoreLogFile.fileName
 
     public let directory: String
     public var path: String { directory + "/" + Self.fileName }
 
+    /// What readers see: the newest durable state.
     private let current: Mutex<StoreSnapshot>
-    /// Serialises writers and reloads; held across the disk write (readers
-    /// never take it).
-    private let writer = Mutex<Void>(())
+    /// The staged state and the commits waiting for the syncer.
+    private let pipeline: ConditionMutex<Pipeline>
+    /// The open log. The syncer uses it while `pipeline.syncing`; anything
+    /// else only inside `exclusively` (no commit staged or syncing).
+    private let log: Mutex<LogState>
     let authenticator: StoreAuthenticator
     /// The file as cofferd last wrote or read it: a reload that finds the
-    /// same file (cofferd's own commit, seen by the watcher) reads nothing.
+    /// same file (cofferd's own compaction, seen by the watcher) reads nothing.
     private let lastSeen = Mutex<FileIdentity?>(nil)
+
+    struct Pipeline {
+        /// The state after every staged commit: the next one builds on it.
+        var tip: StoreSnapshot
+        var queue: [StagedCommit] = []
+        /// The syncer holds a batch.
+        var syncing = false
+        /// Operations waiting to run with no commit in flight: new commits
+        /// wait for them, so they are not starved.
+        var draining = 0
+        var stopping = false
+        var compacting = false
+    }
+
+    struct StagedCommit {
+        let snapshot: StoreSnapshot
+        let origin: StoreCommit.Origin
+        let payload: [UInt8]
+        let ticket: CommitTicket
+    }
+
+    /// The log and what compaction weighs it against.
+    struct LogState {
+        var file: StoreLogFile
+        /// The size of `store.json` as last written or read.
+        var snapshotBytes: Int
+    }
 
     struct FileIdentity: Equatable {
         let device: UInt64
@@ -68,32 +105,29 @@ public final class SecretStore: Sendable {
     private let fileKey = Mutex<String?>(nil)
     public var fileKeyID: String? { fileKey.withLock { $0 } }
 
-    /// Writes `snapshot` durably, noting which key authenticated it.
-    private func write(_ snapshot: StoreSnapshot) throws -> stat {
-        let file = try StoreFileFormat(snapshot, authenticator: authenticator)
-        do {
-            let written = try DurableFile.replace(path, in: directory, with: file.encoded())
-            fileKey.withLock { $0 = file.macKeyID }
-            return written
-        } catch let partly as DurableFile.RenamedButNotSynced {
-            fileKey.withLock { $0 = file.macKeyID }
-            throw partly
-        }
-    }
-
-    private init(directory: String, snapshot: StoreSnapshot, authenticator: StoreAuthenticator, highWater: StoreHighWater) {
+    private init(directory: String, snapshot: StoreSnapshot, log: LogState, authenticator: StoreAuthenticator,
+                 highWater: StoreHighWater) {
         self.directory = directory
         self.current = Mutex(snapshot)
+        self.pipeline = ConditionMutex(Pipeline(tip: snapshot))
+        self.log = Mutex(log)
         self.authenticator = authenticator
         self.highWater = highWater
     }
 
-    /// Opens the store in `directory`. The file must be 0600 and owned by
-    /// the daemon's user, its MAC must check, and it must not be older than
-    /// (or another store than) the last one this directory served
-    /// (`store-generation`, below): a restart cannot be used to roll back.
-    /// A missing file is a new, empty store only when the directory has
-    /// never served one.
+    deinit {
+        pipeline.withLock { $0.stopping = true }
+    }
+
+    // MARK: Opening
+
+    /// Opens the store in `directory`: `store.json`, then the commits
+    /// `store.log` holds after it. Both must be 0600 and owned by the
+    /// daemon's user; the file's MAC and the log's chain must check; and
+    /// the result must not be older than (or another store than) the last
+    /// state this directory served (`store-generation`): a restart cannot
+    /// be used to roll back. A missing file is a new, empty store only
+    /// when the directory has never served one.
     ///
     /// A version 1 file (from before the MAC) is refused unless
     /// `migrateVersion1` (`cofferd --migrate-store-v1`): then every record
@@ -112,29 +146,174 @@ public final class SecretStore: Sendable {
                     """)
             }
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            let store = SecretStore(directory: directory, snapshot: empty, authenticator: authenticator, highWater: highWater)
-            store.remember(try store.write(empty))
+            let written = try rewrite(empty, in: directory, authenticator: authenticator)
+            if let problem = written.problem { throw problem }
+            let store = SecretStore(directory: directory, snapshot: empty, log: written.log, authenticator: authenticator,
+                                    highWater: highWater)
+            store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
             try highWater.record(empty)
             return store
         }
-        let (snapshot, version, fileKeyID) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
-        if let last = highWater.last {
-            guard snapshot.storeID == last.storeID else {
-                throw StoreError(.tampered, "the store file belongs to store \(snapshot.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
-            }
-            guard snapshot.generation >= last.generation else {
-                throw StoreError(.tampered, "rollback: the store file has generation \(snapshot.generation), older than the \(last.generation) this directory served")
-            }
-        }
-        let store = SecretStore(directory: directory, snapshot: snapshot, authenticator: authenticator, highWater: highWater)
-        store.remember(info)
-        store.fileKey.withLock { $0 = fileKeyID }
+        let (base, version, fileKeyID, fileMAC) = try StoreFileFormat.decodeWithVersion(
+            bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if version != StoreFileFormat.currentVersion {
-            try authenticator.checkEveryRecord(of: snapshot)
-            store.remember(try store.write(snapshot))
+            try authenticator.checkEveryRecord(of: base)
+            if let last = highWater.last { try checkNotRolledBack(base, last: last) }
+            let written = try rewrite(base, in: directory, authenticator: authenticator)
+            if let problem = written.problem { throw problem }
+            let store = SecretStore(directory: directory, snapshot: base, log: written.log, authenticator: authenticator,
+                                    highWater: highWater)
+            store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
+            try highWater.record(base)
+            return store
         }
+        let (snapshot, log) = try continueFromLog(base, fileMAC: fileMAC!, fileBytes: bytes.count, in: directory,
+                                                  authenticator: authenticator, highWater: highWater)
+        let store = SecretStore(directory: directory, snapshot: snapshot, log: log, authenticator: authenticator,
+                                highWater: highWater)
+        store.finishOpening(fileInfo: info, fileKeyID: fileKeyID)
         try highWater.record(snapshot)
         return store
+    }
+
+    private func finishOpening(fileInfo: stat, fileKeyID: String?) {
+        remember(fileInfo)
+        fileKey.withLock { $0 = fileKeyID }
+        startSyncer()
+    }
+
+    private static func checkNotRolledBack(_ state: StoreSnapshot, last: (storeID: String, generation: UInt64), dropped: Int = 0) throws {
+        guard state.storeID == last.storeID else {
+            throw StoreError(.tampered, "the store file belongs to store \(state.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
+        }
+        guard state.generation >= last.generation else {
+            let tail = dropped > 0
+                ? " (the store log's last \(dropped) bytes do not check: an entry was changed, removed or moved)" : ""
+            throw StoreError(.tampered, "rollback: the store file and its log reach generation \(state.generation), older than the \(last.generation) this directory served\(tail)")
+        }
+    }
+
+    /// `base` (store.json) with the commits of the log that continues it.
+    /// A log left by a compaction a crash interrupted (`store.log.next`,
+    /// synced, continuing this very file) is put in place first. A log of
+    /// an older snapshot (the file was replaced by a newer one while
+    /// cofferd was stopped) is set aside for a new one; a log continuing
+    /// a newer snapshot than this file means the file was rolled back.
+    private static func continueFromLog(
+        _ base: StoreSnapshot, fileMAC: [UInt8], fileBytes: Int, in directory: String, authenticator: StoreAuthenticator,
+        highWater: StoreHighWater
+    ) throws -> (StoreSnapshot, LogState) {
+        let header = StoreLogFormat.Header(storeID: base.storeID, baseGeneration: base.generation, baseMAC: fileMAC,
+                                           macKeyID: "")
+        func continues(_ found: StoreLogFormat.Header) -> Bool {
+            found.storeID == header.storeID && found.baseGeneration == header.baseGeneration
+                && ConstantTime.equals(found.baseMAC, header.baseMAC)
+        }
+        let keyFor = { (id: String) in authenticator.mac(forKeyID: id, for: .storeLog) }
+        let nextPath = directory + "/" + StoreLogFile.nextFileName
+        if let next = try? StoreLogFile.open(in: directory, fileName: StoreLogFile.nextFileName, keyFor: keyFor),
+           continues(next.log.header) {
+            try syscall("rename") { rename(nextPath, directory + "/" + StoreLogFile.fileName) }
+            try DurableFile.syncDirectory(directory)
+        } else {
+            unlink(nextPath)
+        }
+        let opened = try StoreLogFile.open(in: directory, keyFor: keyFor)
+        guard let recovered = opened, continues(recovered.log.header) else {
+            if let found = opened?.log.header, found.storeID == base.storeID, found.baseGeneration > base.generation {
+                throw StoreError(.tampered, "rollback: the store log continues generation \(found.baseGeneration) of the store file, but the store file holds generation \(base.generation) (an older copy was put in its place)")
+            }
+            // No log (a store from before the log), or one of an older
+            // snapshot: a new one starts from this file.
+            if let last = highWater.last { try checkNotRolledBack(base, last: last) }
+            let log = try newLog(for: base, fileMAC: fileMAC, in: directory, authenticator: authenticator)
+            try log.install(in: directory)
+            try DurableFile.syncDirectory(directory)
+            return (base, LogState(file: log, snapshotBytes: fileBytes))
+        }
+        var changes: [SecretName: Secret?] = [:]
+        var outbox = base.outbox
+        for entry in recovered.entries {
+            for secret in entry.secrets { changes[secret.name] = .some(secret) }
+            for name in entry.removed { changes[name] = .some(nil) }
+            for (name, item) in entry.outbox { outbox[name] = item }
+            for name in entry.outboxRemoved { outbox[name] = nil }
+        }
+        let state = StoreSnapshot(storeID: base.storeID, generation: recovered.log.lastGeneration,
+                                  secrets: base.secrets.applying(changes).packed(), outbox: outbox)
+        if let last = highWater.last { try checkNotRolledBack(state, last: last, dropped: recovered.droppedTail) }
+        if recovered.droppedTail > 0 { try recovered.log.dropTail() }
+        return (state, LogState(file: recovered.log, snapshotBytes: fileBytes))
+    }
+
+    /// A new, empty log continuing the snapshot whose file has `fileMAC`,
+    /// chained under the keyring's current key, prepared as store.log.next.
+    private static func newLog(
+        for snapshot: StoreSnapshot, fileMAC: [UInt8], carrying payloads: [[UInt8]] = [], in directory: String,
+        authenticator: StoreAuthenticator
+    ) throws -> StoreLogFile {
+        let keyID = try authenticator.currentKeyID()
+        guard let key = authenticator.mac(forKeyID: keyID, for: .storeLog) else {
+            throw StoreError(.io, "the store log's key could not be derived")
+        }
+        let header = StoreLogFormat.Header(storeID: snapshot.storeID, baseGeneration: snapshot.generation, baseMAC: fileMAC,
+                                           macKeyID: keyID)
+        return try StoreLogFile.prepare(in: directory, header: header, carrying: payloads, key: key)
+    }
+
+    /// Writes `snapshot` whole as store.json and an empty log after it,
+    /// both durable. Crash-safe in either order of what survives: a new
+    /// file with the old log is a log of an older snapshot, set aside at
+    /// the next open. Once the file is renamed into place, only the new log
+    /// continues it: the caller adopts `log` even when `problem` says a
+    /// later step failed.
+    private static func rewrite(
+        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator
+    ) throws -> (log: LogState, info: stat, keyID: String, problem: (any Error)?) {
+        let file = try StoreFileFormat(snapshot, authenticator: authenticator)
+        let bytes = try file.encoded()
+        let path = directory + "/" + fileName
+        let (temp, written) = try DurableFile.writeTemporary(for: path, bytes)
+        let log: StoreLogFile
+        do {
+            log = try newLog(for: snapshot, fileMAC: Hex.decode(file.mac!)!, in: directory, authenticator: authenticator)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        let (installed, problem) = try switchFiles(temp, written: written, log: log, in: directory)
+        return (LogState(file: log, snapshotBytes: bytes.count), installed, file.macKeyID!, problem)
+    }
+
+    /// Renames a synced store file and its prepared log into place, then
+    /// syncs the directory. Throws only when the file could not be renamed
+    /// (nothing changed); a failure after that is returned: the new file is
+    /// in place, and the prepared log (as store.json.next or store.log) is
+    /// the one that continues it, at the next open too.
+    private static func switchFiles(
+        _ temp: String, written: stat, log: StoreLogFile, in directory: String
+    ) throws -> (installed: stat, problem: (any Error)?) {
+        var problem: (any Error)?
+        let path = directory + "/" + fileName
+        do {
+            try DurableFile.install(temp, over: path, in: directory, written: written)
+        } catch let partly as DurableFile.RenamedButNotSynced {
+            problem = partly.underlying
+        } catch {
+            unlink(directory + "/" + StoreLogFile.nextFileName)
+            throw error
+        }
+        // The rename sets the file's ctime: its identity as the watcher will
+        // find it is taken now (the same inode, or the one written).
+        var installed = stat()
+        if lstat(path, &installed) != 0 || installed.st_ino != written.st_ino { installed = written }
+        do {
+            try log.install(in: directory)
+            try DurableFile.syncDirectory(directory)
+        } catch {
+            problem = problem ?? error
+        }
+        return (installed, problem)
     }
 
     /// The file's bytes, or nil when there is none; refuses a file that is
@@ -160,45 +339,331 @@ public final class SecretStore: Sendable {
     /// only, with its MAC): what `export` hands out and another host can
     /// load.
     public func exportedFile(of snapshot: StoreSnapshot? = nil) throws -> [UInt8] {
-        // Authenticated by the current key, like the next commit would be.
+        // Authenticated by the current key, like the next compaction.
         try StoreFileFormat(snapshot ?? self.snapshot, authenticator: authenticator).encoded()
     }
 
+    public var snapshot: StoreSnapshot { current.withLock { $0 } }
+
+    /// How many syncs the current log took (each a group of commits).
+    var logSyncs: Int { log.withLock { $0.file.syncs } }
+
+    /// Called by the syncer before it writes a batch: tests stand in a slow
+    /// disk with it.
+    let beforeSync = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Every master key id the store needs: the ones its records are sealed
+    /// under, the one its file's MAC is made with, and the one its log is
+    /// chained under. Startup, unseal and master-key rotation all ask this
+    /// before keeping or dropping keys.
+    public var neededKeyIDs: Set<KeyID> {
+        var needed = Set(snapshot.secrets.flatMap { $0.versions.map(\.sealed.keyID) })
+        if let fileKey = fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
+        if let logKey = KeyID(hex: log.withLock { $0.file.header.macKeyID }) { needed.insert(logKey) }
+        return needed
+    }
+
+    /// Whether local commits queue what they change in the outbox (set
+    /// when a replica, the PostgreSQL mirror, is configured).
+    private let queueing = Mutex(false)
+    public var keepsOutbox: Bool {
+        get { queueing.withLock { $0 } }
+        set { queueing.withLock { $0 = newValue } }
+    }
+
+    // MARK: Commits
+
+    /// Applies `change` to a copy of the latest staged secrets, stages the
+    /// result as the next generation, and returns once it is durable and
+    /// served. If `change` throws, or the write fails, nothing changes.
+    /// With `keepsOutbox`, every name the change touched enters the outbox
+    /// in the same commit.
+    public func commit<Result>(
+        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+    ) throws -> Result {
+        let (result, ticket) = try stage(change)
+        try ticket.wait()
+        return result
+    }
+
+    /// `commit`'s first half: stages the change and returns its result and
+    /// the ticket that answers once it is durable. Staging is quick (the
+    /// write and the sync are the syncer's), so many writers' commits
+    /// share one sync.
+    public func stage<Result>(
+        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+    ) throws -> (Result, CommitTicket) {
+        try stageWhole(.local) { base, secrets, outbox in
+            let result = try change(base.storeID, &secrets)
+            if keepsOutbox {
+                let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+                for name in secrets.changedNames { outbox[name] = queued }
+            }
+            return result
+        }
+    }
+
+    /// A commit of changes taken from elsewhere (another host's, by the
+    /// replica that carries them). Nothing is queued for it: `change` sees
+    /// and decides the outbox itself (a merge of theirs with ours is
+    /// queued; theirs alone is not), on the latest staged state, so no
+    /// local commit can fall between what it read and what it writes.
+    public func commitTaken<Result>(
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+    ) throws -> Result {
+        let (result, ticket) = try stageWhole(.taken, change)
+        try ticket.wait()
+        return result
+    }
+
+    /// Drops outbox entries a replica confirmed, as of the generations it
+    /// confirmed them at: entries queued again since (a later generation)
+    /// stay.
+    public func dropFromOutbox(_ confirmed: [SecretName: UInt64]) throws {
+        let (_, ticket) = try stageWhole(.outbox) { _, _, outbox in
+            for (name, generation) in confirmed where outbox[name].map({ $0.generation <= generation }) == true {
+                outbox[name] = nil
+            }
+        }
+        try ticket.wait()
+    }
+
+    /// Queues every secret (a replica's first sync into an empty database).
+    public func queueEverything() throws {
+        let (_, ticket) = try stageWhole(.outbox) { base, secrets, outbox in
+            let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+            // Every name, also one whose entry was confirmed (it may linger,
+            // settled, until the replica drops it): that database lacks
+            // them all.
+            for name in secrets.base.names { outbox[name] = queued }
+        }
+        try ticket.wait()
+    }
+
+    private func stageWhole<Result>(
+        _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+    ) throws -> (Result, CommitTicket) {
+        try pipeline.withLock(when: { $0.draining == 0 }) { state in
+            guard !state.stopping else { throw StoreError(.io, "the store is closed") }
+            guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+            let base = state.tip
+            var secrets = EditedSecrets(base.secrets)
+            var outbox = base.outbox
+            let result = try change(base, &secrets, &outbox)
+            let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1,
+                                     secrets: secrets.changes.isEmpty ? base.secrets : base.secrets.applying(secrets), outbox: outbox)
+            let payload = StoreLogFormat.encode(StoreLogFormat.entry(from: base, to: next, changed: secrets.changes))
+            let ticket = CommitTicket()
+            state.queue.append(StagedCommit(snapshot: next, origin: origin, payload: payload, ticket: ticket))
+            state.tip = next
+            return (result, ticket)
+        }
+    }
+
+    // MARK: The syncer
+
+    /// Starts the thread that makes staged commits durable, batch by batch.
+    /// It holds the store weakly: when the store goes, it ends.
+    private func startSyncer() {
+        let pipeline = self.pipeline
+        Thread.detachNewThread { [weak self] in
+            while true {
+                let batch = pipeline.withLock(when: { !$0.queue.isEmpty || $0.stopping }) { state -> [StagedCommit] in
+                    defer { state.queue = [] }
+                    state.syncing = !state.queue.isEmpty
+                    return state.queue
+                }
+                guard !batch.isEmpty else { return }
+                guard let store = self else {
+                    for staged in batch { staged.ticket.complete(.failure(StoreError(.io, "the store is closed"))) }
+                    return
+                }
+                store.persist(batch)
+            }
+        }
+    }
+
+    /// Appends `batch` to the log and syncs it, records the generation,
+    /// then serves each commit in order and answers it. On failure every
+    /// commit staged since the last durable one fails (each was built on
+    /// those before it) and the staged state goes back to what is served.
+    private func persist(_ batch: [StagedCommit]) {
+        beforeSync.withLock { $0 }?()
+        let last = batch.last!.snapshot
+        let appended = Result { () throws(StoreError) in
+            do {
+                try log.withLock { log in
+                    guard let key = authenticator.mac(forKeyID: log.file.header.macKeyID, for: .storeLog) else {
+                        throw StoreError(.sealed, "the store log's key is not held (sealed?)")
+                    }
+                    try log.file.append(batch.map(\.payload), key: key)
+                }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.io, "could not write the store log", underlying: "\(error)")
+            }
+        }
+        if case .failure(let error) = appended {
+            let failed = pipeline.withLock { state -> [StagedCommit] in
+                defer { state.queue = [] }
+                state.tip = snapshot
+                state.syncing = false
+                return state.queue
+            }
+            for staged in batch + failed { staged.ticket.complete(.failure(error)) }
+            return
+        }
+        var answer: Result<Void, StoreError> = .success(())
+        do { try highWater.record(last) } catch {
+            // Durable, so served; but a later start could not tell a
+            // rollback to before it: the writer hears of it.
+            answer = .failure(StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
+        }
+        for staged in batch {
+            serve(staged.snapshot, origin: staged.origin)
+            staged.ticket.complete(answer)
+        }
+        let compact = pipeline.withLock { state -> Bool in
+            state.syncing = false
+            guard !state.compacting, log.withLock({ $0.isWorthCompacting }) else { return false }
+            state.compacting = true
+            return true
+        }
+        if compact {
+            Thread.detachNewThread { [weak self] in
+                guard let self else { return }
+                try? self.compactNow()
+                self.pipeline.withLock { $0.compacting = false }
+            }
+        }
+    }
+
+    // MARK: Exclusive operations
+
+    /// Runs `body` with no commit staged or syncing, and none staged until
+    /// it returns (reload, restore, compaction's switch, seal).
+    private func exclusively<R, E: Error>(_ body: (inout Pipeline) throws(E) -> R) throws(E) -> R {
+        pipeline.withLock { $0.draining += 1 }
+        defer { pipeline.withLock { $0.draining -= 1 } }
+        return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing }) { (state) throws(E) -> R in try body(&state) }
+    }
+
+    /// Runs `body` while no commit, reload or restore runs (seal wipes the
+    /// keys under it, so no commit seals with a key being wiped).
+    public func whileNoCommitRuns<R>(_ body: () throws -> R) rethrows -> R {
+        try exclusively { _ in try body() }
+    }
+
+    // MARK: Compaction
+
+    /// Writes the served snapshot whole to `store.json` and starts the log
+    /// again after it, carrying over what was committed meanwhile. The
+    /// file is written and synced with commits going on; only the switch
+    /// (a new log of the few commits since, two renames) stops them.
+    /// Runs on its own when the log has grown (`isWorthCompacting`);
+    /// master-key rotation calls it so the old key is no longer needed.
+    public func compactNow() throws {
+        // The MAC key is derived while no seal can wipe the master key under
+        // the derivation; once made it is a key of its own.
+        let (served, keyID, key) = try exclusively { _ in
+            guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+            let (keyID, key) = try authenticator.current()
+            return (snapshot, keyID, key)
+        }
+        let file = try StoreFileFormat(served, macKeyID: keyID, key: key)
+        let bytes = try file.encoded()
+        let fileMAC = Hex.decode(file.mac!)!
+        let (temp, written) = try DurableFile.writeTemporary(for: path, bytes)
+        do {
+            try exclusively { _ in
+                guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+                let carried = try log.withLock { log -> [[UInt8]]? in
+                    // A reload or restore since started another log: this
+                    // snapshot is no longer what the log continues.
+                    guard log.file.header.storeID == served.storeID, log.file.header.baseGeneration <= served.generation,
+                          served.generation <= log.file.lastGeneration else { return nil }
+                    return try log.file.payloads(after: served.generation)
+                }
+                guard let carried else {
+                    unlink(temp)
+                    return
+                }
+                let next = try Self.newLog(for: served, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
+                let (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory)
+                log.withLock { $0 = LogState(file: next, snapshotBytes: bytes.count) }
+                remember(installed)
+                fileKey.withLock { $0 = file.macKeyID }
+                if let problem { throw problem }
+            }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    // MARK: Reloads and restores
+
     /// What a reload found.
     public enum ReloadOutcome: Sendable {
-        /// The file is the one already loaded (cofferd's own last commit).
+        /// The file is the one already loaded (cofferd's own last write).
         case unchanged
         /// A newer generation was checked and is now served.
         case replaced(old: StoreSnapshot, new: StoreSnapshot)
     }
 
     /// Reads the file again (it changed on disk: a git pull, a copy from
-    /// another host), checks it whole, and swaps it in. Refused, with the
-    /// last good snapshot still served: a missing, unreadable or malformed
-    /// file; a MAC that does not match; another store's file; a generation
-    /// older than the loaded one (rollback) or equal with other content; a
-    /// record that does not open.
+    /// another host), checks it whole, and swaps it in, with a new log
+    /// after it. Refused, with the last good snapshot still served: a
+    /// missing, unreadable or malformed file; a MAC that does not match;
+    /// another store's file; a generation not above the latest commit
+    /// (rollback), or equal with other content; a record that does not
+    /// open. After a refusal cofferd writes its own state back, so what
+    /// is on disk is again what it serves (and a restart finds it).
+    /// A log replaced, removed or cut short outside cofferd is written
+    /// back the same way.
     public func reload() throws(StoreError) -> ReloadOutcome {
-        try writer.withLock { (_) throws(StoreError) -> ReloadOutcome in
-            let loaded = snapshot
-            guard !authenticator.isSealed else {
-                throw StoreError(.sealed, "cofferd is sealed: the store file is read again at unseal")
+        guard !authenticator.isSealed else {
+            throw StoreError(.sealed, "cofferd is sealed: the store file is read again at unseal")
+        }
+        if !log.withLock({ $0.file.isInPlace(directory: directory) }) {
+            repair()
+            throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; cofferd wrote its own state back")
+        }
+        if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
+        do {
+            return try readAndTake()
+        } catch let error where error.code != .io && error.code != .sealed {
+            repair()
+            throw error
+        }
+    }
+
+    private func readAndTake() throws(StoreError) -> ReloadOutcome {
+        let bytes: [UInt8]
+        let info: stat
+        do {
+            guard let (read, status) = try Self.readStoreFile(path) else {
+                throw StoreError(.notFound, "the store file \(path) is gone; still serving generation \(snapshot.generation)")
             }
-            if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
-            let bytes: [UInt8]
-            let info: stat
-            do {
-                guard let (read, status) = try Self.readStoreFile(path) else {
-                    throw StoreError(.notFound, "the store file \(path) is gone; still serving generation \(loaded.generation)")
-                }
-                bytes = read
-                info = status
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw StoreError(.io, "cannot read the store file", underlying: "\(error)")
+            bytes = read
+            info = status
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot read the store file", underlying: "\(error)")
+        }
+        let (next, _, nextKeyID, nextMAC) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator)
+        return try exclusively { (state) throws(StoreError) -> ReloadOutcome in
+            let loaded = state.tip
+            // The very snapshot the log continues, its file touched (chmod,
+            // an editor saving it unchanged): nothing to take.
+            let base = log.withLock { $0.file.header }
+            if next.storeID == base.storeID, next.generation == base.baseGeneration, let nextMAC,
+               ConstantTime.equals(nextMAC, base.baseMAC) {
+                remember(info)
+                return .unchanged
             }
-            let (next, _, nextKeyID) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator)
             guard next.storeID == loaded.storeID else {
                 throw StoreError(.tampered, "the store file belongs to another store (\(next.storeID.prefix(8))…)")
             }
@@ -213,6 +678,17 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
             try authenticator.checkEveryRecord(of: next, besides: loaded)
+            do {
+                let fresh = try Self.newLog(for: next, fileMAC: nextMAC!, in: directory, authenticator: authenticator)
+                try fresh.install(in: directory)
+                try DurableFile.syncDirectory(directory)
+                log.withLock { $0 = LogState(file: fresh, snapshotBytes: bytes.count) }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.io, "could not start the store log after the new file", underlying: "\(error)")
+            }
+            state.tip = next
             serve(next, origin: .file)
             remember(info)
             fileKey.withLock { $0 = nextKeyID }
@@ -223,92 +699,43 @@ public final class SecretStore: Sendable {
         }
     }
 
-    public var snapshot: StoreSnapshot { current.withLock { $0 } }
-
-    /// Every master key id the store needs: the ones its records are sealed
-    /// under, and the one its file's MAC is made with. Startup, unseal and
-    /// master-key rotation all ask this before keeping or dropping keys.
-    public var neededKeyIDs: Set<KeyID> {
-        var needed = Set(snapshot.secrets.flatMap { $0.versions.map(\.sealed.keyID) })
-        if let fileKey = fileKeyID.flatMap(KeyID.init(hex:)) { needed.insert(fileKey) }
-        return needed
-    }
-
-    /// Runs `body` while no commit, reload or restore runs (seal wipes the
-    /// keys under it, so no commit seals with a key being wiped).
-    public func whileNoCommitRuns<R>(_ body: () throws -> R) rethrows -> R {
-        try writer.withLock { _ in try body() }
-    }
-
-    /// Whether local commits queue what they change in the outbox (set
-    /// when a replica, the PostgreSQL mirror, is configured).
-    private let queueing = Mutex(false)
-    public var keepsOutbox: Bool {
-        get { queueing.withLock { $0 } }
-        set { queueing.withLock { $0 = newValue } }
-    }
-
-    /// Applies `change` to a copy of the current secrets, writes the result
-    /// durably as the next generation, then publishes it. If `change` throws,
-    /// or the write fails, nothing changes. With `keepsOutbox`, every name
-    /// the change touched enters the outbox in the same write.
-    public func commit<Result>(
-        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
-    ) throws -> Result {
-        try commitWhole(.local) { base, secrets, outbox in
-            let result = try change(base.storeID, &secrets)
-            if keepsOutbox {
-                let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-                for name in secrets.changedNames { outbox[name] = queued }
-            }
-            return result
-        }
-    }
-
-    /// A commit of changes taken from elsewhere (another host's, by the
-    /// replica that carries them). Nothing is queued for it: `change` sees
-    /// and decides the outbox itself (a merge of theirs with ours is
-    /// queued; theirs alone is not), under the writer lock, so no local
-    /// commit can fall between what it read and what it writes.
-    public func commitTaken<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
-    ) throws -> Result {
-        try commitWhole(.taken, change)
-    }
-
-    /// Drops outbox entries a replica confirmed, as of the generations it
-    /// confirmed them at: entries queued again since (a later generation)
-    /// stay.
-    public func dropFromOutbox(_ confirmed: [SecretName: UInt64]) throws {
-        try commitWhole(.outbox) { _, _, outbox in
-            for (name, generation) in confirmed where outbox[name].map({ $0.generation <= generation }) == true {
-                outbox[name] = nil
-            }
-        }
-    }
-
-    /// Queues every secret (a replica's first sync into an empty database).
-    public func queueEverything() throws {
-        try commitWhole(.outbox) { base, secrets, outbox in
-            let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-            // Every name, also one whose entry was confirmed (it may linger,
-            // settled, until the replica drops it): that database lacks
-            // them all.
-            for name in secrets.base.names { outbox[name] = queued }
+    /// Writes the served state back as store.json and a new log (after a
+    /// file or log was refused). Best effort: a failure leaves things as
+    /// they are, and the next start says what is wrong.
+    private func repair() {
+        try? exclusively { state in
+            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator)
+            log.withLock { $0 = written.log }
+            remember(written.info)
+            fileKey.withLock { $0 = written.keyID }
+            if let problem = written.problem { throw problem }
         }
     }
 
     /// Replaces an empty store with `secrets` of store `storeID` (restore
     /// from a replica): refused when this store holds any secret.
     public func restore(storeID: String, secrets: [SecretName: Secret]) throws {
-        try writer.withLock { _ in
-            let base = snapshot
+        try exclusively { state in
+            let base = state.tip
             // Unpushed deletions count as content: restoring over them
             // would bring the deleted secrets back.
             guard base.secrets.isEmpty, base.outbox.isEmpty else {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
-            try publish(StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets), origin: .taken)
+            let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
+            let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
+            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
+                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+            }
+            log.withLock { $0 = written.log }
+            state.tip = next
+            serve(next, origin: .taken)
+            remember(written.info)
+            fileKey.withLock { $0 = written.keyID }
+            try? highWater.record(next)
+            if let problem = written.problem {
+                throw StoreError(.io, "the restored store is in place but may not survive a power loss", underlying: "\(problem)")
+            }
         }
     }
 
@@ -317,30 +744,17 @@ public final class SecretStore: Sendable {
     private let observers = Mutex<[@Sendable (StoreCommit) -> Void]>([])
 
     /// Calls `observer` with every snapshot the store serves from now on,
-    /// in order. It runs under the writer lock, so it must be quick and
-    /// must not commit: wake a thread, queue an event.
+    /// in order. It runs on the store's syncer thread (or in a reload or
+    /// restore), so it must be quick and must not commit: wake a thread,
+    /// queue an event.
     public func onCommit(_ observer: @escaping @Sendable (StoreCommit) -> Void) {
         observers.withLock { $0.append(observer) }
     }
 
-    private func commitWhole<Result>(
-        _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
-    ) throws -> Result {
-        try writer.withLock { _ in
-            guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
-            let base = snapshot
-            var secrets = EditedSecrets(base.secrets)
-            var outbox = base.outbox
-            let result = try change(base, &secrets, &outbox)
-            let next = secrets.changes.isEmpty ? base.secrets : base.secrets.applying(secrets)
-            try publish(StoreSnapshot(storeID: base.storeID, generation: base.generation + 1, secrets: next, outbox: outbox), origin: origin)
-            return result
-        }
-    }
-
     /// Swaps `next` in and tells the observers; the old snapshot is then
     /// freed outside the lock and off the readers' threads
-    /// (SnapshotRetirement). Call with the writer lock held.
+    /// (SnapshotRetirement). Called by one thread at a time: the syncer,
+    /// or an exclusive operation.
     private func serve(_ next: StoreSnapshot, origin: StoreCommit.Origin) {
         let old = current.withLock { served -> StoreSnapshot in
             let old = served
@@ -351,25 +765,14 @@ public final class SecretStore: Sendable {
         for observer in observers.withLock({ $0 }) { observer(commit) }
         SnapshotRetirement.retire(old)
     }
+}
 
-    /// Writes `next` durably, then serves it. Call with the writer lock held.
-    private func publish(_ next: StoreSnapshot, origin: StoreCommit.Origin) throws {
-        let written: stat
-        do {
-            written = try write(next)
-        } catch let partly as DurableFile.RenamedButNotSynced {
-            // Serve what is on disk (the watcher would take it anyway),
-            // but do not call it durable.
-            serve(next, origin: origin)
-            remember(partly.written)
-            try? highWater.record(next)
-            throw StoreError(.io, "the write is in place but the directory could not be synced; it may not survive a power loss",
-                             underlying: "\(partly.underlying)")
-        } catch {
-            throw StoreError(.io, "could not write the store file", underlying: "\(error)")
-        }
-        serve(next, origin: origin)
-        remember(written)
-        try highWater.record(next)
+extension SecretStore.LogState {
+    /// Whether the log has grown enough, against the snapshot, that a
+    /// compaction is worth its write: past 1 MiB and a quarter of
+    /// store.json. A load then reads at most a quarter more than the
+    /// snapshot; a compaction's write is at most four times the log's.
+    var isWorthCompacting: Bool {
+        file.entryBytes > max(1 << 20, snapshotBytes / 4)
     }
 }

@@ -29,10 +29,13 @@ public struct StoreAuthenticator: Sendable {
     /// than call a file it cannot check tampered).
     var isSealed: Bool { keyring.isSealed }
 
-    func mac(forKeyID id: String) -> MACKey? {
+    func mac(forKeyID id: String, for purpose: RecordSealer.MACPurpose = .storeFile) -> MACKey? {
         guard let keyID = KeyID(hex: id), let key = try? keyring.key(for: keyID) else { return nil }
-        return try? sealer.mac(with: key, for: .storeFile)
+        return try? sealer.mac(with: key, for: purpose)
     }
+
+    /// The key id the next log is chained under (the keyring's current).
+    func currentKeyID() throws -> String { try keyring.current().id.hex }
 
     /// Opens every version of every secret (and wipes what it opened): a
     /// file taken from outside (reload, migration) is served only whole.
@@ -41,9 +44,8 @@ public struct StoreAuthenticator: Sendable {
     /// costs what changed rather than the whole store (docs/performance.md).
     func checkEveryRecord(of snapshot: StoreSnapshot, besides served: StoreSnapshot? = nil) throws(StoreError) {
         let served = served?.storeID == snapshot.storeID ? served : nil
-        let changed = served.map { snapshot.secrets.indicesNotHeld(in: $0.secrets) } ?? Array(0..<snapshot.secrets.count)
-        for index in changed {
-            let secret = snapshot.secrets.secret(at: index)
+        let changed = served.map { snapshot.secrets.secretsNotHeld(in: $0.secrets) } ?? Array(snapshot.secrets)
+        for secret in changed {
             let name = secret.name
             let before = served?.secrets[name]
             for version in secret.versions {

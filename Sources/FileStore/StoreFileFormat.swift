@@ -137,6 +137,12 @@ struct StoreFileFormat: Encodable {
     }
 
     init(_ snapshot: StoreSnapshot, authenticator: StoreAuthenticator) throws {
+        let (keyID, key) = try authenticator.current()
+        try self.init(snapshot, macKeyID: keyID, key: key)
+    }
+
+    /// Authenticated by `key`, the MAC key of master key `macKeyID`.
+    init(_ snapshot: StoreSnapshot, macKeyID keyID: String, key: MACKey) throws {
         format = Self.magic
         formatVersion = Self.currentVersion
         storeID = snapshot.storeID
@@ -146,7 +152,6 @@ struct StoreFileFormat: Encodable {
             OutboxItem(name: name.rawValue, generation: snapshot.outbox[name]!.generation, queuedAt: snapshot.outbox[name]!.queuedAt)
         }
         keyIDs = Array(Set(secrets.flatMap { $0.versions.map(\.sealed.keyID.hex) })).sorted()
-        let (keyID, key) = try authenticator.current()
         macKeyID = keyID
         mac = Hex.encode(try computedMAC(with: key))
     }
@@ -195,7 +200,7 @@ struct StoreFileFormat: Encodable {
     /// The snapshot and the file's format version (an old one is rewritten).
     static func decodeWithVersion(
         _ bytes: [UInt8], authenticator: StoreAuthenticator, acceptUnauthenticated: Bool = false
-    ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?) {
+    ) throws(StoreError) -> (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?, mac: [UInt8]?) {
         let file = try StoreFileFormat(parsing: bytes)
         guard file.format == magic else { throw StoreError(.corrupt, "the store file does not start with the coffer-store header") }
         let authentic: (@Sendable () -> Result<Bool, StoreError>)?
@@ -250,8 +255,8 @@ struct StoreFileFormat: Encodable {
             }
             outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
         }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: secrets, outbox: outbox),
-                file.formatVersion, file.macKeyID)
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: LayeredSecrets(base: secrets), outbox: outbox),
+                file.formatVersion, file.macKeyID, file.mac.flatMap(Hex.decode))
     }
 
     /// The MAC's verdict comes first: a file that fails it is refused as

@@ -66,7 +66,7 @@ struct StoreFileReader {
 
     /// Reads an object whose members are among `names`, each at most once,
     /// calling `member` with the name's index.
-    private mutating func object(
+    mutating func object(
         _ what: String, _ names: [StaticString], _ member: (inout StoreFileReader, Int) throws(StoreError) -> Void
     ) throws(StoreError) {
         var container = try step(what, "an object") { (c) throws(JSONError) in try c.beginObject() }
@@ -84,25 +84,25 @@ struct StoreFileReader {
         }
     }
 
-    private mutating func array(_ what: String, _ element: (inout StoreFileReader) throws(StoreError) -> Void) throws(StoreError) {
+    mutating func array(_ what: String, _ element: (inout StoreFileReader) throws(StoreError) -> Void) throws(StoreError) {
         var container = try step(what, "an array") { (c) throws(JSONError) in try c.beginArray() }
         while try step(what, "an array", { (c) throws(JSONError) in try c.nextElement(&container) }) {
             try element(&self)
         }
     }
 
-    private mutating func strings(_ what: String) throws(StoreError) -> [String] {
+    mutating func strings(_ what: String) throws(StoreError) -> [String] {
         var out: [String] = []
         try array(what) { (r) throws(StoreError) in out.append(try r.string(what)) }
         return out
     }
 
-    private mutating func string(_ what: String) throws(StoreError) -> String {
+    mutating func string(_ what: String) throws(StoreError) -> String {
         let s = try step(what, "a string") { (c) throws(JSONError) in try c.string() }
         return JSONStringDecoding.string(s, in: cursor.bytes)
     }
 
-    private mutating func integer(_ what: String) throws(StoreError) -> Int64 {
+    mutating func integer(_ what: String) throws(StoreError) -> Int64 {
         let text = try step(what, "a whole number") { (c) throws(JSONError) in try c.number() }
         guard let value = Int64(String(decoding: text, as: UTF8.self)) else {
             throw StoreError(.corrupt, "\(source)'s \(what) is not a whole number")
@@ -128,7 +128,7 @@ struct StoreFileReader {
         return decoded
     }
 
-    private func require<T>(_ value: T?, _ what: String) throws(StoreError) -> T {
+    func require<T>(_ value: T?, _ what: String) throws(StoreError) -> T {
         guard let value else { throw StoreError(.corrupt, "\(source)'s \(what) is missing") }
         return value
     }
@@ -169,7 +169,7 @@ struct StoreFileReader {
             outbox: outbox)
     }
 
-    private mutating func outboxItem() throws(StoreError) -> StoreFileFormat.OutboxItem {
+    mutating func outboxItem() throws(StoreError) -> StoreFileFormat.OutboxItem {
         var name: String?, generation: Int64?, queuedAt: Int64?
         try object("outbox entry", ["name", "generation", "queued_at"]) { (r, member) throws(StoreError) in
             switch member {

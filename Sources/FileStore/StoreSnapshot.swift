@@ -6,14 +6,15 @@ public struct StoreSnapshot: Sendable, Equatable {
     public let storeID: String
     /// Incremented by every commit.
     public let generation: UInt64
-    /// Packed (PackedSecrets): a lookup decodes the one secret it finds.
-    public let secrets: PackedSecrets
+    /// Packed, with the latest changes layered over (LayeredSecrets): a
+    /// lookup decodes the one secret it finds.
+    public let secrets: LayeredSecrets
     /// The mirror's outbox: names changed (or deleted) since PostgreSQL
     /// last confirmed them. Kept in the store file, so it is exactly as
     /// durable as the change itself (docs/mirror.md).
     public let outbox: [SecretName: OutboxEntry]
 
-    public init(storeID: String, generation: UInt64, secrets: PackedSecrets, outbox: [SecretName: OutboxEntry] = [:]) {
+    public init(storeID: String, generation: UInt64, secrets: LayeredSecrets, outbox: [SecretName: OutboxEntry] = [:]) {
         self.storeID = storeID
         self.generation = generation
         self.secrets = secrets
@@ -21,7 +22,7 @@ public struct StoreSnapshot: Sendable, Equatable {
     }
 
     public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: [SecretName: OutboxEntry] = [:]) {
-        self.init(storeID: storeID, generation: generation, secrets: PackedSecrets(secrets), outbox: outbox)
+        self.init(storeID: storeID, generation: generation, secrets: LayeredSecrets(secrets), outbox: outbox)
     }
 
     public subscript(name: SecretName) -> Secret? { secrets[name] }

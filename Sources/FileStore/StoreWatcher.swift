@@ -3,25 +3,27 @@ import Syscalls
 import Glibc
 #endif
 
-/// Watches the state directory with inotify(7) for a new store file:
-/// IN_CLOSE_WRITE (an editor writing in place), IN_MOVED_TO (a rename-save,
-/// `git pull`, cofferd's own commits), and IN_Q_OVERFLOW (events were lost:
-/// look again anyway). Watching the directory, not the file, follows
-/// renames over it.
+/// Watches the state directory with inotify(7) for a new store file, or a
+/// store log replaced or removed: IN_CLOSE_WRITE (an editor writing in
+/// place), IN_MOVED_TO (a rename-save, `git pull`, cofferd's own
+/// compactions), IN_DELETE, and IN_Q_OVERFLOW (events were lost: look again
+/// anyway). Watching the directory, not the file, follows renames over it.
+/// cofferd's own appends to the log, through the descriptor it keeps open,
+/// raise none of these.
 public final class StoreWatcher: Sendable {
     private let fd: Int32
-    private let fileName: String
+    private let fileNames: Set<String>
 
-    public init(directory: String, fileName: String = SecretStore.fileName) throws {
+    public init(directory: String, fileNames: Set<String> = [SecretStore.fileName, SecretStore.logFileName]) throws {
         let fd = try syscall("inotify_init1") { inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK)) }
         do {
-            _ = try syscall("inotify_add_watch") { inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) }
+            _ = try syscall("inotify_add_watch") { inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE)) }
         } catch {
             close(fd)
             throw error
         }
         self.fd = fd
-        self.fileName = fileName
+        self.fileNames = fileNames
     }
 
     deinit { close(fd) }
@@ -35,8 +37,8 @@ public final class StoreWatcher: Sendable {
         return try drain()
     }
 
-    /// Reads every queued event; true when one names the store file or the
-    /// queue overflowed.
+    /// Reads every queued event; true when one names the store file or log,
+    /// or the queue overflowed.
     private func drain() throws -> Bool {
         var relevant = false
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -48,7 +50,7 @@ public final class StoreWatcher: Sendable {
                 throw SyscallError(function: "read(inotify)", errno: errno)
             }
             relevant = relevant || Self.events(in: buffer[0..<count]).contains { mask, name in
-                mask & UInt32(IN_Q_OVERFLOW) != 0 || name == fileName
+                mask & UInt32(IN_Q_OVERFLOW) != 0 || fileNames.contains(name)
             }
         }
     }

@@ -156,6 +156,8 @@ public final class RecordSealer: Sendable {
         case auditChain = "coffer audit chain v1"
         /// The store file's whole-file MAC (docs/file-format.md).
         case storeFile = "coffer store mac v1"
+        /// The chain of the store's log (docs/file-format.md, "The log").
+        case storeLog = "coffer store log v1"
         /// Each secret's rows in the PostgreSQL mirror (docs/mirror.md).
         case mirrorRow = "coffer mirror row v1"
     }

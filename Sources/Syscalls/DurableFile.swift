@@ -18,28 +18,49 @@ public enum DurableFile {
     /// it), so that cofferd knows its own file when the watcher sees it.
     @discardableResult
     public static func replace(_ path: String, in directory: String, with bytes: [UInt8]) throws -> stat {
+        let (temp, written) = try writeTemporary(for: path, bytes)
+        try install(temp, over: path, in: directory, written: written)
+        return written
+    }
+
+    /// Step 1 alone: `bytes` in a new temp file beside `path`, synced. The
+    /// caller installs it (or unlinks it) later.
+    public static func writeTemporary(for path: String, _ bytes: [UInt8]) throws -> (temp: String, written: stat) {
         let temp = path + tempMarker + randomSuffix()
-        let written: stat
         do {
             let fd = try OwnedFileDescriptor.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             try fd.writeAll(bytes)
             try fd.fsync()
-            written = try fd.status()
+            let written = try fd.status()
             try fd.close()
+            return (temp, written)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    /// Steps 2 and 3: `temp` renamed over `path`, and the directory synced.
+    public static func install(_ temp: String, over path: String, in directory: String, written: stat) throws {
+        do {
             try syscall("rename") { rename(temp, path) }
         } catch {
             unlink(temp)
             throw error
         }
         do {
-            let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
-            try dir.fsync()
+            try syncDirectory(directory)
         } catch {
             // The new file is in place (and is what a reader sees now); only
             // its surviving a power loss is in doubt.
             throw RenamedButNotSynced(written: written, underlying: error)
         }
-        return written
+    }
+
+    /// fsync(2) of a directory: makes the renames and creations in it durable.
+    public static func syncDirectory(_ directory: String) throws {
+        let dir = try OwnedFileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
+        try dir.fsync()
     }
 
     public struct RenamedButNotSynced: Error {

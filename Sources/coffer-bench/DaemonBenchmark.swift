@@ -13,8 +13,9 @@ import Syscalls
 /// - RSS after start, after reading 1000 different secrets, and its peak;
 /// - gets for a second with nothing else going on (the slowest and p99 the
 ///   next two compare with);
-/// - a reload: another process commits to the store file; how long until
-///   cofferd serves the change, and the slowest get meanwhile;
+/// - a reload: another process drops a newer store file in (an export with
+///   one more secret); how long until cofferd serves it, and the slowest
+///   get meanwhile;
 /// - a master-key rotation of every record while gets go on: how long, the
 ///   slowest get, and whether any get failed.
 struct DaemonBenchmark {
@@ -54,6 +55,7 @@ struct DaemonBenchmark {
         let writer = try SecretStore.open(directory: dev + "/state",
                                           authenticator: StoreAuthenticator(keyring: keyring, sealer: sealer))
         try StoreBenchmark.fill(writer, count: count, sealer: sealer, key: key)
+        try writer.compactNow()
 
         let notify = work + "/notify.sock"
         let readiness = try ReadinessSocket(path: notify)
@@ -78,8 +80,8 @@ struct DaemonBenchmark {
         }
         let rssAfterReads = Self.memory(pid, "VmRSS")
 
-        // Reload: another writer commits a new secret; cofferd notices
-        // (inotify), re-reads and checks the file, and then serves it.
+        // Reload: a newer file with one more secret is dropped in; cofferd
+        // notices (inotify), re-reads and checks the file, and serves it.
         let probe = try GetProbe(socket: service, count: count)
         // The same gets for a second with nothing else going on: what the
         // figures during a reload or rotation compare with (on a shared
@@ -88,10 +90,9 @@ struct DaemonBenchmark {
         Thread.sleep(forTimeInterval: 1)
         let quiet = probe.sinceMark()
         let marker = #"{"op":"get","name":"bench/reload-marker"}"#
-        _ = try writer.commit { storeID, secrets in
-            let name = try SecretName("bench/reload-marker")
-            secrets[name] = try StoreBenchmark.secret(name, value: "marker", storeID: storeID, sealer: sealer, key: key)
-        }
+        let markerName = try SecretName("bench/reload-marker")
+        let markerSecret = try StoreBenchmark.secret(markerName, value: "marker", storeID: writer.snapshot.storeID, sealer: sealer, key: key)
+        try StoreBenchmark.dropNewerFile(after: writer, in: dev + "/state") { $0[markerName] = .some(markerSecret) }
         probe.mark()
         let committed = ContinuousClock.now
         let poller = try BlockingLineClient(path: service)

@@ -4,6 +4,7 @@ import Keyring
 import LockedMemory
 import Model
 import Seal
+import Syscalls
 
 /// `scripts/bench` (docs/benchmarks.md): how long a large store takes to
 /// load and to reload, and whether readers wait during a reload. Figures,
@@ -24,6 +25,9 @@ struct CofferBench {
                 fatalError("usage: coffer-bench daemon N COFFERD WORKDIR JSON-OUT")
             }
             try DaemonBenchmark(count: count, cofferd: arguments[2], work: arguments[3], jsonOut: arguments[4]).run()
+        case "writes":
+            guard arguments.count == 4 else { fatalError("usage: coffer-bench writes COFFERD WORKDIR JSON-OUT") }
+            try WriteBenchmark(cofferd: arguments[1], work: arguments[2], jsonOut: arguments[3]).run()
         case "load":
             // Gets against a running cofferd, for profiling it (docs/performance.md).
             // With the server's PID, its CPU per request too.
@@ -72,6 +76,9 @@ enum StoreBenchmark {
         var clock = ContinuousClock.now
         let writer = try SecretStore.open(directory: directory, authenticator: authenticator)
         try fill(writer, count: count, sealer: sealer, key: key)
+        // The fill is one commit in the log; written whole as store.json, a
+        // load reads the snapshot, as a cofferd started later would.
+        try writer.compactNow()
         let sealSeconds = seconds(since: clock)
         let size = (try FileManager.default.attributesOfItem(atPath: writer.path)[.size] as? Int) ?? 0
 
@@ -80,9 +87,10 @@ enum StoreBenchmark {
         let loadSeconds = seconds(since: clock)
         precondition(loaded.snapshot.secrets.count == count)
 
-        // A reload of a newer file (one more commit by the writer) while a
-        // reader thread takes snapshots as fast as it can.
-        _ = try writer.commit { _, secrets in secrets.removeValue(forKey: try SecretName("bench/group0/secret0")) }
+        // A reload of a newer file (the writer's state and one more change,
+        // as another host would export it) while a reader thread takes
+        // snapshots as fast as it can.
+        try dropNewerFile(after: writer, in: directory) { $0[try SecretName("bench/group0/secret0")] = .some(nil) }
         let reading = ReaderProbe(store: loaded)
         reading.start()
         clock = .now
@@ -96,6 +104,20 @@ enum StoreBenchmark {
         print("load (parse + MAC):    \(format(loadSeconds)) s")
         print("reload (opens what changed): \(format(reloadSeconds)) s")
         print("reads during reload:   \(reads), slowest \(format(worst * 1000)) ms")
+    }
+
+    /// Writes, as store.json in `directory`, the file of `store`'s next
+    /// generation with `change` applied: what another host's export would
+    /// be. `store` itself does not change.
+    static func dropNewerFile(
+        after store: SecretStore, in directory: String, _ change: (inout [SecretName: Secret?]) throws -> Void
+    ) throws {
+        let now = store.snapshot
+        var changes: [SecretName: Secret?] = [:]
+        try change(&changes)
+        let next = StoreSnapshot(storeID: now.storeID, generation: now.generation + 1, secrets: now.secrets.applying(changes),
+                                 outbox: now.outbox)
+        try DurableFile.replace(directory + "/" + SecretStore.fileName, in: directory, with: try store.exportedFile(of: next))
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

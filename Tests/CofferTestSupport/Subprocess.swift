@@ -86,3 +86,62 @@ public func binaryPath(_ name: String, file: String = #filePath) -> String {
     }
     return root.appendingPathComponent(".build/debug/\(name)").path
 }
+
+/// A child process started with posix_spawn and reaped with waitpid on its
+/// own pid, for the long-running ones (a cofferd).
+///
+/// Foundation's `Process` was dropped for them: its exit notification was
+/// lost now and then, and `waitUntilExit` then never returned, holding one
+/// of the concurrency pool's two threads; with both held, every other test
+/// of the run waited for ever.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var status: Int32?
+
+    /// Starts `arguments[0]` with `arguments`, `environment`, stdin from
+    /// /dev/null and stdout and stderr to `output` (a descriptor the caller
+    /// keeps open until this returns).
+    public init(_ arguments: [String], environment: [String: String], output: Int32) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        let argv = arguments.map { strdup($0) } + [nil]
+        let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            env.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, env)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT) }
+        self.pid = pid
+    }
+
+    /// Whether it has not ended yet (reaps it if it has).
+    public var isRunning: Bool { lock.withLock { reap(blocking: false) == nil } }
+
+    /// Waits for it to end; its exit status, or 128 + the signal that ended it.
+    @discardableResult
+    public func wait() -> Int32 { lock.withLock { reap(blocking: true)! } }
+
+    public func signal(_ signal: Int32) {
+        lock.withLock { if status == nil { kill(pid, signal) } }
+    }
+
+    private func reap(blocking: Bool) -> Int32? {
+        if let status { return status }
+        var raw: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &raw, blocking ? 0 : WNOHANG)
+            if reaped == -1 && errno == EINTR { continue }
+            guard reaped == pid else { return nil }
+            let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            status = code
+            return code
+        }
+    }
+}

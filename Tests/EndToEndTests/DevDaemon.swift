@@ -5,7 +5,7 @@ import Testing
 /// A real `cofferd --dev DIR` process for one test.
 final class DevDaemon {
     let directory: TemporaryDirectory
-    let process = Process()
+    private var process: ChildProcess!
     let outputPath: String
     /// cofferd's NOTIFY_SOCKET: every sd_notify message it sent.
     private(set) var notify: NotifySocket?
@@ -20,6 +20,7 @@ final class DevDaemon {
     /// stream socket nobody reads, as journald's is when it stops reading
     /// (`output` is then empty).
     private var unread: FileHandle?
+    private var unreadEnd: FileHandle?
 
     init(
         directory: TemporaryDirectory? = nil, arguments: [String] = [], launcher: [String] = [], audit: String = "stderr",
@@ -32,9 +33,7 @@ final class DevDaemon {
             var pair: [Int32] = [-1, -1]
             try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
             unread = FileHandle(fileDescriptor: pair[0], closeOnDealloc: true)
-            let end = FileHandle(fileDescriptor: pair[1], closeOnDealloc: true)
-            process.standardOutput = end
-            process.standardError = end
+            unreadEnd = FileHandle(fileDescriptor: pair[1], closeOnDealloc: true)
         }
         try start(arguments: ["--audit", audit] + arguments, launcher: launcher, environment: environment, development: development)
     }
@@ -62,21 +61,18 @@ final class DevDaemon {
         self.notify = notify
         let cofferd = binaryPath("cofferd")
         let command = launcher + [cofferd] + (development ? ["--dev", devPath] : []) + arguments
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.environment = ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path].merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        if unread == nil {
-            process.standardOutput = log
-            process.standardError = log
-        }
-        try process.run()
+        let output = unreadEnd ?? log
+        let process = try ChildProcess(command, environment: ["PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path].merging(environment) { $1 },
+                                       output: output.fileDescriptor)
+        self.process = process
+        unreadEnd = nil
         let ready = notify.waitForReady(timeout: .seconds(60)) { process.isRunning }
         guard ready else {
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-            throw DaemonDidNotStart(status: process.terminationStatus, output: output)
+            process.signal(SIGTERM)
+            let status = process.wait()
+            throw DaemonDidNotStart(status: status, output: self.output)
         }
     }
 
@@ -86,22 +82,20 @@ final class DevDaemon {
         var description: String { "cofferd did not become ready (status \(status)):\n\(output)" }
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Sends `signal` and waits for the process to end; returns its status.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM) -> Int32 {
-        if process.isRunning { kill(pid, signal) }
-        process.waitUntilExit()
-        return process.terminationStatus
+        process.signal(signal)
+        return process.wait()
     }
 
     deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
+        guard let process else { return }
+        process.signal(SIGKILL)
+        process.wait()
     }
 
     /// Runs cofferctl against this instance.

@@ -1,4 +1,5 @@
 import CLibCrypto
+import Foundation
 import CofferTestSupport
 @testable import FileStore
 import Keyring
@@ -92,5 +93,77 @@ import Testing
         let ok = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &out, nil, EVP_sha256(), nil) }
         precondition(ok == 1)
         return out
+    }
+}
+
+/// The known-answer log of docs/file-format.md, read out of the page: each
+/// documented MAC is the chain's, cofferd writes each payload byte for
+/// byte, the framed file has the documented length and digest, and the
+/// known-answer store with this log loads to the state the page says.
+@Suite struct DocumentedLogVectorTests {
+    let page: DocumentPage
+    let storePage: DocumentPage
+
+    init() throws {
+        page = try DocumentPage("docs/file-format.md").section("A known-answer log")
+        storePage = try DocumentPage("docs/file-format.md").section("Known-answer vector")
+    }
+
+    /// (payload, mac) of each frame, header first.
+    func frames() throws -> [(payload: [UInt8], mac: [UInt8])] {
+        let lines = try page.block(tagged: "known-answer-log").split(separator: "\n")
+        var out: [(payload: [UInt8], mac: [UInt8])] = []
+        var payload: [UInt8]?
+        for line in lines {
+            let (word, rest) = (line.prefix { $0 != " " }, line.drop { $0 != " " }.dropFirst())
+            if word == "header" || word == "entry" {
+                payload = Array(rest.utf8)
+            } else {
+                out.append((try #require(payload), try #require(Hex.decode(String(rest)))))
+                payload = nil
+            }
+        }
+        return out
+    }
+
+    @Test func theDocumentedLogChainsAndLoads() throws {
+        let vectors = try DocumentedStoreVectorTests()
+        let key = try vectors.masterKey()
+        let authenticator = try StoreAuthenticator(keyring: Keyring(current: key), sealer: vectors.sealer)
+        let logKey = try #require(authenticator.mac(forKeyID: key.id.hex, for: .storeLog))
+        let frames = try frames()
+        #expect(frames.count == 3)
+
+        // The chain.
+        var previous = try StoreLogFormat.headerMAC(frames[0].payload, key: logKey)
+        #expect(previous == frames[0].mac)
+        for frame in frames.dropFirst() {
+            previous = try StoreLogFormat.entryMAC(frame.payload, after: previous, key: logKey)
+            #expect(previous == frame.mac)
+        }
+        // The payloads, as cofferd writes them.
+        let header = try StoreLogFormat.header(parsing: frames[0].payload)
+        #expect(StoreLogFormat.encode(header) == frames[0].payload)
+        for frame in frames.dropFirst() {
+            #expect(StoreLogFormat.encode(try StoreLogFormat.entry(parsing: frame.payload)) == frame.payload)
+        }
+        var file: [UInt8] = []
+        for frame in frames { StoreLogFormat.frame(frame.payload, mac: frame.mac, into: &file) }
+        #expect(file.count == Int(try page.value("len(store.log)")))
+        #expect(DocumentedStoreVectorTests.sha256(file) == (try #require(Hex.decode(try page.value("sha256(store.log)")))))
+
+        // The store and its log, loaded.
+        let dir = try TemporaryDirectory()
+        for (name, bytes) in [(SecretStore.fileName, Array(try storePage.block(tagged: "known-answer-store").utf8)),
+                              (SecretStore.logFileName, file)] {
+            let path = dir.file(name)
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            chmod(path, 0o600)
+        }
+        let loaded = try SecretStore.open(directory: dir.path, authenticator: authenticator).snapshot
+        #expect(loaded.generation == 4)
+        #expect(loaded.secrets.names.map(\.rawValue) == ["db/password"])
+        #expect(loaded[try SecretName("db/password")]?.expiresAt == 1_900_000_000)
+        #expect(loaded.outbox == [try SecretName("api/token"): OutboxEntry(generation: 3, queuedAt: 1_795_362_470)])
     }
 }

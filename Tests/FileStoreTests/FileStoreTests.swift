@@ -142,6 +142,10 @@ import Testing
         let dir = try TemporaryDirectory()
         let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("db/password", in: store)
+        let log = try Data(contentsOf: URL(fileURLWithPath: dir.file(SecretStore.logFileName)))
+        #expect(String(decoding: log, as: UTF8.self).contains("db/password"))
+        #expect(!String(decoding: log, as: UTF8.self).contains("value-1"))
+        try store.compactNow()
         let text = try String(contentsOfFile: store.path, encoding: .utf8)
         #expect(text.contains("db/password"))
         #expect(!text.contains("value-1"))
@@ -208,6 +212,7 @@ import Testing
         let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("db/password", in: store)
         try put("db/password", in: store)
+        try store.compactNow()
         let original = try Data(contentsOf: URL(fileURLWithPath: store.path))
         let rewritten = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: original))
         #expect(rewritten != original)
@@ -226,8 +231,16 @@ import Testing
         let writer = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("a", in: writer)
         try put("b", in: writer)
+        // store.json holds both, not only the log.
+        try writer.compactNow()
         let reader = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         return (dir, writer, reader)
+    }
+
+    /// Another process drops `writer`'s state in as a newer store file
+    /// (as a copy from another host would be).
+    func publish(_ writer: SecretStore) throws {
+        try replaceFile(writer, with: try writer.exportedFile())
     }
 
     func replaceFile(_ store: SecretStore, with bytes: [UInt8]) throws {
@@ -241,6 +254,7 @@ import Testing
         let (dir, writer, reader) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }
         try put("c", in: writer)
+        try publish(writer)
         guard case .replaced(let old, let new) = try reader.reload() else {
             Issue.record("expected the newer file to be taken")
             return
@@ -274,6 +288,7 @@ import Testing
         }
         let reader = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         try put("a", in: writer)
+        try publish(writer)
         guard case .replaced = try reader.reload() else {
             Issue.record("a reload that changes only a is taken: the unchanged record is not opened again")
             return
@@ -282,6 +297,7 @@ import Testing
         try writer.commit { storeID, secrets in
             secrets[foreign]?.versions = [try sealForeign(storeID, value: "y")]
         }
+        try publish(writer)
         let error = #expect(throws: StoreError.self) { try reader.reload() }
         #expect(error?.code == .tampered)
         #expect(reader.snapshot[try SecretName("a")] != nil && reader.snapshot.generation + 1 == writer.snapshot.generation,
@@ -293,6 +309,7 @@ import Testing
         let (dir, writer, reader) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }
         try put("c", in: writer)
+        try publish(writer)
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
         var json = try JSONSerialization.jsonObject(with: Data(bytes)) as! [String: Any]
         var secrets = json["secrets"] as! [[String: Any]]
@@ -340,6 +357,7 @@ import Testing
         defer { withExtendedLifetime(dir) {} }
         let older = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
         try put("c", in: writer)
+        try publish(writer)
         _ = try reader.reload()
         try replaceFile(writer, with: older)
         let error = #expect(throws: StoreError.self) { try reader.reload() }
@@ -375,6 +393,7 @@ import Testing
         let loaded = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
         #expect(loaded.snapshot == writer.snapshot)
         #expect(loaded.snapshot.secrets.count == 1200)
+        try writer.compactNow()
         let original = try String(contentsOfFile: writer.path, encoding: .utf8)
         for (from, to) in [("\"uid:0\"", "\"uid:1\""), ("large/secret1000\"", "large/secret9999\"")] {
             let range = try #require(original.range(of: from))
@@ -450,6 +469,7 @@ import Testing
         defer { withExtendedLifetime(dir) {} }
         let older = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
         try put("c", in: writer)
+        try writer.compactNow()
         // cofferd stops; someone restores the older copy; cofferd starts.
         try replaceFile(writer, with: older)
         let rollback = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }

@@ -108,7 +108,7 @@ import Testing
     @Test func editsApplyAsTheSameChangesToADictionary() throws {
         let secrets = try Self.variety()
         var dictionary = Self.dictionary(secrets)
-        let base = PackedSecrets(dictionary)
+        let base = LayeredSecrets(dictionary)
         var edits = EditedSecrets(base)
 
         let first = try Self.plain("0/first")
@@ -134,23 +134,21 @@ import Testing
         #expect(edits.changedNames == [first.name, try SecretName("a"), middle.name, replaced.name, after.name].sorted())
 
         let applied = base.applying(edits)
-        #expect(applied == PackedSecrets(dictionary))
+        #expect(applied == LayeredSecrets(dictionary))
         #expect(Array(applied) == dictionary.keys.sorted().map { dictionary[$0]! })
+        // Packed, the same records as packing the result afresh.
+        #expect(applied.packed().base == PackedSecrets(dictionary))
         // The base is a value: it did not change.
-        #expect(base == PackedSecrets(Self.dictionary(secrets)))
+        #expect(base == LayeredSecrets(Self.dictionary(secrets)))
     }
 
     @Test func indicesNotHeldAreTheNewAndChangedRecords() throws {
         let secrets = try Self.variety()
         let old = PackedSecrets(Self.dictionary(secrets))
-        var edits = EditedSecrets(old)
         var changed = secrets[0]
         changed.expiresAt = nil
-        edits[changed.name] = changed
-        edits[try SecretName("a")] = nil
         let added = try Self.plain("new/one")
-        edits[added.name] = added
-        let new = old.applying(edits)
+        let new = old.applying([changed.name: changed, try SecretName("a"): nil, added.name: added])
         #expect(new.indicesNotHeld(in: old).map { new.secret(at: $0).name } == [changed.name, added.name])
         #expect(old.indicesNotHeld(in: new).map { old.secret(at: $0).name } == [try SecretName("a"), changed.name])
         #expect(new.indicesNotHeld(in: new).isEmpty)

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Independent reader of the Coffer store file (store.json, format version 2).
+"""Independent reader of the Coffer store (store.json, format version 2, and
+the log of commits after it, store.log).
 
 Written from docs/file-format.md and docs/crypto.md alone.  It loads the
-master keys, checks the header and the whole-file MAC, opens every record
-and optionally verifies candidates against verify-only (hashed) secrets.
+master keys, checks the header and the whole-file MAC, replays the log's
+entries (checking their MAC chain), opens every record and optionally
+verifies candidates against verify-only (hashed) secrets.
 
 usage: coffer_store_reader.py STATE_DIR --key-file PATH [--key-file PATH ...]
                               [--verify NAME=CANDIDATE ...]
@@ -356,6 +358,72 @@ def verify(plaintext, hash_member, candidate, where):
     return hmac.compare_digest(got, plaintext)
 
 
+# ---------------------------------------------------------------- the log
+
+LOG_HEADER = {"format", "format_version", "store_id", "base_generation", "base_mac", "mac_key_id"}
+LOG_ENTRY = {"generation", "secrets", "removed", "outbox", "outbox_removed"}
+
+
+def log_frames(raw):
+    # docs/file-format.md, "The log": u32be(len(payload)) || payload || mac(32).
+    # A frame the file ends inside of is a write a crash cut short.
+    at, frames = 0, []
+    while len(raw) - at >= 4:
+        (n,) = struct.unpack(">I", raw[at:at + 4])
+        if len(raw) - at - 4 < n + 32:
+            break
+        frames.append((raw[at + 4:at + 4 + n], raw[at + 4 + n:at + 4 + n + 32]))
+        at += 4 + n + 32
+    return frames
+
+
+def apply_log(state_dir, store, keys):
+    """The store's secrets with the log's entries applied, and the generation reached."""
+    secrets = {s["name"]: s for s in store["secrets"]}
+    path = os.path.join(state_dir, "store.log")
+    if not os.path.exists(path):
+        return secrets, store["generation"]
+    with open(path, "rb") as f:
+        frames = log_frames(f.read())
+    if not frames:
+        raise Failure("store.log has no header")
+    header_payload, header_mac = frames[0]
+    header = json.loads(header_payload.decode("utf-8"), object_pairs_hook=no_duplicates)
+    only_members(header, LOG_HEADER, "the log's header")
+    if header.get("format") != "coffer-store-log" or header.get("format_version") != 1:
+        raise Failure("store.log is not a coffer-store-log of format version 1")
+    kid = need(header, "mac_key_id", str, "the log's header")
+    if kid not in keys:
+        raise Failure(f"no loaded key has id {kid} (the log's mac_key_id)")
+    log_key = hkdf_sha256(keys[kid], b"", b"coffer store log v1")
+    chain = hmac.new(log_key, b"H" + header_payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(chain, header_mac):
+        raise Failure("the log's header does not match its MAC")
+    base = need(header, "base_generation", int, "the log's header")
+    if (header.get("store_id") != store["store_id"] or base != store["generation"]
+            or header.get("base_mac") != store["mac"]):
+        if header.get("store_id") == store["store_id"] and base > store["generation"]:
+            raise Failure("store.log continues a newer store.json than this one (rollback)")
+        return secrets, store["generation"]   # a log of an older snapshot: set aside
+    generation = base
+    for payload, mac in frames[1:]:
+        chain_next = hmac.new(log_key, b"E" + chain + payload, hashlib.sha256).digest()
+        if not hmac.compare_digest(chain_next, mac):
+            break   # replay stops at the first frame that does not check
+        entry = json.loads(payload.decode("utf-8"), object_pairs_hook=no_duplicates)
+        only_members(entry, LOG_ENTRY, "a log entry")
+        if need(entry, "generation", int, "a log entry") != generation + 1:
+            raise Failure("a log entry is out of sequence")
+        for s in entry.get("secrets", []):
+            check_structure({"format": "coffer-store", "format_version": 2, "store_id": "", "generation": 0,
+                             "mac": "", "mac_key_id": "", "secrets": [s]})
+            secrets[s["name"]] = s
+        for name in entry.get("removed", []):
+            secrets.pop(name, None)
+        chain, generation = chain_next, generation + 1
+    return secrets, generation
+
+
 # ---------------------------------------------------------------- main
 
 def read_store(state_dir, key_files, verifies):
@@ -384,10 +452,11 @@ def read_store(state_dir, key_files, verifies):
     if not hmac.compare_digest(want.encode(), store["mac"].encode()):
         raise Failure("MAC mismatch: store.json was changed outside cofferd or the key is wrong")
 
-    out = {"store_id": store["store_id"], "generation": store["generation"],
+    secrets, generation = apply_log(state_dir, store, keys)
+    out = {"store_id": store["store_id"], "generation": generation,
            "mac_key_id": mac_kid, "secrets": {}, "verified": {}}
     opened = {}
-    for s in store["secrets"]:
+    for s in (secrets[name] for name in sorted(secrets, key=lambda n: n.encode())):
         name = s["name"]
         versions = {}
         for v in s["versions"]:
@@ -402,7 +471,7 @@ def read_store(state_dir, key_files, verifies):
         out["secrets"][name] = {"protection": s["protection"], "kind": s["kind"],
                                 "current": current_version(s), "versions": versions}
 
-    by_name = {s["name"]: s for s in store["secrets"]}
+    by_name = secrets
     for item in verifies:
         name, sep, candidate = item.partition("=")
         if not sep:

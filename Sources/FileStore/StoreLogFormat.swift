@@ -1,0 +1,221 @@
+import JSON
+import Model
+import Seal
+
+/// The store's log (docs/file-format.md, "The log"): what each commit
+/// changed since the snapshot in `store.json`, one frame per commit, each
+/// MAC chained onto the one before and the first onto the snapshot's MAC.
+///
+/// A frame is `u32be(len(payload)) || payload || mac`; the payload is
+/// compact JSON. The first frame is the header, which names the snapshot
+/// the log continues; every later frame is one commit.
+enum StoreLogFormat {
+    static let magic = "coffer-store-log"
+    static let currentVersion = 1
+    static let macCount = 32
+    /// A payload longer than this is not cofferd's (a commit of a whole
+    /// 100k-secret store is some 70 MB).
+    static let maxPayload = 1 << 30
+
+    struct Header: Equatable {
+        var storeID: String
+        /// The snapshot this log continues: its generation and MAC.
+        var baseGeneration: UInt64
+        var baseMAC: [UInt8]
+        /// The master key the chain's key is derived from.
+        var macKeyID: String
+    }
+
+    /// One commit: the secrets it set (whole) or removed, and the outbox
+    /// entries it set or removed.
+    struct Entry: Equatable {
+        var generation: UInt64
+        var secrets: [Secret] = []
+        var removed: [SecretName] = []
+        var outbox: [SecretName: OutboxEntry] = [:]
+        var outboxRemoved: [SecretName] = []
+    }
+
+    // MARK: the chain
+
+    /// The header's MAC: the chain's first value.
+    static func headerMAC(_ payload: [UInt8], key: MACKey) throws -> [UInt8] {
+        try key.authenticate { update in
+            withUnsafeBytes(of: UInt8(ascii: "H"), update)
+            payload.withUnsafeBytes(update)
+        }
+    }
+
+    /// An entry's MAC: over the previous frame's MAC and its own payload,
+    /// so a frame taken out, moved or replayed breaks every MAC after it.
+    static func entryMAC(_ payload: [UInt8], after previous: [UInt8], key: MACKey) throws -> [UInt8] {
+        try key.authenticate { update in
+            withUnsafeBytes(of: UInt8(ascii: "E"), update)
+            previous.withUnsafeBytes(update)
+            payload.withUnsafeBytes(update)
+        }
+    }
+
+    /// `payload` framed with its MAC, appended to `out`.
+    static func frame(_ payload: [UInt8], mac: [UInt8], into out: inout [UInt8]) {
+        let count = UInt32(payload.count)
+        out.append(contentsOf: [UInt8(count >> 24), UInt8(truncatingIfNeeded: count >> 16),
+                                UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)])
+        out.append(contentsOf: payload)
+        out.append(contentsOf: mac)
+    }
+
+    /// The frames of `bytes` in order: each frame's payload and MAC ranges.
+    /// `torn` is where a frame begins that the file ends inside of (a
+    /// write a crash cut short), or nil when the last frame is whole.
+    static func frames(in bytes: [UInt8]) -> (frames: [(payload: Range<Int>, mac: Range<Int>)], torn: Int?) {
+        var out: [(payload: Range<Int>, mac: Range<Int>)] = []
+        var at = 0
+        while at < bytes.count {
+            guard bytes.count - at >= 4 else { return (out, at) }
+            let count = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            guard count <= maxPayload, bytes.count - at - 4 >= count + macCount else { return (out, at) }
+            let payload = (at + 4)..<(at + 4 + count)
+            out.append((payload, payload.upperBound..<(payload.upperBound + macCount)))
+            at = payload.upperBound + macCount
+        }
+        return (out, nil)
+    }
+
+    // MARK: payloads
+
+    static func encode(_ header: Header) -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.open("{")
+        w.key("base_generation"); w.integer(header.baseGeneration)
+        w.key("base_mac"); w.string(Hex.encode(header.baseMAC))
+        w.key("format"); w.string(magic)
+        w.key("format_version"); w.integer(currentVersion)
+        w.key("mac_key_id"); w.string(header.macKeyID)
+        w.key("store_id"); w.string(header.storeID)
+        w.close("}")
+        return w.bytes
+    }
+
+    static func encode(_ entry: Entry) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + entry.secrets.reduce(0) { $0 + 400 + $1.versions.count * 600 })
+        w.open("{")
+        w.key("generation"); w.integer(entry.generation)
+        if !entry.outbox.isEmpty {
+            w.key("outbox"); w.open("[")
+            for name in entry.outbox.keys.sorted() {
+                let item = entry.outbox[name]!
+                w.element(); w.open("{")
+                w.key("generation"); w.integer(item.generation)
+                w.key("name"); w.string(name.rawValue)
+                w.key("queued_at"); w.integer(item.queuedAt)
+                w.close("}")
+            }
+            w.close("]")
+        }
+        if !entry.outboxRemoved.isEmpty {
+            w.key("outbox_removed"); w.open("[")
+            for name in entry.outboxRemoved { w.element(); w.string(name.rawValue) }
+            w.close("]")
+        }
+        if !entry.removed.isEmpty {
+            w.key("removed"); w.open("[")
+            for name in entry.removed { w.element(); w.string(name.rawValue) }
+            w.close("]")
+        }
+        if !entry.secrets.isEmpty {
+            w.key("secrets"); w.open("[")
+            for secret in entry.secrets { w.element(); StoreFileFormat.Entry(secret).write(to: &w) }
+            w.close("]")
+        }
+        w.close("}")
+        return w.bytes
+    }
+
+    static func header(parsing payload: [UInt8]) throws(StoreError) -> Header {
+        try StoreFileReader.read(payload, source: "the store log's header") { (r) throws(StoreError) in try r.logHeader() }
+    }
+
+    static func entry(parsing payload: [UInt8]) throws(StoreError) -> Entry {
+        try StoreFileReader.read(payload, source: "a store log entry") { (r) throws(StoreError) in try r.logEntry() }
+    }
+
+    /// What a commit from `old` to `new` changed, as an entry: `changed`
+    /// is the secrets it set or removed (EditedSecrets.changes).
+    static func entry(from old: StoreSnapshot, to new: StoreSnapshot, changed: [SecretName: Secret?]) -> Entry {
+        var entry = Entry(generation: new.generation)
+        for name in changed.keys.sorted() {
+            if let secret = new.secrets[name] {
+                if old.secrets[name] != secret { entry.secrets.append(secret) }
+            } else if old.secrets.contains(name) {
+                entry.removed.append(name)
+            }
+        }
+        for (name, item) in new.outbox where old.outbox[name] != item { entry.outbox[name] = item }
+        entry.outboxRemoved = old.outbox.keys.filter { new.outbox[$0] == nil }.sorted()
+        return entry
+    }
+}
+
+extension StoreFileReader {
+    mutating func logHeader() throws(StoreError) -> StoreLogFormat.Header {
+        var format: String?, version: Int64?, storeID: String?, base: Int64?, mac: String?, keyID: String?
+        try object("header", ["format", "format_version", "store_id", "base_generation", "base_mac", "mac_key_id"]) {
+            (r, member) throws(StoreError) in
+            switch member {
+            case 0: format = try r.string("format")
+            case 1: version = try r.integer("format_version")
+            case 2: storeID = try r.string("store_id")
+            case 3: base = try r.integer("base_generation")
+            case 4: mac = try r.string("base_mac")
+            default: keyID = try r.string("mac_key_id")
+            }
+        }
+        guard try require(format, "format") == StoreLogFormat.magic,
+              try require(version, "format_version") == Int64(StoreLogFormat.currentVersion) else {
+            throw StoreError(.corrupt, "the store log is not a coffer-store-log of format version \(StoreLogFormat.currentVersion)")
+        }
+        guard let generation = UInt64(exactly: try require(base, "base_generation")),
+              let baseMAC = Hex.decode(try require(mac, "base_mac")), baseMAC.count == StoreLogFormat.macCount else {
+            throw StoreError(.corrupt, "the store log's header names no valid snapshot")
+        }
+        return StoreLogFormat.Header(storeID: try require(storeID, "store_id"), baseGeneration: generation, baseMAC: baseMAC,
+                                     macKeyID: try require(keyID, "mac_key_id"))
+    }
+
+    mutating func logEntry() throws(StoreError) -> StoreLogFormat.Entry {
+        var generation: Int64?
+        var secrets: [Secret] = [], removed: [SecretName] = [], outboxRemoved: [SecretName] = []
+        var outbox: [SecretName: OutboxEntry] = [:]
+        func name(_ text: String) throws(StoreError) -> SecretName {
+            do { return try SecretName(text) } catch { throw StoreError(.corrupt, "a store log entry holds an invalid secret name") }
+        }
+        try object("entry", ["generation", "secrets", "removed", "outbox", "outbox_removed"]) { (r, member) throws(StoreError) in
+            switch member {
+            case 0: generation = try r.integer("generation")
+            case 1:
+                try r.array("secrets") { (r) throws(StoreError) in
+                    let entry = try r.entry()
+                    secrets.append(try entry.secret(named: try name(entry.name)))
+                }
+            case 2: removed = try r.strings("removed").map { (text) throws(StoreError) in try name(text) }
+            case 3:
+                try r.array("outbox") { (r) throws(StoreError) in
+                    let item = try r.outboxItem()
+                    outbox[try name(item.name)] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
+                }
+            default: outboxRemoved = try r.strings("outbox_removed").map { (text) throws(StoreError) in try name(text) }
+            }
+        }
+        guard let generation = UInt64(exactly: try require(generation, "generation")), generation > 0 else {
+            throw StoreError(.corrupt, "a store log entry has no valid generation")
+        }
+        let named = secrets.map(\.name) + removed
+        guard Set(named).count == named.count, Set(outbox.keys).isDisjoint(with: outboxRemoved),
+              outbox.values.allSatisfy({ $0.generation <= generation }) else {
+            throw StoreError(.corrupt, "a store log entry names a secret or an outbox entry twice")
+        }
+        return StoreLogFormat.Entry(generation: generation, secrets: secrets, removed: removed, outbox: outbox,
+                                    outboxRemoved: outboxRemoved)
+    }
+}
