@@ -63,6 +63,9 @@ public final class SecretStore: Sendable {
         var file: StoreLogFile
         /// The size of `store.json` as last written or read.
         var snapshotBytes: Int
+        /// store-generation was written since its last sync (`persist`).
+        var highWaterUnsynced = false
+        var highWaterSyncedAt = ContinuousClock.now
     }
 
     struct FileIdentity: Equatable {
@@ -146,32 +149,34 @@ public final class SecretStore: Sendable {
                     """)
             }
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            let written = try rewrite(empty, in: directory, authenticator: authenticator)
-            if let problem = written.problem { throw problem }
-            let store = SecretStore(directory: directory, snapshot: empty, log: written.log, authenticator: authenticator,
-                                    highWater: highWater)
-            store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
-            try highWater.record(empty)
-            return store
+            return try openRewritten(empty, in: directory, authenticator: authenticator, highWater: highWater)
         }
         let (base, version, fileKeyID, fileMAC) = try StoreFileFormat.decodeWithVersion(
             bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if version != StoreFileFormat.currentVersion {
             try authenticator.checkEveryRecord(of: base)
             if let last = highWater.last { try checkNotRolledBack(base, last: last) }
-            let written = try rewrite(base, in: directory, authenticator: authenticator)
-            if let problem = written.problem { throw problem }
-            let store = SecretStore(directory: directory, snapshot: base, log: written.log, authenticator: authenticator,
-                                    highWater: highWater)
-            store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
-            try highWater.record(base)
-            return store
+            return try openRewritten(base, in: directory, authenticator: authenticator, highWater: highWater)
         }
         let (snapshot, log) = try continueFromLog(base, fileMAC: fileMAC!, fileBytes: bytes.count, in: directory,
                                                   authenticator: authenticator, highWater: highWater)
         let store = SecretStore(directory: directory, snapshot: snapshot, log: log, authenticator: authenticator,
                                 highWater: highWater)
         store.finishOpening(fileInfo: info, fileKeyID: fileKeyID)
+        try highWater.record(snapshot)
+        return store
+    }
+
+    /// A store serving `snapshot`, written first as a new store file and an
+    /// empty log (a new store; a version 1 file migrated).
+    private static func openRewritten(
+        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator, highWater: StoreHighWater
+    ) throws -> SecretStore {
+        let written = try rewrite(snapshot, in: directory, authenticator: authenticator)
+        if let problem = written.problem { throw problem }
+        let store = SecretStore(directory: directory, snapshot: snapshot, log: written.log, authenticator: authenticator,
+                                highWater: highWater)
+        store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
         try highWater.record(snapshot)
         return store
     }
@@ -347,6 +352,8 @@ public final class SecretStore: Sendable {
 
     /// How many syncs the current log took (each a group of commits).
     var logSyncs: Int { log.withLock { $0.file.syncs } }
+    /// Where the log's frames end (zeros follow, to the file's end).
+    var logEnd: Int { log.withLock { $0.file.end } }
 
     /// Called by the syncer before it writes a batch: tests stand in a slow
     /// disk with it.
@@ -468,6 +475,7 @@ public final class SecretStore: Sendable {
         let pipeline = self.pipeline
         Thread.detachNewThread { [weak self] in
             while true {
+                self?.syncHighWaterIfIdle()
                 let batch = pipeline.withLock(when: { !$0.queue.isEmpty || $0.stopping }) { state -> [StagedCommit] in
                     defer { state.queue = [] }
                     state.syncing = !state.queue.isEmpty
@@ -514,8 +522,15 @@ public final class SecretStore: Sendable {
             for staged in batch + failed { staged.ticket.complete(.failure(error)) }
             return
         }
+        // The generation is written now and synced once the commits are
+        // answered: the log's sync is what makes them durable, and
+        // store-generation only has to follow it (written after the log is
+        // on disk, it never leads it; after a crash it may lag, which
+        // docs/file-format.md allows). While more commits wait, its sync is
+        // put off (at most 100 ms) so that they are not: one sync instead
+        // of two per batch under load.
         var answer: Result<Void, StoreError> = .success(())
-        do { try highWater.record(last) } catch {
+        do { try highWater.record(last, sync: false) } catch {
             // Durable, so served; but a later start could not tell a
             // rollback to before it: the writer hears of it.
             answer = .failure(StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
@@ -524,6 +539,12 @@ public final class SecretStore: Sendable {
             serve(staged.snapshot, origin: staged.origin)
             staged.ticket.complete(answer)
         }
+        let waiting = pipeline.withLock { !$0.queue.isEmpty }
+        let due = log.withLock { log -> Bool in
+            log.highWaterUnsynced = true
+            return !waiting || log.highWaterSyncedAt.duration(to: .now) > .milliseconds(100)
+        }
+        if due { syncHighWater() }
         let compact = pipeline.withLock { state -> Bool in
             state.syncing = false
             guard !state.compacting, log.withLock({ $0.isWorthCompacting }) else { return false }
@@ -537,6 +558,21 @@ public final class SecretStore: Sendable {
                 self.pipeline.withLock { $0.compacting = false }
             }
         }
+    }
+
+    private func syncHighWater() {
+        do {
+            try highWater.sync()
+            log.withLock { $0.highWaterUnsynced = false; $0.highWaterSyncedAt = .now }
+        } catch {
+            // Tried again after the next batch.
+        }
+    }
+
+    /// The put-off sync of store-generation, once no commit waits.
+    private func syncHighWaterIfIdle() {
+        guard pipeline.withLock({ $0.queue.isEmpty }), log.withLock({ $0.highWaterUnsynced }) else { return }
+        syncHighWater()
     }
 
     // MARK: Exclusive operations
@@ -769,10 +805,13 @@ public final class SecretStore: Sendable {
 
 extension SecretStore.LogState {
     /// Whether the log has grown enough, against the snapshot, that a
-    /// compaction is worth its write: past 1 MiB and a quarter of
-    /// store.json. A load then reads at most a quarter more than the
-    /// snapshot; a compaction's write is at most four times the log's.
+    /// compaction is worth its write: past 1 MiB and past the size of
+    /// store.json. A compaction writes the whole store, so its cost per
+    /// commit is the snapshot's size over the log's: at a quarter of the
+    /// snapshot, compactions took a quarter of cofferd's CPU under steady
+    /// puts (docs/performance.md); at the snapshot's size, a load reads at
+    /// most twice the snapshot.
     var isWorthCompacting: Bool {
-        file.entryBytes > max(1 << 20, snapshotBytes / 4)
+        file.entryBytes > max(1 << 20, snapshotBytes)
     }
 }

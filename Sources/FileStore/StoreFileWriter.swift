@@ -34,13 +34,7 @@ extension StoreFileFormat {
         if let macKeyID { w.key("mac_key_id"); w.string(macKeyID) }
         if let outbox {
             w.key("outbox"); w.open("[")
-            for item in outbox {
-                w.element(); w.open("{")
-                w.key("generation"); w.integer(item.generation)
-                w.key("name"); w.string(item.name)
-                w.key("queued_at"); w.integer(item.queuedAt)
-                w.close("}")
-            }
+            for item in outbox { w.element(); item.write(to: &w) }
             w.close("]")
         }
         w.key("secrets"); w.open("[")
@@ -111,6 +105,17 @@ extension StoreFileFormat.Entry {
             w.close("}")
         }
         w.close("]")
+        w.close("}")
+    }
+}
+
+extension StoreFileFormat.OutboxItem {
+    /// As the store file and the log's entries hold it.
+    func write(to w: inout JSONWriter) {
+        w.open("{")
+        w.key("generation"); w.integer(generation)
+        w.key("name"); w.string(name)
+        w.key("queued_at"); w.integer(queuedAt)
         w.close("}")
     }
 }

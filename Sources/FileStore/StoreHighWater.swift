@@ -8,9 +8,9 @@ import Glibc
 /// `store-generation` in the state directory: the store id and the highest
 /// generation this directory has served, so that a restart cannot bring
 /// back an older file (an old backup, a stale `git pull`) or another
-/// store's. One fixed-width line rewritten in place and fdatasync'd after
-/// every commit and reload; it can lag the store file after a crash, never
-/// lead it.
+/// store's. One fixed-width line rewritten in place after every commit and
+/// reload and fdatasync'd (for a group of commits, right after they are
+/// answered); it can lag the store after a crash, never lead it.
 ///
 /// It lives beside the store file, so it stops mistakes and stale copies,
 /// not someone who can write both (docs/file-format.md).
@@ -30,12 +30,18 @@ final class StoreHighWater: Sendable {
         fd = Mutex(opened)
     }
 
-    func record(_ snapshot: StoreSnapshot) throws {
+    /// Writes `snapshot`'s generation and, unless `sync` is false, syncs it
+    /// (the caller then calls `sync()` when it is ready to wait for it).
+    func record(_ snapshot: StoreSnapshot, sync: Bool = true) throws {
         let generation = String(snapshot.generation)
         let line = Array("\(snapshot.storeID) \(String(repeating: "0", count: max(0, 20 - generation.count)))\(generation)\n".utf8)
         try fd.withLock { fd in
             _ = try syscall("pwrite") { line.withUnsafeBytes { pwrite(fd.rawValue, $0.baseAddress, $0.count, 0) } }
-            _ = try syscall("fdatasync") { fdatasync(fd.rawValue) }
+            if sync { _ = try syscall("fdatasync") { fdatasync(fd.rawValue) } }
         }
+    }
+
+    func sync() throws {
+        try fd.withLock { fd in _ = try syscall("fdatasync") { fdatasync(fd.rawValue) } }
     }
 }

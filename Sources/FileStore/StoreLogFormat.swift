@@ -105,11 +105,8 @@ enum StoreLogFormat {
             w.key("outbox"); w.open("[")
             for name in entry.outbox.keys.sorted() {
                 let item = entry.outbox[name]!
-                w.element(); w.open("{")
-                w.key("generation"); w.integer(item.generation)
-                w.key("name"); w.string(name.rawValue)
-                w.key("queued_at"); w.integer(item.queuedAt)
-                w.close("}")
+                w.element()
+                StoreFileFormat.OutboxItem(name: name.rawValue, generation: item.generation, queuedAt: item.queuedAt).write(to: &w)
             }
             w.close("]")
         }

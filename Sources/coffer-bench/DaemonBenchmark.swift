@@ -43,34 +43,11 @@ struct DaemonBenchmark {
 
     func run() throws {
         try SecureHeap.initialize()
-        let dev = work + "/daemon-\(count)"
-        let key = try MasterKey.generate()
-        for (path, mode) in [(dev, 0o755), (dev + "/state", 0o700), (dev + "/run", 0o755)] {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: mode])
-        }
-        try MasterKeySource.createKeyFile(at: dev + "/master.key", key: key)
-        let keyring = Keyring(current: key)
-        let sealer = RecordSealer()
-        let writer = try SecretStore.open(directory: dev + "/state",
-                                          authenticator: StoreAuthenticator(keyring: keyring, sealer: sealer))
-        try StoreBenchmark.fill(writer, count: count, sealer: sealer, key: key)
-        try writer.compactNow()
-
-        let notify = work + "/notify.sock"
-        let readiness = try ReadinessSocket(path: notify)
-        let start = ContinuousClock.now
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cofferd)
-        process.arguments = ["--dev", dev, "--audit", "journal"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify]) { $1 }
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
-        try readiness.waitForReady(timeoutSeconds: 300)
-        let coldStart = StoreBenchmark.seconds(since: start)
-        let pid = process.processIdentifier
+        let daemon = try BenchDaemon(name: "daemon-\(count)", secrets: count, cofferd: cofferd, work: work)
+        defer { daemon.stop() }
+        let (dev, writer, sealer, key) = (daemon.directory, daemon.store, daemon.sealer, daemon.key)
+        let coldStart = daemon.coldStartSeconds
+        let pid = daemon.process.processIdentifier
         let rssAfterStart = Self.memory(pid, "VmRSS")
 
         let service = dev + "/run/coffer.sock"

@@ -23,7 +23,7 @@ struct WriteBenchmark {
     static let sizes = [100, 10_000, 100_000]
     static let timedPuts = 200
     static let writersSize = 10_000
-    static let writersSeconds = 3.0
+    static let writersSeconds = Double(ProcessInfo.processInfo.environment["COFFER_BENCH_WRITERS_SECONDS"] ?? "") ?? 3.0
 
     struct Figures: Codable {
         var putMedianMilliseconds: [String: Double]
@@ -39,7 +39,7 @@ struct WriteBenchmark {
         var medians: [String: Double] = [:], p90s: [String: Double] = [:]
         var one = 0.0, eight = 0.0
         for size in Self.sizes {
-            let daemon = try BenchDaemon(secrets: size, cofferd: cofferd, work: work)
+            let daemon = try BenchDaemon(name: "writes-\(size)", secrets: size, cofferd: cofferd, work: work)
             defer { daemon.stop() }
             let admin = try BlockingLineClient(path: daemon.adminSocket)
             // Each put a new version of one secret (retention keeps its ten
@@ -57,9 +57,16 @@ struct WriteBenchmark {
             print(String(format: "put, %6d secrets: median %.2f ms, p90 %.2f ms (%d puts)", size, medians[String(size)]!,
                          p90s[String(size)]!, Self.timedPuts))
             if size == Self.writersSize {
-                one = try Self.putsPerSecond(writers: 1, socket: daemon.adminSocket)
-                eight = try Self.putsPerSecond(writers: 8, socket: daemon.adminSocket)
-                print(String(format: "puts/s, %d secrets: 1 writer %.0f, 8 writers %.0f (%.2fx)", size, one, eight, eight / one))
+                let pid = daemon.process.processIdentifier, journald = ProcessCPU.journald()
+                for writers in [1, 8] {
+                    let cpu = ProcessCPU.seconds(of: pid) ?? 0, journalCPU = journald.flatMap(ProcessCPU.seconds(of:)) ?? 0
+                    let (rate, puts) = try Self.putsPerSecond(writers: writers, socket: daemon.adminSocket)
+                    let perPut = ((ProcessCPU.seconds(of: pid) ?? 0) - cpu) / Double(puts) * 1e6
+                    let journalPerPut = ((journald.flatMap(ProcessCPU.seconds(of:)) ?? 0) - journalCPU) / Double(puts) * 1e6
+                    if writers == 1 { one = rate } else { eight = rate }
+                    print(String(format: "puts/s, %d secrets, %d writer(s): %.0f (cofferd CPU %.0f µs/put, journald %.0f µs/put)",
+                                 size, writers, rate, perPut, journalPerPut))
+                }
             }
         }
         let ratio = medians["100000"]! / medians["100"]!
@@ -79,23 +86,32 @@ struct WriteBenchmark {
 
     /// Puts per second, `writers` connections putting one after another for
     /// `writersSeconds`, each to a secret of its own.
-    static func putsPerSecond(writers: Int, socket: String) throws -> Double {
+    static func putsPerSecond(writers: Int, socket: String) throws -> (rate: Double, puts: Int) {
         let clients = try (0..<writers).map { _ in try BlockingLineClient(path: socket) }
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: writers)
         counts.initialize(repeating: 0)
         defer { counts.deallocate() }
         let shared = SendableCounts(counts)
+        // A thread per writer (DispatchQueue.concurrentPerform would run
+        // only as many at once as there are cores).
+        let finished = DispatchGroup()
         let start = ContinuousClock.now
-        DispatchQueue.concurrentPerform(iterations: writers) { w in
-            var done = 0
-            while StoreBenchmark.seconds(since: start) < writersSeconds {
-                precondition(clients[w].roundTrip(put("bench/writer-\(w)", done)), "put failed")
-                done += 1
+        for w in 0..<writers {
+            finished.enter()
+            Thread.detachNewThread {
+                var done = 0
+                while StoreBenchmark.seconds(since: start) < writersSeconds {
+                    precondition(clients[w].roundTrip(put("bench/writer-\(w)", done)), "put failed")
+                    done += 1
+                }
+                shared.set(w, done)
+                finished.leave()
             }
-            shared.set(w, done)
         }
+        finished.wait()
         let elapsed = StoreBenchmark.seconds(since: start)
-        return Double(counts.reduce(0, +)) / elapsed
+        let puts = counts.reduce(0, +)
+        return (Double(puts) / elapsed, puts)
     }
 }
 
@@ -112,25 +128,34 @@ private struct SendableCounts: @unchecked Sendable {
 final class BenchDaemon {
     let directory: String
     let process = Process()
+    /// The store as filled before cofferd started (the daemon benchmark
+    /// drops newer files made from it), and what sealed it.
+    let store: SecretStore
+    let key: MasterKey
+    let sealer = RecordSealer()
+    /// From spawning cofferd to its READY=1.
+    let coldStartSeconds: Double
     var adminSocket: String { directory + "/run/admin.sock" }
+    var serviceSocket: String { directory + "/run/coffer.sock" }
 
-    init(secrets: Int, cofferd: String, work: String) throws {
-        directory = work + "/writes-\(secrets)"
-        let key = try MasterKey.generate()
+    init(name: String, secrets: Int, cofferd: String, work: String) throws {
+        directory = work + "/" + name
+        key = try MasterKey.generate()
         for (path, mode) in [(directory, 0o755), (directory + "/state", 0o700), (directory + "/run", 0o755)] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: mode])
         }
         try MasterKeySource.createKeyFile(at: directory + "/master.key", key: key)
-        let sealer = RecordSealer()
-        do {
-            let store = try SecretStore.open(directory: directory + "/state",
-                                             authenticator: StoreAuthenticator(keyring: Keyring(current: key), sealer: sealer))
-            try StoreBenchmark.fill(store, count: secrets, sealer: sealer, key: key)
-            try store.compactNow()
-        }
-        let notify = work + "/writes-notify.sock"
+        store = try SecretStore.open(directory: directory + "/state",
+                                     authenticator: StoreAuthenticator(keyring: Keyring(current: key), sealer: sealer))
+        try StoreBenchmark.fill(store, count: secrets, sealer: sealer, key: key)
+        // The fill is one commit in the log: written whole as store.json,
+        // cofferd starts from the snapshot, as after any compaction.
+        try store.compactNow()
+
+        let notify = work + "/\(name)-notify.sock"
         let readiness = try ReadinessSocket(path: notify)
+        let start = ContinuousClock.now
         process.executableURL = URL(fileURLWithPath: cofferd)
         process.arguments = ["--dev", directory, "--audit", "journal"]
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify]) { $1 }
@@ -138,6 +163,7 @@ final class BenchDaemon {
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         try readiness.waitForReady(timeoutSeconds: 300)
+        coldStartSeconds = StoreBenchmark.seconds(since: start)
     }
 
     func stop() {
