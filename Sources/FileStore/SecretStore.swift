@@ -662,7 +662,9 @@ public final class SecretStore: Sendable {
         guard !authenticator.isSealed else {
             throw StoreError(.sealed, "cofferd is sealed: the store file is read again at unseal")
         }
-        if !log.withLock({ $0.file.isInPlace(directory: directory) }) {
+        // Looked at with no commit or compaction in flight: a compaction
+        // replaces the log between its renames and taking the new one up.
+        if !exclusively({ _ in log.withLock { $0.file.isInPlace(directory: directory) } }) {
             repair()
             throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; cofferd wrote its own state back")
         }

@@ -66,15 +66,18 @@ enum StoreLogFormat {
     }
 
     /// The frames of `bytes` in order: each frame's payload and MAC ranges.
-    /// `torn` is where a frame begins that the file ends inside of (a
-    /// write a crash cut short), or nil when the last frame is whole.
+    /// `torn` is where the bytes stop being whole frames (a write a crash
+    /// cut short, or the zeros after the last frame), or nil when the last
+    /// frame ends the bytes.
     static func frames(in bytes: [UInt8]) -> (frames: [(payload: Range<Int>, mac: Range<Int>)], torn: Int?) {
         var out: [(payload: Range<Int>, mac: Range<Int>)] = []
         var at = 0
         while at < bytes.count {
             guard bytes.count - at >= 4 else { return (out, at) }
             let count = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
-            guard count <= maxPayload, bytes.count - at - 4 >= count + macCount else { return (out, at) }
+            // No payload is empty (each is a JSON object): a zero length is
+            // where the zeros written ahead of the frames begin.
+            guard count > 0, count <= maxPayload, bytes.count - at - 4 >= count + macCount else { return (out, at) }
             let payload = (at + 4)..<(at + 4 + count)
             out.append((payload, payload.upperBound..<(payload.upperBound + macCount)))
             at = payload.upperBound + macCount
