@@ -63,10 +63,11 @@ public final class SecretStore: Sendable {
         var file: StoreLogFile
         /// The size of `store.json` as last written or read.
         var snapshotBytes: Int
-        /// store-generation was written since its last sync (`persist`).
-        var highWaterUnsynced = false
-        var highWaterSyncedAt = ContinuousClock.now
     }
+
+    /// store-generation written since its last sync, and when that was
+    /// (`persist` puts the sync off while commits wait).
+    private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
 
     struct FileIdentity: Equatable {
         let device: UInt64
@@ -216,8 +217,21 @@ public final class SecretStore: Sendable {
         }
         let keyFor = { (id: String) in authenticator.mac(forKeyID: id, for: .storeLog) }
         let nextPath = directory + "/" + StoreLogFile.nextFileName
-        if let next = try? StoreLogFile.open(in: directory, fileName: StoreLogFile.nextFileName, keyFor: keyFor),
-           continues(next.log.header) {
+        // Deleted only when it is known not to continue this file: one that
+        // cannot be read now (I/O, permissions, a key not loaded) may be the
+        // only copy of a compaction's carried commits, so the start stops.
+        let next: StoreLogFile.Recovered?
+        switch Result(catching: { () throws(StoreError) in
+            try StoreLogFile.open(in: directory, fileName: StoreLogFile.nextFileName, keyFor: keyFor)
+        }) {
+        case .success(let opened):
+            next = opened
+        case .failure(let error):
+            // Known not to be a whole, authentic log: dropped below.
+            guard error.code == .corrupt || error.code == .tampered else { throw error }
+            next = nil
+        }
+        if let next, continues(next.log.header) {
             try syscall("rename") { rename(nextPath, directory + "/" + StoreLogFile.fileName) }
             try DurableFile.syncDirectory(directory)
         } else {
@@ -227,6 +241,11 @@ public final class SecretStore: Sendable {
         guard let recovered = opened, continues(recovered.log.header) else {
             if let found = opened?.log.header, found.storeID == base.storeID, found.baseGeneration > base.generation {
                 throw StoreError(.tampered, "rollback: the store log continues generation \(found.baseGeneration) of the store file, but the store file holds generation \(base.generation) (an older copy was put in its place)")
+            }
+            // A log of this store that reaches past this file holds commits
+            // the file does not: the file is older than what was served.
+            if let found = opened, found.log.header.storeID == base.storeID, found.log.lastGeneration > base.generation {
+                throw StoreError(.tampered, "rollback: the store log holds commits up to generation \(found.log.lastGeneration), newer than the store file's \(base.generation); to go back on purpose, remove store.log and store-generation too")
             }
             // No log (a store from before the log), or one of an older
             // snapshot: a new one starts from this file.
@@ -337,7 +356,11 @@ public final class SecretStore: Sendable {
         if let problem = secretFileProblem(info) {
             throw StoreError(.permissions, "refusing the store file \(path): it \(problem)")
         }
-        return (try fd.readAll(limit: 1 << 30), info)
+        let bytes = try fd.readAll(limit: 1 << 30)
+        // A file put in place by a copy or `git pull` may not be on disk
+        // yet; a new log is about to be built on it.
+        try fd.fsync()
+        return (bytes, info)
     }
 
     /// `snapshot` (by default the current one) as a store file (ciphertext
@@ -540,9 +563,9 @@ public final class SecretStore: Sendable {
             staged.ticket.complete(answer)
         }
         let waiting = pipeline.withLock { !$0.queue.isEmpty }
-        let due = log.withLock { log -> Bool in
-            log.highWaterUnsynced = true
-            return !waiting || log.highWaterSyncedAt.duration(to: .now) > .milliseconds(100)
+        let due = highWaterSync.withLock { sync -> Bool in
+            sync.unsynced = true
+            return !waiting || sync.syncedAt.duration(to: .now) > .milliseconds(100)
         }
         if due { syncHighWater() }
         let compact = pipeline.withLock { state -> Bool in
@@ -563,7 +586,7 @@ public final class SecretStore: Sendable {
     private func syncHighWater() {
         do {
             try highWater.sync()
-            log.withLock { $0.highWaterUnsynced = false; $0.highWaterSyncedAt = .now }
+            highWaterSync.withLock { $0 = (false, .now) }
         } catch {
             // Tried again after the next batch.
         }
@@ -571,7 +594,7 @@ public final class SecretStore: Sendable {
 
     /// The put-off sync of store-generation, once no commit waits.
     private func syncHighWaterIfIdle() {
-        guard pipeline.withLock({ $0.queue.isEmpty }), log.withLock({ $0.highWaterUnsynced }) else { return }
+        guard pipeline.withLock({ $0.queue.isEmpty }), highWaterSync.withLock({ $0.unsynced }) else { return }
         syncHighWater()
     }
 
@@ -614,12 +637,21 @@ public final class SecretStore: Sendable {
         do {
             try exclusively { _ in
                 guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+                // A file dropped in meanwhile is the watcher's to read (and
+                // take, or refuse and write back over): never renamed over.
+                guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen else {
+                    unlink(temp)
+                    return
+                }
                 let carried = try log.withLock { log -> [[UInt8]]? in
                     // A reload or restore since started another log: this
                     // snapshot is no longer what the log continues.
                     guard log.file.header.storeID == served.storeID, log.file.header.baseGeneration <= served.generation,
                           served.generation <= log.file.lastGeneration else { return nil }
-                    return try log.file.payloads(after: served.generation)
+                    guard let key = authenticator.mac(forKeyID: log.file.header.macKeyID, for: .storeLog) else {
+                        throw StoreError(.sealed, "the store log's key is not held")
+                    }
+                    return try log.file.payloads(after: served.generation, key: key)
                 }
                 guard let carried else {
                     unlink(temp)
@@ -691,8 +723,20 @@ public final class SecretStore: Sendable {
         } catch {
             throw StoreError(.io, "cannot read the store file", underlying: "\(error)")
         }
-        let (next, _, nextKeyID, nextMAC) = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator)
+        let decoded: (snapshot: StoreSnapshot, formatVersion: Int, macKeyID: String?, mac: [UInt8]?)
+        do {
+            decoded = try StoreFileFormat.decodeWithVersion(bytes, authenticator: authenticator)
+        } catch where authenticator.isSealed {
+            // Sealed while the file was checked: its MAC key may have been
+            // wiped under the check. Not a verdict on the file.
+            throw StoreError(.sealed, "cofferd was sealed while the store file was read; it is read again at unseal")
+        }
+        let (next, _, nextKeyID, nextMAC) = decoded
         return try exclusively { (state) throws(StoreError) -> ReloadOutcome in
+            // Replaced again since it was read (a compaction cannot rename
+            // over a file it did not write, so this is someone else's):
+            // the event that replacement raised reads it.
+            guard FileIdentity(path: path) == FileIdentity(info) else { return .unchanged }
             let loaded = state.tip
             // The very snapshot the log continues, its file touched (chmod,
             // an editor saving it unchanged): nothing to take.
@@ -706,34 +750,47 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "the store file belongs to another store (\(next.storeID.prefix(8))…)")
             }
             if next.generation == loaded.generation {
-                if next == loaded {
-                    remember(info)
-                    return .unchanged
+                guard next == loaded else {
+                    throw StoreError(.tampered, "the store file has generation \(next.generation), as loaded, but other content")
                 }
-                throw StoreError(.tampered, "the store file has generation \(next.generation), as loaded, but other content")
+                // What is served, as a file (an export put in place): the log
+                // continued the file this one replaced, so a new log must
+                // continue this one, or a restart could not replay onto it.
+                try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
+                return .unchanged
             }
             guard next.generation > loaded.generation else {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
             try authenticator.checkEveryRecord(of: next, besides: loaded)
-            do {
-                let fresh = try Self.newLog(for: next, fileMAC: nextMAC!, in: directory, authenticator: authenticator)
-                try fresh.install(in: directory)
-                try DurableFile.syncDirectory(directory)
-                log.withLock { $0 = LogState(file: fresh, snapshotBytes: bytes.count) }
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw StoreError(.io, "could not start the store log after the new file", underlying: "\(error)")
-            }
+            try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
             state.tip = next
             serve(next, origin: .file)
-            remember(info)
-            fileKey.withLock { $0 = nextKeyID }
             do { try highWater.record(next) } catch {
                 throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
             }
             return .replaced(old: loaded, new: next)
+        }
+    }
+
+    /// Starts a new log continuing `file`, the store file now in place (it
+    /// was synced when read). Nothing changes if the new log cannot be put
+    /// in place; once it is, it is the log, even if the directory's sync
+    /// then fails (reported after). Call inside `exclusively`.
+    private func adopt(_ file: StoreSnapshot, fileMAC: [UInt8], keyID: String?, info: stat, fileBytes: Int) throws(StoreError) {
+        let fresh: StoreLogFile
+        do {
+            fresh = try Self.newLog(for: file, fileMAC: fileMAC, in: directory, authenticator: authenticator)
+            try fresh.install(in: directory)
+        } catch {
+            unlink(directory + "/" + StoreLogFile.nextFileName)
+            throw error as? StoreError ?? StoreError(.io, "could not start the store log after the new file", underlying: "\(error)")
+        }
+        log.withLock { $0 = LogState(file: fresh, snapshotBytes: fileBytes) }
+        remember(info)
+        fileKey.withLock { $0 = keyID }
+        do { try DurableFile.syncDirectory(directory) } catch {
+            throw StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
         }
     }
 
@@ -770,7 +827,9 @@ public final class SecretStore: Sendable {
             serve(next, origin: .taken)
             remember(written.info)
             fileKey.withLock { $0 = written.keyID }
-            try? highWater.record(next)
+            do { try highWater.record(next) } catch {
+                throw StoreError(.io, "the restored store is in place, but its generation could not be recorded", underlying: "\(error)")
+            }
             if let problem = written.problem {
                 throw StoreError(.io, "the restored store is in place but may not survive a power loss", underlying: "\(problem)")
             }

@@ -83,6 +83,7 @@ final class StoreLogFile: @unchecked Sendable {
             // A frame half there would be dropped as torn at the next load
             // anyway; cutting it now keeps the next append's offset true.
             _ = ftruncate(fd.rawValue, off_t(end))
+            _ = fdatasync(fd.rawValue)
             allocated = end
             throw error
         }
@@ -106,19 +107,41 @@ final class StoreLogFile: @unchecked Sendable {
     }
 
     /// The payloads of the entries after `generation`, in order (what a
-    /// compaction to that generation's snapshot carries into the new log).
-    func payloads(after generation: UInt64) throws -> [[UInt8]] {
-        guard let start = ends[generation] else { return [] }
-        var bytes = [UInt8](repeating: 0, count: end - start)
+    /// compaction to that generation's snapshot carries into the new log),
+    /// read back and checked against the chain: they are MAC'd again in
+    /// the new log, so nothing changed on disk may pass into it.
+    func payloads(after generation: UInt64, key: MACKey) throws -> [[UInt8]] {
+        guard let start = ends[generation], generation <= lastGeneration else {
+            throw StoreError(.io, "the store log holds no generation \(generation)")
+        }
+        // From the MAC of `generation`'s frame (or the header's), which
+        // chains the first frame carried.
+        let from = start - StoreLogFormat.macCount
+        var bytes = [UInt8](repeating: 0, count: end - from)
         var done = 0
         try bytes.withUnsafeMutableBytes { raw in
             while done < raw.count {
-                let count = try syscall("pread") { pread(fd.rawValue, raw.baseAddress! + done, raw.count - done, off_t(start + done)) }
+                let count = try syscall("pread") { pread(fd.rawValue, raw.baseAddress! + done, raw.count - done, off_t(from + done)) }
                 guard count > 0 else { throw SyscallError(function: "pread", errno: EIO) }
                 done += count
             }
         }
-        return StoreLogFormat.frames(in: bytes).frames.map { Array(bytes[$0.payload]) }
+        var previous = Array(bytes[0..<StoreLogFormat.macCount])
+        let body = Array(bytes[StoreLogFormat.macCount...])
+        var payloads: [[UInt8]] = []
+        for frame in StoreLogFormat.frames(in: body).frames {
+            let payload = Array(body[frame.payload])
+            let mac = try StoreLogFormat.entryMAC(payload, after: previous, key: key)
+            guard ConstantTime.equals(mac, Array(body[frame.mac])) else {
+                throw StoreError(.tampered, "the store log changed on disk under cofferd (an entry no longer matches its MAC)")
+            }
+            payloads.append(payload)
+            previous = mac
+        }
+        guard payloads.count == Int(lastGeneration - generation), ConstantTime.equals(previous, lastMAC) else {
+            throw StoreError(.tampered, "the store log changed on disk under cofferd (its entries no longer end where they were written)")
+        }
+        return payloads
     }
 
     /// Whether `store.log` in `directory` is still this file, whole: not
@@ -206,7 +229,8 @@ final class StoreLogFile: @unchecked Sendable {
         let headerPayload = Array(bytes[first.payload])
         let header = try StoreLogFormat.header(parsing: headerPayload)
         guard let key = keyFor(header.macKeyID) else {
-            throw StoreError(.tampered, "the store log is chained under key \(header.macKeyID.prefix(16)), which this keyring does not hold")
+            // Not a verdict on the log: the key may only not be loaded.
+            throw StoreError(.notFound, "the store log is chained under key \(header.macKeyID.prefix(16)), which this keyring does not hold")
         }
         let headerMAC: [UInt8]
         do { headerMAC = try StoreLogFormat.headerMAC(headerPayload, key: key) } catch {

@@ -282,4 +282,67 @@ import Testing
         #expect(reopened.snapshot == store.snapshot)
         #expect(reopened.snapshot[try SecretName("other/s2")] != nil)
     }
+
+    /// An export of what is served, put in place as store.json: nothing
+    /// new to serve, but the log must now continue this file, or a restart
+    /// could not replay the commits that follow onto it.
+    @Test func anExportOfWhatIsServedPutInPlaceIsContinued() throws {
+        let (dir, store) = try storeWithCommits(3)
+        try store.compactNow()
+        try fixture.put("app/after-compaction", in: store)
+        let temporary = store.path + ".copy"
+        try write(try store.exportedFile(), to: temporary)
+        rename(temporary, store.path)
+        guard case .unchanged = try store.reload() else {
+            Issue.record("the same state was taken as a change")
+            return
+        }
+        try fixture.put("app/after-export", in: store)
+        #expect(try open(dir).snapshot == store.snapshot)
+    }
+
+    /// A file dropped in while a compaction runs is the watcher's to read:
+    /// the compaction does not rename over it.
+    @Test func aCompactionNeverRenamesOverADroppedInFile() throws {
+        let (dir, store) = try storeWithCommits(3)
+        let elsewhere = try TemporaryDirectory()
+        try FileManager.default.copyItem(atPath: store.path, toPath: elsewhere.file(SecretStore.fileName))
+        try FileManager.default.copyItem(atPath: logPath(dir), toPath: elsewhere.file(SecretStore.logFileName))
+        let other = try open(elsewhere)
+        for i in 0..<3 { try fixture.put("other/s\(i)", in: other) }
+        let dropped = try other.exportedFile()
+        let temporary = store.path + ".copy"
+        try write(dropped, to: temporary)
+        rename(temporary, store.path)
+        try store.compactNow()
+        #expect(try bytes(store.path) == dropped, "the dropped-in file is still there")
+        guard case .replaced = try store.reload() else {
+            Issue.record("the dropped-in file was not taken")
+            return
+        }
+        #expect(store.snapshot == other.snapshot)
+    }
+
+    /// What a compaction carries into the new log is read back from the
+    /// old one and checked against its chain: an entry changed on disk in
+    /// place is refused, never MAC'd again.
+    @Test func carriedEntriesAreCheckedBeforeTheyAreCarried() throws {
+        let (dir, store) = try storeWithCommits(4)
+        let end = store.logEnd
+        // A second handle on the log as written, as the store holds it.
+        let second = try #require(try StoreLogFile.open(in: dir.path, keyFor: { try? fixture.authenticator().mac(forKeyID: $0, for: .storeLog) }))
+        var changed = try bytes(logPath(dir))
+        let frames = StoreLogFormat.frames(in: Array(changed.prefix(end))).frames
+        let text = String(decoding: changed[frames[3].payload], as: UTF8.self)
+        let at = try #require(text.range(of: "uid:0")).lowerBound.utf16Offset(in: text) + frames[3].payload.lowerBound
+        changed[at + 4] = UInt8(ascii: "1")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(dir)))
+        try handle.write(contentsOf: changed)
+        try handle.close()
+        let key = try #require(try fixture.authenticator().mac(forKeyID: second.log.header.macKeyID, for: .storeLog))
+        _ = try second.log.payloads(after: 3, key: key)
+        let error = #expect(throws: StoreError.self) { try second.log.payloads(after: 1, key: key) }
+        #expect(error?.code == .tampered)
+        _ = store
+    }
 }
