@@ -239,17 +239,23 @@ final class BlockingLineClient: @unchecked Sendable {
     }
 
     func roundTrip(_ line: String) -> Bool {
+        guard let answer = answer(line) else { return false }
+        return !answer.starts(with: Array(#"{"id":null,"ok":false"#.utf8))
+    }
+
+    /// The answer line to `line`, or nil when the connection ended first.
+    func answer(_ line: String) -> [UInt8]? {
         var bytes = Array(line.utf8)
         bytes.append(10)
-        guard Self.send(bytes, on: socket.rawValue) else { return false }
+        guard Self.send(bytes, on: socket.rawValue) else { return nil }
         while true {
             if let newline = pending.firstIndex(of: 10) {
-                let ok = !pending[..<newline].starts(with: Array(#"{"id":null,"ok":false"#.utf8))
+                let answer = Array(pending[..<newline])
                 pending.removeSubrange(...newline)
-                return ok
+                return answer
             }
             let n = recv(socket.rawValue, &buffer, buffer.count, 0)
-            guard n > 0 else { return false }
+            guard n > 0 else { return nil }
             pending.append(contentsOf: buffer[0..<n])
         }
     }

@@ -13,8 +13,12 @@ import Syscalls
 ///   in stores of 100, 10,000 and 100,000 secrets;
 /// - puts per second with one writer, and with eight at once (a connection
 ///   each), in the store of 10,000.
+/// - kill -9 rounds while eight writers put values large enough that the log
+///   is compacted every few puts: after each restart, every acknowledged put
+///   must be there.
 /// Goals: the median at 100,000 at most twice the median at 100; eight
-/// writers at least four times one writer's puts per second.
+/// writers at least four times one writer's puts per second; no
+/// acknowledged put lost to kill -9.
 struct WriteBenchmark {
     let cofferd: String
     let work: String
@@ -32,6 +36,10 @@ struct WriteBenchmark {
         var eightWritersPutsPerSecond: Double
         var medianRatio100kTo100: Double
         var writersRatio: Double
+        var crashRounds: Int
+        var crashAcknowledgedPutsChecked: Int
+        var crashLostPuts: Int
+        var crashCompactions: Int
     }
 
     func run() throws {
@@ -69,15 +77,69 @@ struct WriteBenchmark {
                 }
             }
         }
+        let crash = try Self.crashRounds(cofferd: cofferd, work: work)
+        print(String(format: "kill -9 during 8 writers and compactions: %d rounds, %d compactions, %d acknowledged puts checked, %d lost (goal: 0)",
+                     crash.rounds, crash.compactions, crash.checked, crash.lost))
         let ratio = medians["100000"]! / medians["100"]!
         print(String(format: "put median at 100,000 / at 100: %.2f (goal: at most 2)", ratio))
         print(String(format: "8 writers / 1 writer: %.2f (goal: at least 4)", eight / one))
         let figures = Figures(putMedianMilliseconds: medians, putP90Milliseconds: p90s, oneWriterPutsPerSecond: one,
-                              eightWritersPutsPerSecond: eight, medianRatio100kTo100: ratio, writersRatio: eight / one)
+                              eightWritersPutsPerSecond: eight, medianRatio100kTo100: ratio, writersRatio: eight / one,
+                              crashRounds: crash.rounds, crashAcknowledgedPutsChecked: crash.checked, crashLostPuts: crash.lost,
+                              crashCompactions: crash.compactions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(figures).write(to: URL(fileURLWithPath: jsonOut))
         print("wrote \(jsonOut)")
+    }
+
+    /// kill -9 at a random moment while eight writers put 8 KiB values to
+    /// four secrets each, then a restart: each secret must hold its last
+    /// acknowledged value, or the one in flight when the kill came.
+    static func crashRounds(cofferd: String, work: String, rounds: Int = 5) throws -> (rounds: Int, checked: Int, lost: Int, compactions: Int) {
+        let daemon = try BenchDaemon(name: "crash", secrets: 1000, cofferd: cofferd, work: work)
+        defer { daemon.stop() }
+        let expected = NSLock()
+        nonisolated(unsafe) var acknowledged: [String: String] = [:]
+        nonisolated(unsafe) var inFlight: [String: String] = [:]
+        var checked = 0, lost = 0
+        var generations: Set<String> = []
+        func check() throws {
+            let admin = try BlockingLineClient(path: daemon.adminSocket)
+            for (name, value) in expected.withLock({ acknowledged }) {
+                let answer = String(decoding: admin.answer(#"{"op":"get","name":"\#(name)"}"#) ?? [], as: UTF8.self)
+                checked += 1
+                let other = expected.withLock { inFlight[name] }
+                if !answer.contains(value) && !(other.map { answer.contains($0) } ?? false) { lost += 1 }
+            }
+        }
+        for _ in 0..<rounds {
+            let finished = DispatchGroup()
+            let socket = daemon.adminSocket
+            for w in 0..<8 {
+                finished.enter()
+                Thread.detachNewThread {
+                    defer { finished.leave() }
+                    guard let client = try? BlockingLineClient(path: socket) else { return }
+                    for i in 0... {
+                        let name = "crash/w\(w)/k\(i % 4)"
+                        let value = "v\(UInt64.random(in: 0...UInt64.max))" + String(repeating: "x", count: 8192)
+                        expected.withLock { inFlight[name] = value }
+                        guard client.roundTrip(#"{"op":"put","name":"\#(name)","value":"\#(value)"}"#) else { return }
+                        expected.withLock { acknowledged[name] = value }
+                    }
+                }
+            }
+            Thread.sleep(forTimeInterval: Double.random(in: 0.3...1.5))
+            daemon.restart(killing: SIGKILL)
+            finished.wait()
+            try check()
+            // What a restart serves is durable: the next round starts from it.
+            expected.withLock { inFlight = [:] }
+            let file = (try? String(contentsOfFile: daemon.directory + "/state/store.json", encoding: .utf8)) ?? ""
+            generations.insert(String(file.split(separator: "\n").first { $0.contains("\"generation\"") } ?? ""))
+        }
+        return (rounds, checked, lost, generations.count - 1)
     }
 
     static func put(_ name: String, _ i: Int) -> String {
@@ -127,7 +189,7 @@ private struct SendableCounts: @unchecked Sendable {
 /// READY=1 arrives.
 final class BenchDaemon {
     let directory: String
-    let process = Process()
+    private(set) var process: Process
     /// The store as filled before cofferd started (the daemon benchmark
     /// drops newer files made from it), and what sealed it.
     let store: SecretStore
@@ -153,9 +215,19 @@ final class BenchDaemon {
         // cofferd starts from the snapshot, as after any compaction.
         try store.compactNow()
 
-        let notify = work + "/\(name)-notify.sock"
-        let readiness = try ReadinessSocket(path: notify)
+        self.cofferd = cofferd
+        notify = work + "/\(name)-notify.sock"
         let start = ContinuousClock.now
+        process = try Self.start(cofferd, directory: directory, notify: notify)
+        coldStartSeconds = StoreBenchmark.seconds(since: start)
+    }
+
+    private let cofferd: String
+    private let notify: String
+
+    private static func start(_ cofferd: String, directory: String, notify: String) throws -> Process {
+        let readiness = try ReadinessSocket(path: notify)
+        let process = Process()
         process.executableURL = URL(fileURLWithPath: cofferd)
         process.arguments = ["--dev", directory, "--audit", "journal"]
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify]) { $1 }
@@ -163,7 +235,17 @@ final class BenchDaemon {
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         try readiness.waitForReady(timeoutSeconds: 300)
-        coldStartSeconds = StoreBenchmark.seconds(since: start)
+        return process
+    }
+
+    /// Sends `signal`, waits for cofferd to end, and starts it again on the
+    /// same directory.
+    func restart(killing signal: Int32) {
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        do { process = try Self.start(cofferd, directory: directory, notify: notify) } catch {
+            fatalError("cofferd did not start again after kill -\(signal): \(error)")
+        }
     }
 
     func stop() {
