@@ -482,7 +482,7 @@ public final class SecretStore: Sendable {
             let result = try change(base, &secrets, &outbox)
             let next = StoreSnapshot(storeID: base.storeID, generation: base.generation + 1,
                                      secrets: secrets.changes.isEmpty ? base.secrets : base.secrets.applying(secrets), outbox: outbox)
-            let payload = StoreLogFormat.encode(StoreLogFormat.entry(from: base, to: next, changed: secrets.changes))
+            let payload = StoreLogFormat.encode(StoreLogFormat.entry(from: base, to: next, edits: secrets))
             let ticket = CommitTicket()
             state.queue.append(StagedCommit(snapshot: next, origin: origin, payload: payload, ticket: ticket))
             state.tip = next
@@ -659,15 +659,21 @@ public final class SecretStore: Sendable {
                 }
                 let next = try Self.newLog(for: served, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
                 let (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory)
-                log.withLock { $0 = LogState(file: next, snapshotBytes: bytes.count) }
-                remember(installed)
-                fileKey.withLock { $0 = file.macKeyID }
+                takeUp(LogState(file: next, snapshotBytes: bytes.count), fileInfo: installed, fileKeyID: file.macKeyID)
                 if let problem { throw problem }
             }
         } catch {
             unlink(temp)
             throw error
         }
+    }
+
+    /// A new store file and log are in place: cofferd knows the file as its
+    /// own, by the key that authenticates it, and appends to the log.
+    private func takeUp(_ newLog: LogState, fileInfo: stat, fileKeyID: String?) {
+        log.withLock { $0 = newLog }
+        remember(fileInfo)
+        fileKey.withLock { $0 = fileKeyID }
     }
 
     // MARK: Reloads and restores
@@ -786,9 +792,7 @@ public final class SecretStore: Sendable {
             unlink(directory + "/" + StoreLogFile.nextFileName)
             throw error as? StoreError ?? StoreError(.io, "could not start the store log after the new file", underlying: "\(error)")
         }
-        log.withLock { $0 = LogState(file: fresh, snapshotBytes: fileBytes) }
-        remember(info)
-        fileKey.withLock { $0 = keyID }
+        takeUp(LogState(file: fresh, snapshotBytes: fileBytes), fileInfo: info, fileKeyID: keyID)
         do { try DurableFile.syncDirectory(directory) } catch {
             throw StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
         }
@@ -800,9 +804,7 @@ public final class SecretStore: Sendable {
     private func repair() {
         try? exclusively { state in
             let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator)
-            log.withLock { $0 = written.log }
-            remember(written.info)
-            fileKey.withLock { $0 = written.keyID }
+            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
             if let problem = written.problem { throw problem }
         }
     }
@@ -822,11 +824,9 @@ public final class SecretStore: Sendable {
             do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
-            log.withLock { $0 = written.log }
+            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
             state.tip = next
             serve(next, origin: .taken)
-            remember(written.info)
-            fileKey.withLock { $0 = written.keyID }
             do { try highWater.record(next) } catch {
                 throw StoreError(.io, "the restored store is in place, but its generation could not be recorded", underlying: "\(error)")
             }

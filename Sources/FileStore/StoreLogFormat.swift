@@ -140,16 +140,13 @@ enum StoreLogFormat {
         try StoreFileReader.read(payload, source: "a store log entry") { (r) throws(StoreError) in try r.logEntry() }
     }
 
-    /// What a commit from `old` to `new` changed, as an entry: `changed`
-    /// is the secrets it set or removed (EditedSecrets.changes).
-    static func entry(from old: StoreSnapshot, to new: StoreSnapshot, changed: [SecretName: Secret?]) -> Entry {
+    /// What a commit from `old` to `new` changed, as an entry: the secrets
+    /// `edits` set or removed that differ from the base, and the outbox
+    /// entries that differ.
+    static func entry(from old: StoreSnapshot, to new: StoreSnapshot, edits: EditedSecrets) -> Entry {
         var entry = Entry(generation: new.generation)
-        for name in changed.keys.sorted() {
-            if let secret = new.secrets[name] {
-                if old.secrets[name] != secret { entry.secrets.append(secret) }
-            } else if old.secrets.contains(name) {
-                entry.removed.append(name)
-            }
+        for name in edits.changedNames {
+            if let secret = edits.changes[name]! { entry.secrets.append(secret) } else { entry.removed.append(name) }
         }
         for (name, item) in new.outbox where old.outbox[name] != item { entry.outbox[name] = item }
         entry.outboxRemoved = old.outbox.keys.filter { new.outbox[$0] == nil }.sorted()

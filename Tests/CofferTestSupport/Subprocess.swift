@@ -35,14 +35,8 @@ public func runProgram(
     posix_spawn_file_actions_adddup2(&actions, output[1], 1)
     posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
 
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        env.forEach { free($0) }
-    }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
+    let spawned = spawn(&pid, [executable] + arguments, environment ?? ProcessInfo.processInfo.environment, &actions)
     close(input[0]); close(output[1]); close(errors[1])
     guard spawned == 0 else {
         close(input[1]); close(output[0]); close(errors[0])
@@ -63,8 +57,27 @@ public func runProgram(
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     killer.cancel()
     while !errorData.isSet { usleep(1000) }
-    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return ProgramResult(status: code, stdout: out, stderr: String(decoding: errorData.value, as: UTF8.self))
+    return ProgramResult(status: exitCode(waitStatus: status), stdout: out, stderr: String(decoding: errorData.value, as: UTF8.self))
+}
+
+/// posix_spawn(3) of `arguments[0]` with `arguments` and `environment`;
+/// its return value (0, or the error).
+private func spawn(
+    _ pid: inout pid_t, _ arguments: [String], _ environment: [String: String], _ actions: inout posix_spawn_file_actions_t
+) -> Int32 {
+    let argv = arguments.map { strdup($0) } + [nil]
+    let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        env.forEach { free($0) }
+    }
+    return posix_spawn(&pid, arguments[0], &actions, nil, argv, env)
+}
+
+/// A waitpid(2) status as a shell gives it: the exit status, or 128 + the
+/// signal that ended the process.
+private func exitCode(waitStatus status: Int32) -> Int32 {
+    (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
 /// The other pipe's contents, handed from its reader thread.
@@ -109,14 +122,8 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
-        let argv = arguments.map { strdup($0) } + [nil]
-        let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            env.forEach { free($0) }
-        }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, env)
+        let spawned = spawn(&pid, arguments, environment, &actions)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT) }
         self.pid = pid
     }
@@ -139,7 +146,7 @@ public final class ChildProcess: @unchecked Sendable {
             let reaped = waitpid(pid, &raw, blocking ? 0 : WNOHANG)
             if reaped == -1 && errno == EINTR { continue }
             guard reaped == pid else { return nil }
-            let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            let code = exitCode(waitStatus: raw)
             status = code
             return code
         }

@@ -27,6 +27,22 @@ import Testing
         chmod(path, 0o600)
     }
 
+    /// `bytes` renamed over `path`, as a copy or `git pull` puts a file in place.
+    func dropIn(_ bytes: [UInt8], over path: String) throws {
+        try write(bytes, to: path + ".copy")
+        rename(path + ".copy", path)
+    }
+
+    /// The same store opened from a copy of `dir`'s store file and log: a
+    /// host that commits on its own.
+    func anotherHost(of dir: TemporaryDirectory) throws -> (TemporaryDirectory, SecretStore) {
+        let elsewhere = try TemporaryDirectory()
+        for name in [SecretStore.fileName, SecretStore.logFileName] {
+            try FileManager.default.copyItem(atPath: dir.file(name), toPath: elsewhere.file(name))
+        }
+        return (elsewhere, try open(elsewhere))
+    }
+
     /// A store with `count` commits after its file, and the directory.
     func storeWithCommits(_ count: Int) throws -> (TemporaryDirectory, SecretStore) {
         let dir = try TemporaryDirectory()
@@ -246,9 +262,7 @@ import Testing
         let older = try bytes(logPath(dir))
         try fixture.put("app/more", in: store)
         if change == "older" {
-            let temporary = logPath(dir) + ".copy"
-            try write(older, to: temporary)
-            rename(temporary, logPath(dir))
+            try dropIn(older, over: logPath(dir))
         } else {
             unlink(logPath(dir))
         }
@@ -263,15 +277,10 @@ import Testing
     /// snapshot and log; the commits after it survive a restart.
     @Test func aDroppedInNewerFileReplacesSnapshotAndLog() throws {
         let (dir, store) = try storeWithCommits(2)
-        let elsewhere = try TemporaryDirectory()
-        for name in [SecretStore.fileName, SecretStore.logFileName] {
-            try FileManager.default.copyItem(atPath: dir.file(name), toPath: elsewhere.file(name))
-        }
-        let other = try open(elsewhere)
+        let (elsewhere, other) = try anotherHost(of: dir)
+        defer { withExtendedLifetime(elsewhere) {} }
         for i in 0..<3 { try fixture.put("other/s\(i)", in: other) }
-        let temporary = store.path + ".copy"
-        try write(try other.exportedFile(), to: temporary)
-        rename(temporary, store.path)
+        try dropIn(try other.exportedFile(), over: store.path)
         guard case .replaced = try store.reload() else {
             Issue.record("the newer file was not taken")
             return
@@ -290,9 +299,7 @@ import Testing
         let (dir, store) = try storeWithCommits(3)
         try store.compactNow()
         try fixture.put("app/after-compaction", in: store)
-        let temporary = store.path + ".copy"
-        try write(try store.exportedFile(), to: temporary)
-        rename(temporary, store.path)
+        try dropIn(try store.exportedFile(), over: store.path)
         guard case .unchanged = try store.reload() else {
             Issue.record("the same state was taken as a change")
             return
@@ -305,15 +312,11 @@ import Testing
     /// the compaction does not rename over it.
     @Test func aCompactionNeverRenamesOverADroppedInFile() throws {
         let (dir, store) = try storeWithCommits(3)
-        let elsewhere = try TemporaryDirectory()
-        try FileManager.default.copyItem(atPath: store.path, toPath: elsewhere.file(SecretStore.fileName))
-        try FileManager.default.copyItem(atPath: logPath(dir), toPath: elsewhere.file(SecretStore.logFileName))
-        let other = try open(elsewhere)
+        let (elsewhere, other) = try anotherHost(of: dir)
+        defer { withExtendedLifetime(elsewhere) {} }
         for i in 0..<3 { try fixture.put("other/s\(i)", in: other) }
         let dropped = try other.exportedFile()
-        let temporary = store.path + ".copy"
-        try write(dropped, to: temporary)
-        rename(temporary, store.path)
+        try dropIn(dropped, over: store.path)
         try store.compactNow()
         #expect(try bytes(store.path) == dropped, "the dropped-in file is still there")
         guard case .replaced = try store.reload() else {
