@@ -145,6 +145,23 @@ import Testing
         #expect(error?.message.contains("rollback") == true, "\(String(describing: error))")
     }
 
+    /// With store-generation gone (as when going back on purpose), a log
+    /// of this store whose commits reach past store.json still shows the
+    /// file is older than what was served: refused, not set aside.
+    @Test func aLogWithCommitsPastAnOlderFileRefusesTheStart() throws {
+        let (dir, store) = try storeWithCommits(2)
+        let older = try store.exportedFile()
+        let compacted = try bytes(store.path)
+        try fixture.put("app/later", in: store)
+        try dropIn(older, over: store.path)
+        unlink(dir.file("store-generation"))
+        let error = #expect(throws: StoreError.self) { try open(dir) }
+        #expect(error?.message.contains("rollback") == true, "\(String(describing: error))")
+        // The file the log continues, put back, opens with every commit.
+        try dropIn(compacted, over: store.path)
+        #expect(try open(dir).snapshot == store.snapshot)
+    }
+
     @Test func compactionWritesTheSnapshotAndCarriesOn() throws {
         let (dir, store) = try storeWithCommits(30)
         let grown = try bytes(logPath(dir)).count
