@@ -31,7 +31,7 @@ extension CofferServices {
         }
         let keyring = self.keyring, sealer = self.sealer, retain = retainVersions
         let now = Int64(time(nil))
-        let written = try await commit { storeID, secrets in
+        let written = try await commitOnBlockingPool { storeID, secrets in
             // The key is taken under the writer lock, as in `write`.
             let key = try keyring.current()
             var changes: [(SecretChange, SecretAccess?)] = []

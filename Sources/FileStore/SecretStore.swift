@@ -259,6 +259,10 @@ public final class SecretStore: Sendable {
         var outbox = base.outbox
         for entry in recovered.entries {
             for secret in entry.secrets { changes[secret.name] = .some(secret) }
+            for patch in entry.patched {
+                let name = try SecretName(patch.name)
+                changes[name] = .some(try patch.applied(to: changes[name] ?? base.secrets[name], named: name))
+            }
             for name in entry.removed { changes[name] = .some(nil) }
             for (name, item) in entry.outbox { outbox[name] = item }
             for name in entry.outboxRemoved { outbox[name] = nil }
@@ -267,6 +271,20 @@ public final class SecretStore: Sendable {
                                   secrets: base.secrets.applying(changes).packed(), outbox: outbox)
         if let last = highWater.last { try checkNotRolledBack(state, last: last, dropped: recovered.droppedTail) }
         if recovered.droppedTail > 0 { try recovered.log.dropTail() }
+        guard recovered.log.header.formatVersion == StoreLogFormat.currentVersion else {
+            // A log of an earlier format (version 1: whole secrets only) is
+            // written again as the current one, carrying its commits (valid
+            // in both), so that this cofferd's patches go into a log whose
+            // header allows them.
+            guard let key = keyFor(recovered.log.header.macKeyID) else {
+                throw StoreError(.notFound, "the store log's key is not held")
+            }
+            let carried = try recovered.log.payloads(after: base.generation, key: key)
+            let log = try newLog(for: base, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
+            try log.install(in: directory)
+            try DurableFile.syncDirectory(directory)
+            return (state, LogState(file: log, snapshotBytes: fileBytes))
+        }
         return (state, LogState(file: recovered.log, snapshotBytes: fileBytes))
     }
 
@@ -423,7 +441,24 @@ public final class SecretStore: Sendable {
     public func stage<Result>(
         _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket) {
-        try stageWhole(.local) { base, secrets, outbox in
+        try stageLocal(waiting: true, change)!
+    }
+
+    /// `stage` for a thread that must not wait (an event loop): nil, having
+    /// run nothing, when the store's lock is taken or an exclusive
+    /// operation (a compaction's switch, a reload) waits or runs; the
+    /// caller then stages on a thread that may wait. For small changes
+    /// only: `change` runs on the caller's thread.
+    public func stageIfFree<Result>(
+        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+    ) throws -> (Result, CommitTicket)? {
+        try stageLocal(waiting: false, change)
+    }
+
+    private func stageLocal<Result>(
+        waiting: Bool, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+    ) throws -> (Result, CommitTicket)? {
+        try stageWhole(.local, waiting: waiting) { base, secrets, outbox in
             let result = try change(base.storeID, &secrets)
             if keepsOutbox {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
@@ -473,7 +508,14 @@ public final class SecretStore: Sendable {
     private func stageWhole<Result>(
         _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> (Result, CommitTicket) {
-        try pipeline.withLock(when: { $0.draining == 0 }) { state in
+        try stageWhole(origin, waiting: true, change)!
+    }
+
+    private func stageWhole<Result>(
+        _ origin: StoreCommit.Origin, waiting: Bool,
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+    ) throws -> (Result, CommitTicket)? {
+        func staging(_ state: inout Pipeline) throws -> (Result, CommitTicket) {
             guard !state.stopping else { throw StoreError(.io, "the store is closed") }
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = state.tip
@@ -488,6 +530,9 @@ public final class SecretStore: Sendable {
             state.tip = next
             return (result, ticket)
         }
+        // New commits wait for an exclusive operation that waits.
+        let ready = { (state: Pipeline) in state.draining == 0 }
+        return waiting ? try pipeline.withLock(when: ready, staging) : try pipeline.withLockIfFree(when: ready, staging)
     }
 
     // MARK: The syncer

@@ -10,7 +10,7 @@ struct StoreFileFormat: Encodable {
     static let magic = "coffer-store"
     static let currentVersion = 2
 
-    struct Entry: Encodable {
+    struct Entry: Encodable, Equatable {
         var name: String
         var kind: SecretKind
         var protection: Protection
@@ -31,7 +31,7 @@ struct StoreFileFormat: Encodable {
         }
     }
 
-    struct VersionEntry: Encodable {
+    struct VersionEntry: Encodable, Equatable {
         var version: UInt64
         var sealed: SealedRecord
         var encoding: ValueEncoding

@@ -186,10 +186,17 @@ struct StoreFileReader {
     }
 
     mutating func entry() throws(StoreError) -> StoreFileFormat.Entry {
+        try entry(keeping: false).entry
+    }
+
+    /// A secret's entry; with `keeping`, a log's patch, which may also
+    /// hold `kept` (the numbers of the versions it keeps).
+    mutating func entry(keeping: Bool) throws(StoreError) -> (entry: StoreFileFormat.Entry, kept: [UInt64]?) {
         var name: String?, kind: SecretKind?, protection: Protection?, versions: [StoreFileFormat.VersionEntry]?
         var access: SecretAccess?, stages: StoreFileFormat.StagesEntry?, grace: Int64?, expiry: Int64?, operations: [String]?
+        var kept: [UInt64]?
         try object("secret", ["name", "kind", "protection", "versions", "access", "stages", "grace_seconds", "expires_at",
-                                  "operations"]) { (r, member) throws(StoreError) in
+                                  "operations"] + (keeping ? ["kept"] as [StaticString] : [])) { (r, member) throws(StoreError) in
             switch member {
             case 0: name = try r.string("name")
             case 1:
@@ -209,13 +216,18 @@ struct StoreFileReader {
             case 5: stages = try r.stages()
             case 6: grace = try r.integer("grace_seconds")
             case 7: expiry = try r.integer("expires_at")
-            default: operations = try r.strings("operations")
+            case 8: operations = try r.strings("operations")
+            default:
+                var numbers: [UInt64] = []
+                try r.array("kept") { (r) throws(StoreError) in numbers.append(try r.positive("kept")) }
+                kept = numbers
             }
         }
-        return StoreFileFormat.Entry(
+        let entry = StoreFileFormat.Entry(
             name: try require(name, "name"), kind: try require(kind, "kind"),
             protection: try require(protection, "protection"), versions: try require(versions, "versions"),
             access: access, stages: stages, graceSeconds: grace, expiresAt: expiry, operations: operations)
+        return (entry, kept)
     }
 
     private mutating func stages() throws(StoreError) -> StoreFileFormat.StagesEntry {

@@ -49,7 +49,8 @@ extension StoreFileFormat {
 }
 
 extension StoreFileFormat.Entry {
-    func write(to w: inout JSONWriter) {
+    /// With `kept`, as a log's patch: the numbers of the versions kept.
+    func write(to w: inout JSONWriter, kept: [UInt64]? = nil) {
         w.open("{")
         if let access {
             w.key("access"); w.open("{")
@@ -69,6 +70,11 @@ extension StoreFileFormat.Entry {
         }
         if let expiresAt { w.key("expires_at"); w.integer(expiresAt) }
         if let graceSeconds { w.key("grace_seconds"); w.integer(graceSeconds) }
+        if let kept {
+            w.key("kept"); w.open("[")
+            for number in kept { w.element(); w.integer(number) }
+            w.close("]")
+        }
         w.key("kind"); w.string(kind.rawValue)
         w.key("name"); w.string(name)
         if let operations {

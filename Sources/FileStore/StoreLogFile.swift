@@ -255,7 +255,7 @@ final class StoreLogFile: @unchecked Sendable {
                 throw StoreError(.io, "the store log's MAC could not be computed", underlying: "\(error)")
             }
             guard ConstantTime.equals(mac, Array(bytes[frame.mac])) else { break }
-            let entry = try StoreLogFormat.entry(parsing: payload)
+            let entry = try StoreLogFormat.entry(parsing: payload, formatVersion: header.formatVersion)
             guard entry.generation == header.baseGeneration + UInt64(index) else {
                 throw StoreError(.tampered, "store log entry \(index) has generation \(entry.generation), out of sequence")
             }

@@ -11,7 +11,9 @@ import Seal
 /// the log continues; every later frame is one commit.
 enum StoreLogFormat {
     static let magic = "coffer-store-log"
-    static let currentVersion = 1
+    /// 2: entries may patch a secret (`patched`). Logs of version 1 (whole
+    /// secrets only) are still read, and rewritten as version 2 at startup.
+    static let currentVersion = 2
     static let macCount = 32
     /// A payload longer than this is not cofferd's (a commit of a whole
     /// 100k-secret store is some 70 MB).
@@ -24,16 +26,52 @@ enum StoreLogFormat {
         var baseMAC: [UInt8]
         /// The master key the chain's key is derived from.
         var macKeyID: String
+        var formatVersion = StoreLogFormat.currentVersion
     }
 
-    /// One commit: the secrets it set (whole) or removed, and the outbox
-    /// entries it set or removed.
+    /// One commit: the secrets it set (whole) or patched or removed, and
+    /// the outbox entries it set or removed.
     struct Entry: Equatable {
         var generation: UInt64
         var secrets: [Secret] = []
+        var patched: [Patch] = []
         var removed: [SecretName] = []
         var outbox: [SecretName: OutboxEntry] = [:]
         var outboxRemoved: [SecretName] = []
+    }
+
+    /// A secret that existed before the commit, as the commit left it,
+    /// without the versions it kept unchanged: those are named by number
+    /// (`kept`) and come from the secret as it stood. A put of one new
+    /// version writes that version and the secret's metadata, not the
+    /// versions it keeps (a tenth of the bytes at ten kept versions; whole
+    /// secrets made entries the largest part of a put's CPU, and the
+    /// compactions they brought on the next).
+    struct Patch: Equatable {
+        /// Metadata and the new or changed versions only.
+        var secret: StoreFileFormat.Entry
+        var kept: [UInt64]
+
+        var name: String { secret.name }
+
+        /// `secret`, its kept versions taken from `prior` (the secret before
+        /// the commit), checked as a store file's entry is.
+        func applied(to prior: Secret?, named name: SecretName) throws(StoreError) -> Secret {
+            guard let prior else { throw StoreError(.corrupt, "a store log entry patches \(name), which does not exist") }
+            var versions: [StoreFileFormat.VersionEntry] = []
+            for number in kept {
+                guard let version = prior.version(number) else {
+                    throw StoreError(.corrupt, "a store log entry keeps version \(number) of \(name), which it does not have")
+                }
+                versions.append(StoreFileFormat.VersionEntry(version))
+            }
+            guard Set(kept).isDisjoint(with: secret.versions.map(\.version)) else {
+                throw StoreError(.corrupt, "a store log entry both keeps and sets a version of \(name)")
+            }
+            var whole = secret
+            whole.versions = (versions + secret.versions).sorted { $0.version < $1.version }
+            return try whole.secret(named: name)
+        }
     }
 
     // MARK: the chain
@@ -93,7 +131,7 @@ enum StoreLogFormat {
         w.key("base_generation"); w.integer(header.baseGeneration)
         w.key("base_mac"); w.string(Hex.encode(header.baseMAC))
         w.key("format"); w.string(magic)
-        w.key("format_version"); w.integer(currentVersion)
+        w.key("format_version"); w.integer(header.formatVersion)
         w.key("mac_key_id"); w.string(header.macKeyID)
         w.key("store_id"); w.string(header.storeID)
         w.close("}")
@@ -101,7 +139,8 @@ enum StoreLogFormat {
     }
 
     static func encode(_ entry: Entry) -> [UInt8] {
-        var w = JSONWriter(capacity: 256 + entry.secrets.reduce(0) { $0 + 400 + $1.versions.count * 600 })
+        var w = JSONWriter(capacity: 256 + entry.secrets.reduce(0) { $0 + 400 + $1.versions.count * 600 }
+                                + entry.patched.reduce(0) { $0 + 400 + $1.secret.versions.count * 600 })
         w.open("{")
         w.key("generation"); w.integer(entry.generation)
         if !entry.outbox.isEmpty {
@@ -116,6 +155,11 @@ enum StoreLogFormat {
         if !entry.outboxRemoved.isEmpty {
             w.key("outbox_removed"); w.open("[")
             for name in entry.outboxRemoved { w.element(); w.string(name.rawValue) }
+            w.close("]")
+        }
+        if !entry.patched.isEmpty {
+            w.key("patched"); w.open("[")
+            for patch in entry.patched { w.element(); patch.secret.write(to: &w, kept: patch.kept) }
             w.close("]")
         }
         if !entry.removed.isEmpty {
@@ -136,17 +180,40 @@ enum StoreLogFormat {
         try StoreFileReader.read(payload, source: "the store log's header") { (r) throws(StoreError) in try r.logHeader() }
     }
 
-    static func entry(parsing payload: [UInt8]) throws(StoreError) -> Entry {
-        try StoreFileReader.read(payload, source: "a store log entry") { (r) throws(StoreError) in try r.logEntry() }
+    /// An entry of a log of `formatVersion` (patches only from version 2).
+    static func entry(parsing payload: [UInt8], formatVersion: Int = currentVersion) throws(StoreError) -> Entry {
+        try StoreFileReader.read(payload, source: "a store log entry") { (r) throws(StoreError) in
+            try r.logEntry(patches: formatVersion >= 2)
+        }
     }
 
     /// What a commit from `old` to `new` changed, as an entry: the secrets
-    /// `edits` set or removed that differ from the base, and the outbox
-    /// entries that differ.
+    /// `edits` set or removed that differ from the base (a secret that
+    /// existed as a patch, a new one whole), and the outbox entries that
+    /// differ.
     static func entry(from old: StoreSnapshot, to new: StoreSnapshot, edits: EditedSecrets) -> Entry {
         var entry = Entry(generation: new.generation)
         for name in edits.changedNames {
-            if let secret = edits.changes[name]! { entry.secrets.append(secret) } else { entry.removed.append(name) }
+            guard let secret = edits.changes[name]! else {
+                entry.removed.append(name)
+                continue
+            }
+            guard let prior = old.secrets[name] else {
+                entry.secrets.append(secret)
+                continue
+            }
+            // A version is kept when it is the very version the secret had
+            // (a master-key rotation reseals every one: all are written).
+            var patch = StoreFileFormat.Entry(secret, versions: false)
+            var kept: [UInt64] = []
+            for version in secret.versions {
+                if prior.version(version.version) == version {
+                    kept.append(version.version)
+                } else {
+                    patch.versions.append(StoreFileFormat.VersionEntry(version))
+                }
+            }
+            entry.patched.append(Patch(secret: patch, kept: kept))
         }
         for (name, item) in new.outbox where old.outbox[name] != item { entry.outbox[name] = item }
         entry.outboxRemoved = old.outbox.keys.filter { new.outbox[$0] == nil }.sorted()
@@ -168,26 +235,28 @@ extension StoreFileReader {
             default: keyID = try r.string("mac_key_id")
             }
         }
-        guard try require(format, "format") == StoreLogFormat.magic,
-              try require(version, "format_version") == Int64(StoreLogFormat.currentVersion) else {
-            throw StoreError(.corrupt, "the store log is not a coffer-store-log of format version \(StoreLogFormat.currentVersion)")
+        guard try require(format, "format") == StoreLogFormat.magic, let version = try Int(exactly: require(version, "format_version")),
+              (1...StoreLogFormat.currentVersion).contains(version) else {
+            throw StoreError(.corrupt, "the store log is not a coffer-store-log of format version 1 to \(StoreLogFormat.currentVersion)")
         }
         guard let generation = UInt64(exactly: try require(base, "base_generation")),
               let baseMAC = Hex.decode(try require(mac, "base_mac")), baseMAC.count == StoreLogFormat.macCount else {
             throw StoreError(.corrupt, "the store log's header names no valid snapshot")
         }
         return StoreLogFormat.Header(storeID: try require(storeID, "store_id"), baseGeneration: generation, baseMAC: baseMAC,
-                                     macKeyID: try require(keyID, "mac_key_id"))
+                                     macKeyID: try require(keyID, "mac_key_id"), formatVersion: version)
     }
 
-    mutating func logEntry() throws(StoreError) -> StoreLogFormat.Entry {
+    mutating func logEntry(patches allowed: Bool) throws(StoreError) -> StoreLogFormat.Entry {
         var generation: Int64?
         var secrets: [Secret] = [], removed: [SecretName] = [], outboxRemoved: [SecretName] = []
+        var patched: [StoreLogFormat.Patch] = []
         var outbox: [SecretName: OutboxEntry] = [:]
         func name(_ text: String) throws(StoreError) -> SecretName {
             do { return try SecretName(text) } catch { throw StoreError(.corrupt, "a store log entry holds an invalid secret name") }
         }
-        try object("entry", ["generation", "secrets", "removed", "outbox", "outbox_removed"]) { (r, member) throws(StoreError) in
+        let members: [StaticString] = ["generation", "secrets", "removed", "outbox", "outbox_removed"] + (allowed ? ["patched"] : [])
+        try object("entry", members) { (r, member) throws(StoreError) in
             switch member {
             case 0: generation = try r.integer("generation")
             case 1:
@@ -201,18 +270,25 @@ extension StoreFileReader {
                     let item = try r.outboxItem()
                     outbox[try name(item.name)] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
                 }
-            default: outboxRemoved = try r.strings("outbox_removed").map { (text) throws(StoreError) in try name(text) }
+            case 4: outboxRemoved = try r.strings("outbox_removed").map { (text) throws(StoreError) in try name(text) }
+            default:
+                try r.array("patched") { (r) throws(StoreError) in
+                    let (entry, kept) = try r.entry(keeping: true)
+                    _ = try name(entry.name)
+                    guard let kept else { throw StoreError(.corrupt, "a store log entry's patch of \(entry.name) has no 'kept'") }
+                    patched.append(StoreLogFormat.Patch(secret: entry, kept: kept))
+                }
             }
         }
         guard let generation = UInt64(exactly: try require(generation, "generation")), generation > 0 else {
             throw StoreError(.corrupt, "a store log entry has no valid generation")
         }
-        let named = secrets.map(\.name) + removed
+        let named = secrets.map(\.name) + removed + (try patched.map { (patch) throws(StoreError) in try name(patch.name) })
         guard Set(named).count == named.count, Set(outbox.keys).isDisjoint(with: outboxRemoved),
               outbox.values.allSatisfy({ $0.generation <= generation }) else {
             throw StoreError(.corrupt, "a store log entry names a secret or an outbox entry twice")
         }
-        return StoreLogFormat.Entry(generation: generation, secrets: secrets, removed: removed, outbox: outbox,
+        return StoreLogFormat.Entry(generation: generation, secrets: secrets, patched: patched, removed: removed, outbox: outbox,
                                     outboxRemoved: outboxRemoved)
     }
 }

@@ -53,4 +53,18 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         while !ready(value) { pthread_cond_wait(condition, mutex) }
         return try body(&value)
     }
+
+    /// `withLock(when:)` for a caller that must not wait: nil, having run
+    /// nothing, when another thread holds the lock or `ready` does not hold.
+    public func withLockIfFree<R, E: Error>(
+        when ready: (Value) -> Bool, _ body: (inout Value) throws(E) -> R
+    ) throws(E) -> R? {
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        defer {
+            pthread_cond_broadcast(condition)
+            pthread_mutex_unlock(mutex)
+        }
+        guard ready(value) else { return nil }
+        return try body(&value)
+    }
 }

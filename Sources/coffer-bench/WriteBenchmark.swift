@@ -28,6 +28,10 @@ struct WriteBenchmark {
     static let timedPuts = 200
     static let writersSize = 10_000
     static let writersSeconds = Double(ProcessInfo.processInfo.environment["COFFER_BENCH_WRITERS_SECONDS"] ?? "") ?? 3.0
+    /// COFFER_BENCH_WRITERS_ONLY=1: only the writers' figures (the store of
+    /// 10,000, no latency table, no kill -9 rounds, no JSON), to compare
+    /// builds quickly.
+    static let writersOnly = ProcessInfo.processInfo.environment["COFFER_BENCH_WRITERS_ONLY"] == "1"
 
     struct Figures: Codable {
         var putMedianMilliseconds: [String: Double]
@@ -46,7 +50,7 @@ struct WriteBenchmark {
         try SecureHeap.initialize()
         var medians: [String: Double] = [:], p90s: [String: Double] = [:]
         var one = 0.0, eight = 0.0
-        for size in Self.sizes {
+        for size in Self.writersOnly ? [Self.writersSize] : Self.sizes {
             let daemon = try BenchDaemon(name: "writes-\(size)", secrets: size, cofferd: cofferd, work: work)
             defer { daemon.stop() }
             let admin = try BlockingLineClient(path: daemon.adminSocket)
@@ -76,6 +80,10 @@ struct WriteBenchmark {
                                  size, writers, rate, perPut, journalPerPut))
                 }
             }
+        }
+        if Self.writersOnly {
+            print(String(format: "8 writers / 1 writer: %.2f (goal: at least 4)", eight / one))
+            return
         }
         let crash = try Self.crashRounds(cofferd: cofferd, work: work)
         print(String(format: "kill -9 during 8 writers and compactions: %d rounds, %d compactions, %d acknowledged puts checked, %d lost (goal: 0)",

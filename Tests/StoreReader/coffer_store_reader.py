@@ -362,6 +362,7 @@ def verify(plaintext, hash_member, candidate, where):
 
 LOG_HEADER = {"format", "format_version", "store_id", "base_generation", "base_mac", "mac_key_id"}
 LOG_ENTRY = {"generation", "secrets", "removed", "outbox", "outbox_removed"}
+LOG_ENTRY_V2 = LOG_ENTRY | {"patched"}
 
 
 def log_frames(raw):
@@ -390,8 +391,9 @@ def apply_log(state_dir, store, keys):
     header_payload, header_mac = frames[0]
     header = json.loads(header_payload.decode("utf-8"), object_pairs_hook=no_duplicates)
     only_members(header, LOG_HEADER, "the log's header")
-    if header.get("format") != "coffer-store-log" or header.get("format_version") != 1:
-        raise Failure("store.log is not a coffer-store-log of format version 1")
+    version = header.get("format_version")
+    if header.get("format") != "coffer-store-log" or version not in (1, 2):
+        raise Failure("store.log is not a coffer-store-log of format version 1 or 2")
     kid = need(header, "mac_key_id", str, "the log's header")
     if kid not in keys:
         raise Failure(f"no loaded key has id {kid} (the log's mac_key_id)")
@@ -411,13 +413,34 @@ def apply_log(state_dir, store, keys):
         if not hmac.compare_digest(chain_next, mac):
             break   # replay stops at the first frame that does not check
         entry = json.loads(payload.decode("utf-8"), object_pairs_hook=no_duplicates)
-        only_members(entry, LOG_ENTRY, "a log entry")
+        only_members(entry, LOG_ENTRY_V2 if version == 2 else LOG_ENTRY, "a log entry")
         if need(entry, "generation", int, "a log entry") != generation + 1:
             raise Failure("a log entry is out of sequence")
         for s in entry.get("secrets", []):
             check_structure({"format": "coffer-store", "format_version": 2, "store_id": "", "generation": 0,
                              "mac": "", "mac_key_id": "", "secrets": [s]})
             secrets[s["name"]] = s
+        for patch in entry.get("patched", []):
+            # docs/file-format.md, "The log": the secret as the commit left
+            # it, without the versions it kept; those come, by number, from
+            # the secret as it stood.
+            prior = secrets.get(patch.get("name"))
+            if prior is None:
+                raise Failure("a log entry patches a secret that does not exist")
+            kept = patch.get("kept")
+            if not isinstance(kept, list):
+                raise Failure("a log entry's patch has no kept list")
+            old_versions = {v["version"]: v for v in prior["versions"]}
+            if any(k not in old_versions for k in kept):
+                raise Failure("a log entry keeps a version the secret does not have")
+            given = need(patch, "versions", list, "a log entry's patch")
+            if set(kept) & {v.get("version") for v in given}:
+                raise Failure("a log entry both keeps and sets a version")
+            whole = {k: v for k, v in patch.items() if k != "kept"}
+            whole["versions"] = sorted([old_versions[k] for k in kept] + given, key=lambda v: v["version"])
+            check_structure({"format": "coffer-store", "format_version": 2, "store_id": "", "generation": 0,
+                             "mac": "", "mac_key_id": "", "secrets": [whole]})
+            secrets[whole["name"]] = whole
         for name in entry.get("removed", []):
             secrets.pop(name, None)
         chain, generation = chain_next, generation + 1

@@ -217,6 +217,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private static let turnsPerVisit = 16
+
+    /// Made at the first write on the connection.
+    private var taskExecutor: EventLoopTaskExecutor?
+
+    private func loopExecutor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let taskExecutor { return taskExecutor }
+        let made = EventLoopTaskExecutor(eventLoop)
+        taskExecutor = made
+        return made
+    }
     private var processing = false
 
     private func processQueued() {
@@ -241,7 +251,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .awaiting(let work):
                 let promise = context.eventLoop.makePromise(of: Response.self)
                 let dispatcher = self.dispatcher
-                promise.completeWithTask { await dispatcher.complete(work) }
+                if work.runsOnEventLoop {
+                    Task(executorPreference: loopExecutor(context.eventLoop)) { promise.succeed(await dispatcher.complete(work)) }
+                } else {
+                    promise.completeWithTask { await dispatcher.complete(work) }
+                }
                 promise.futureResult.assumeIsolated().whenSuccess { response in
                     self.send(response, closeAfter: false, context: context)
                 }

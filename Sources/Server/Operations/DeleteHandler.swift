@@ -3,7 +3,7 @@ import Model
 
 /// `delete`: removes one secret (`name`) or several (`names`) with every
 /// version. All or none: if any name is missing, nothing is deleted.
-struct DeleteHandler: OperationHandler {
+struct DeleteHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
     let operation = Operation.delete
     let members: Set<String> = ["name", "names"]

@@ -31,6 +31,13 @@ protocol ImmediateOperationHandler: OperationHandler {
     func answer(_ request: Request, context: RequestContext) throws -> HandlerOutcome
 }
 
+/// A handler whose every slow step is awaited (the blocking pool, the
+/// store's sync) and whose steps between waits are short: its task runs on
+/// the connection's event loop (EventLoopTaskExecutor), so no thread of
+/// the concurrency pool wakes for it and its answer needs no hop back.
+/// The writes are: they stage on the blocking pool and wait for the sync.
+protocol LoopBoundOperationHandler: OperationHandler {}
+
 extension ImmediateOperationHandler {
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         try answer(request, context: context)

@@ -4,7 +4,7 @@ import Model
 /// `put`: stores a new version of a secret (the first, or the next) and
 /// answers once it is durable on disk. `principals` and `scope` set the
 /// secret's own access (docs/policy.md, "Per-secret principals").
-struct PutHandler: OperationHandler {
+struct PutHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
     let operation = Operation.put
     let members = NewVersion.members.union(["principals", "scope"])
@@ -23,7 +23,7 @@ struct PutHandler: OperationHandler {
 /// `rotate`: a new version of an existing secret becomes current and the
 /// old current previous; with `pending: true` it is staged instead, for
 /// `promote`.
-struct RotateHandler: OperationHandler {
+struct RotateHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
     let operation = Operation.rotate
     let members = NewVersion.members.union(["pending"])

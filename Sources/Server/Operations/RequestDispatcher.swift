@@ -76,6 +76,9 @@ public struct RequestDispatcher: Sendable {
         fileprivate let request: Request
         fileprivate let context: RequestContext
         fileprivate let targets: [SecretName]
+        /// Run `complete` on the connection's event loop
+        /// (LoopBoundOperationHandler), else on the concurrency pool.
+        var runsOnEventLoop: Bool { handler is any LoopBoundOperationHandler }
     }
 
     enum Step: Sendable {

@@ -7,7 +7,7 @@ import Glibc
 
 /// `promote` (pending becomes current) and `rollback` (previous becomes
 /// current again): they move stages, seal nothing, and commit durably.
-struct StageChangeHandler: OperationHandler {
+struct StageChangeHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
     let operation: Operation
     let members: Set<String> = ["name"]
@@ -77,7 +77,7 @@ struct HistoryHandler: OperationHandler {
 /// once. Optional `expires_at` and `operations` (what verify with
 /// `operation` accepts it for) are stored with it. A name that exists gets
 /// a new version (the old token stays valid for the grace period).
-struct TokenCreateHandler: OperationHandler {
+struct TokenCreateHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
     let operation = Operation.tokenCreate
     let members: Set<String> = ["name", "prefix", "expires_at", "operations", "grace_seconds"]
