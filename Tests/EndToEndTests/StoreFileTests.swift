@@ -201,7 +201,10 @@ import Testing
                     // Until the kill ends the connection.
                     for i in 0... {
                         let name = "w\(w)/k\(i % 4)"
-                        let value = uniqueValue("v") + String(repeating: "x", count: 16 * 1024)
+                        // A log entry holds only the new version (a patch): at
+                        // 40 KiB a put adds some 55 KB, and the log outgrows
+                        // its 1 MiB floor every twenty puts or so.
+                        let value = uniqueValue("v") + String(repeating: "x", count: 40 * 1024)
                         expected.withLock { $0[name, default: Expected()].inFlight = value }
                         guard let answer = try? client.call(#"{"op":"put","name":"\#(name)","value":"\#(value)"}"#),
                               answer["ok"] as? Bool == true else { return }
