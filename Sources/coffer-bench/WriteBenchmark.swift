@@ -72,12 +72,14 @@ struct WriteBenchmark {
                 let pid = daemon.process.processIdentifier, journald = ProcessCPU.journald()
                 for writers in [1, 8] {
                     let cpu = ProcessCPU.seconds(of: pid) ?? 0, journalCPU = journald.flatMap(ProcessCPU.seconds(of:)) ?? 0
+                    let clientCPU = ProcessCPU.seconds(of: getpid()) ?? 0
                     let (rate, puts) = try Self.putsPerSecond(writers: writers, socket: daemon.adminSocket)
                     let perPut = ((ProcessCPU.seconds(of: pid) ?? 0) - cpu) / Double(puts) * 1e6
                     let journalPerPut = ((journald.flatMap(ProcessCPU.seconds(of:)) ?? 0) - journalCPU) / Double(puts) * 1e6
+                    let clientPerPut = ((ProcessCPU.seconds(of: getpid()) ?? 0) - clientCPU) / Double(puts) * 1e6
                     if writers == 1 { one = rate } else { eight = rate }
-                    print(String(format: "puts/s, %d secrets, %d writer(s): %.0f (cofferd CPU %.0f µs/put, journald %.0f µs/put)",
-                                 size, writers, rate, perPut, journalPerPut))
+                    print(String(format: "puts/s, %d secrets, %d writer(s): %.0f (cofferd CPU %.0f µs/put, journald %.0f µs/put, the writers %.0f µs/put)",
+                                 size, writers, rate, perPut, journalPerPut, clientPerPut))
                 }
             }
         }
