@@ -165,16 +165,20 @@ public final class CofferServices: Sendable {
 
     /// Stages a store commit, then waits, suspended, for it to be durable:
     /// no thread is held for the sync, so writes from many connections
-    /// share one (the store's group commit). For a small change (one
-    /// secret's new version or stages, a delete), which is staged right on
-    /// the caller's thread when the store's lock is free: for a write on an
-    /// event loop that saves the hop to the blocking pool and back. When it
-    /// is not free (another commit stages, a compaction switches logs),
-    /// the change is staged on the blocking pool.
+    /// share one (the store's group commit). For a small change, of at
+    /// most `names` secrets (one secret's new version or stages, a
+    /// delete), which is staged right on the caller's thread when the
+    /// store's lock is free: for a write on an event loop that saves the
+    /// hop to the blocking pool and back. When it is not free (another
+    /// commit stages, a compaction switches logs), or the change would
+    /// pack the snapshot anew, it is staged on the blocking pool.
     package func commit<Result: Sendable>(
+        touching names: Int,
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
-        guard let (result, ticket) = try store.stageIfFree(change) else { return try await commitOnBlockingPool(change) }
+        guard let (result, ticket) = try store.stageIfFree(touching: names, change) else {
+            return try await commitOnBlockingPool(change)
+        }
         try await ticket.durable()
         return result
     }

@@ -26,12 +26,14 @@ public struct RecordOpener: Sendable {
     }
 }
 
-/// Changing secrets: a commit on the blocking pool, the change told to
-/// watchers, the write use case of put, rotate and token.create, and the
-/// import.
+/// Changing secrets: a commit of a small change (of at most `names`
+/// secrets: staged on the caller's thread when the store allows, else on
+/// the blocking pool), the change told to watchers, the write use case of
+/// put, rotate and token.create, and the import.
 package protocol SecretWrites: Sendable {
     var retainVersions: Int { get }
     func commit<Result: Sendable>(
+        touching names: Int,
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result
     func publish(_ changes: [(SecretChange, SecretAccess?)])

@@ -129,7 +129,7 @@ extension CofferServices {
         let encoding = request.encoding
         let access = request.access
         let retain = retainVersions
-        let (version, finalAccess) = try await commit { storeID, secrets in
+        let (version, finalAccess) = try await commit(touching: 1) { storeID, secrets in
             let found = secrets[name]
             try VersionWrite.check(found, named: name, existing: existing, protection: protection)
             var secret = found ?? Secret(name: name, kind: options.kind ?? .generic, protection: protection, versions: [])

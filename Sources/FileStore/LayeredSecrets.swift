@@ -49,6 +49,12 @@ public struct LayeredSecrets: Sendable, Equatable, Sequence {
 
     public var isEmpty: Bool { count == 0 }
 
+    /// Whether a change of up to `names` secrets goes into the layer
+    /// without packing a new base (a copy of every record).
+    public func hasRoom(for names: Int) -> Bool {
+        layer.count + names <= Self.layerLimit(baseCount: base.count)
+    }
+
     public subscript(name: SecretName) -> Secret? {
         if let layered = layer[name] { return layered }
         return base[name]

@@ -444,21 +444,23 @@ public final class SecretStore: Sendable {
         try stageLocal(waiting: true, change)!
     }
 
-    /// `stage` for a thread that must not wait (an event loop): nil, having
-    /// run nothing, when the store's lock is taken or an exclusive
-    /// operation (a compaction's switch, a reload) waits or runs; the
-    /// caller then stages on a thread that may wait. For small changes
-    /// only: `change` runs on the caller's thread.
+    /// `stage` for a thread that must not wait (an event loop), of a change
+    /// that touches at most `names` secrets: nil, having run nothing, when
+    /// the store's lock is taken, an exclusive operation (a compaction's
+    /// switch, a reload) waits or runs, or the change could make the
+    /// snapshot pack a new base (a copy of every record, LayeredSecrets);
+    /// the caller then stages on a thread that may wait. `change` runs on
+    /// the caller's thread.
     public func stageIfFree<Result>(
-        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+        touching names: Int, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket)? {
-        try stageLocal(waiting: false, change)
+        try stageLocal(waiting: false, room: names, change)
     }
 
     private func stageLocal<Result>(
-        waiting: Bool, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+        waiting: Bool, room: Int? = nil, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket)? {
-        try stageWhole(.local, waiting: waiting) { base, secrets, outbox in
+        try stageWhole(.local, waiting: waiting, room: room) { base, secrets, outbox in
             let result = try change(base.storeID, &secrets)
             if keepsOutbox {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
@@ -511,14 +513,17 @@ public final class SecretStore: Sendable {
         try stageWhole(origin, waiting: true, change)!
     }
 
+    /// With `room`, nothing runs (nil) unless the latest staged secrets
+    /// take a change of that many names without packing.
     private func stageWhole<Result>(
-        _ origin: StoreCommit.Origin, waiting: Bool,
+        _ origin: StoreCommit.Origin, waiting: Bool, room: Int? = nil,
         _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> (Result, CommitTicket)? {
-        func staging(_ state: inout Pipeline) throws -> (Result, CommitTicket) {
+        func staging(_ state: inout Pipeline) throws -> (Result, CommitTicket)? {
             guard !state.stopping else { throw StoreError(.io, "the store is closed") }
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = state.tip
+            if let room, !base.secrets.hasRoom(for: room) { return nil }
             var secrets = EditedSecrets(base.secrets)
             var outbox = base.outbox
             let result = try change(base, &secrets, &outbox)
@@ -532,7 +537,7 @@ public final class SecretStore: Sendable {
         }
         // New commits wait for an exclusive operation that waits.
         let ready = { (state: Pipeline) in state.draining == 0 }
-        return waiting ? try pipeline.withLock(when: ready, staging) : try pipeline.withLockIfFree(when: ready, staging)
+        return waiting ? try pipeline.withLock(when: ready, staging) : try pipeline.withLockIfFree(when: ready, staging) ?? nil
     }
 
     // MARK: The syncer

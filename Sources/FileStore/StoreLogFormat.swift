@@ -58,6 +58,11 @@ enum StoreLogFormat {
         /// the commit), checked as a store file's entry is.
         func applied(to prior: Secret?, named name: SecretName) throws(StoreError) -> Secret {
             guard let prior else { throw StoreError(.corrupt, "a store log entry patches \(name), which does not exist") }
+            // Both lists ascend, as cofferd writes them (a version at most once).
+            let given = secret.versions.map(\.version)
+            guard zip(kept, kept.dropFirst()).allSatisfy({ $0 < $1 }), zip(given, given.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw StoreError(.corrupt, "a store log entry's patch of \(name) lists versions out of order or twice")
+            }
             var versions: [StoreFileFormat.VersionEntry] = []
             for number in kept {
                 guard let version = prior.version(number) else {

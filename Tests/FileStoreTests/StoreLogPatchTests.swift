@@ -4,6 +4,7 @@ import Foundation
 import Keyring
 import Model
 import Seal
+import Synchronization
 import Testing
 
 /// Patches in the store log (docs/file-format.md, "The log"): a commit to
@@ -54,7 +55,7 @@ import Testing
         #expect(try logs.open(dir).snapshot == store.snapshot)
     }
 
-    enum BadPatch: String, CaseIterable { case missingSecret, unknownVersion, keptAndGiven, noKept, inVersionOneLog }
+    enum BadPatch: String, CaseIterable { case missingSecret, unknownVersion, keptAndGiven, keptOutOfOrder, noKept, inVersionOneLog }
 
     /// Each is refused as corrupt, whatever its MAC: a patch is applied to
     /// the secret as replay has it, never guessed.
@@ -76,6 +77,9 @@ import Testing
             error = try #require(throws: StoreError.self) { try patch.applied(to: prior, named: name) }
         case .keptAndGiven:
             patch.kept = [1, 2]
+            error = try #require(throws: StoreError.self) { try patch.applied(to: prior, named: name) }
+        case .keptOutOfOrder:
+            patch.kept = [1, 1]
             error = try #require(throws: StoreError.self) { try patch.applied(to: prior, named: name) }
         case .noKept, .inVersionOneLog:
             var text = String(decoding: StoreLogFormat.encode(StoreLogFormat.Entry(generation: 9, patched: [patch])), as: UTF8.self)
@@ -122,5 +126,27 @@ import Testing
         state = reopened.snapshot
         #expect(try entries(dir).entries.last?.patched.first?.kept == [1, 2])
         #expect(try logs.open(dir).snapshot == state)
+    }
+}
+
+/// Staging on a thread that must not wait (an event loop) never packs the
+/// snapshot's secrets anew (a copy of every record): a change that could
+/// is left to a thread that may wait, and nothing of it runs.
+@Suite struct StageIfFreeTests {
+    let logs = StoreLogTests()
+
+    @Test func aChangeThatCouldPackIsLeftToTheBlockingPool() throws {
+        let dir = try TemporaryDirectory()
+        let store = try logs.open(dir)
+        // A store this small packs once its layer passes 64 names.
+        for i in 0..<60 { try logs.fixture.put("app/s\(i)", in: store) }
+        let ran = Mutex(false)
+        let refused = try store.stageIfFree(touching: 5) { _, _ in ran.withLock { $0 = true } }
+        #expect(refused == nil && !ran.withLock { $0 }, "five more names could pack: nothing ran")
+        let staged = try #require(try store.stageIfFree(touching: 1) { _, secrets in
+            secrets[try SecretName("app/s0")] = nil
+        })
+        try staged.1.wait()
+        #expect(store.snapshot[try SecretName("app/s0")] == nil)
     }
 }

@@ -14,7 +14,7 @@ struct DeleteHandler: LoopBoundOperationHandler {
 
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         let names = try request.names()
-        let removed = try await writes.commit { _, secrets in
+        let removed = try await writes.commit(touching: names.count) { _, secrets in
             let missing = names.filter { secrets[$0] == nil }
             guard missing.isEmpty else {
                 throw CofferError(.notFound, "no secret named \(missing.map(\.rawValue).joined(separator: ", ")); nothing was deleted")

@@ -17,7 +17,7 @@ struct StageChangeHandler: LoopBoundOperationHandler {
         let author = context.peer.principal
         let now = Int64(time(nil))
         let operation = self.operation
-        let (stages, access) = try await writes.commit { _, secrets in
+        let (stages, access) = try await writes.commit(touching: 1) { _, secrets in
             guard var secret = secrets[name] else { throw CofferError(.notFound, "no secret named \(name)") }
             if operation == .promote {
                 try secret.promote(at: now, by: author)
