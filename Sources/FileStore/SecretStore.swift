@@ -237,6 +237,14 @@ public final class SecretStore: Sendable {
         } else {
             unlink(nextPath)
         }
+        // A new log continuing this file, with `carried` after its header,
+        // put in place.
+        func startLog(carrying carried: [[UInt8]] = []) throws -> LogState {
+            let log = try newLog(for: base, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
+            try log.install(in: directory)
+            try DurableFile.syncDirectory(directory)
+            return LogState(file: log, snapshotBytes: fileBytes)
+        }
         let opened = try StoreLogFile.open(in: directory, keyFor: keyFor)
         guard let recovered = opened, continues(recovered.log.header) else {
             if let found = opened?.log.header, found.storeID == base.storeID, found.baseGeneration > base.generation {
@@ -250,10 +258,7 @@ public final class SecretStore: Sendable {
             // No log (a store from before the log), or one of an older
             // snapshot: a new one starts from this file.
             if let last = highWater.last { try checkNotRolledBack(base, last: last) }
-            let log = try newLog(for: base, fileMAC: fileMAC, in: directory, authenticator: authenticator)
-            try log.install(in: directory)
-            try DurableFile.syncDirectory(directory)
-            return (base, LogState(file: log, snapshotBytes: fileBytes))
+            return (base, try startLog())
         }
         var changes: [SecretName: Secret?] = [:]
         var outbox = base.outbox
@@ -279,11 +284,7 @@ public final class SecretStore: Sendable {
             guard let key = keyFor(recovered.log.header.macKeyID) else {
                 throw StoreError(.notFound, "the store log's key is not held")
             }
-            let carried = try recovered.log.payloads(after: base.generation, key: key)
-            let log = try newLog(for: base, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
-            try log.install(in: directory)
-            try DurableFile.syncDirectory(directory)
-            return (state, LogState(file: log, snapshotBytes: fileBytes))
+            return (state, try startLog(carrying: recovered.log.payloads(after: base.generation, key: key)))
         }
         return (state, LogState(file: recovered.log, snapshotBytes: fileBytes))
     }

@@ -70,7 +70,7 @@ enum StoreLogFormat {
                 }
                 versions.append(StoreFileFormat.VersionEntry(version))
             }
-            guard Set(kept).isDisjoint(with: secret.versions.map(\.version)) else {
+            guard Set(kept).isDisjoint(with: given) else {
                 throw StoreError(.corrupt, "a store log entry both keeps and sets a version of \(name)")
             }
             var whole = secret
@@ -157,21 +157,13 @@ enum StoreLogFormat {
             }
             w.close("]")
         }
-        if !entry.outboxRemoved.isEmpty {
-            w.key("outbox_removed"); w.open("[")
-            for name in entry.outboxRemoved { w.element(); w.string(name.rawValue) }
-            w.close("]")
-        }
+        writeNames(entry.outboxRemoved, as: "outbox_removed", to: &w)
         if !entry.patched.isEmpty {
             w.key("patched"); w.open("[")
             for patch in entry.patched { w.element(); patch.secret.write(to: &w, kept: patch.kept) }
             w.close("]")
         }
-        if !entry.removed.isEmpty {
-            w.key("removed"); w.open("[")
-            for name in entry.removed { w.element(); w.string(name.rawValue) }
-            w.close("]")
-        }
+        writeNames(entry.removed, as: "removed", to: &w)
         if !entry.secrets.isEmpty {
             w.key("secrets"); w.open("[")
             for secret in entry.secrets { w.element(); StoreFileFormat.Entry(secret).write(to: &w) }
@@ -179,6 +171,14 @@ enum StoreLogFormat {
         }
         w.close("}")
         return w.bytes
+    }
+
+    /// `names` as the member `key`, absent when empty.
+    private static func writeNames(_ names: [SecretName], as key: String, to w: inout JSONWriter) {
+        guard !names.isEmpty else { return }
+        w.key(key); w.open("[")
+        for name in names { w.element(); w.string(name.rawValue) }
+        w.close("]")
     }
 
     static func header(parsing payload: [UInt8]) throws(StoreError) -> Header {
