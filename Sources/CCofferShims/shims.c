@@ -127,3 +127,18 @@ void *coffer_wiping_realloc(void *ptr, size_t old_size, size_t new_size) {
 }
 
 void coffer_wiping_copy(void *dst, const void *src, size_t count) { memcpy(dst, src, count); }
+
+#include <pthread.h>
+#include <time.h>
+
+int coffer_mutex_lock_within(pthread_mutex_t *mutex, int64_t nanoseconds) {
+    struct timespec deadline;
+    if (clock_gettime(CLOCK_MONOTONIC, &deadline) != 0) return errno;
+    deadline.tv_sec += nanoseconds / 1000000000;
+    deadline.tv_nsec += nanoseconds % 1000000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1000000000;
+    }
+    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, &deadline);
+}

@@ -101,6 +101,7 @@ public final class ChangeFeed: Sendable {
 
     private let subscribers = Subscribers()
     private let batches: AsyncStream<Batch>.Continuation
+    private let queued = Atomic<Int>(0)
 
     public init() {
         let (stream, continuation) = AsyncStream.makeStream(of: Batch.self)
@@ -131,14 +132,28 @@ public final class ChangeFeed: Sendable {
     /// access settings (as they were before a delete).
     public func publish(_ changes: [(SecretChange, SecretAccess?)], policy: AccessPolicy) {
         guard !changes.isEmpty else { return }
-        batches.yield(Batch(content: .changes(changes), policy: policy))
+        queue(Batch(content: .changes(changes), policy: policy))
     }
 
     /// Queues what changed between two snapshots the store served, in
     /// order with the other changes; the difference is worked out on the
     /// feed's task, so a caller under the store's writer lock only queues.
     public func publishDifference(from old: StoreSnapshot, to new: StoreSnapshot, policy: AccessPolicy) {
-        batches.yield(Batch(content: .difference(from: old, to: new), policy: policy))
+        queue(Batch(content: .difference(from: old, to: new), policy: policy))
+    }
+
+    /// How many batches were handed to the feed's task (for tests).
+    package var batchesQueued: Int { queued.load(ordering: .relaxed) }
+
+    /// With no watcher, a change is dropped here rather than queued: it
+    /// would reach nobody, and queueing it wakes a thread of the
+    /// concurrency pool for every write. A watcher that subscribes later
+    /// hears only of changes published after it did, as it would anyway
+    /// (the feed's task may run before or after it subscribes).
+    private func queue(_ batch: Batch) {
+        guard subscriberCount > 0 else { return }
+        queued.add(1, ordering: .relaxed)
+        batches.yield(batch)
     }
 
     /// What a reload changed, for watchers: put for a new or newer secret,

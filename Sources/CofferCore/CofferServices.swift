@@ -168,15 +168,17 @@ public final class CofferServices: Sendable {
     /// share one (the store's group commit). For a small change, of at
     /// most `names` secrets (one secret's new version or stages, a
     /// delete), which is staged right on the caller's thread when the
-    /// store's lock is free: for a write on an event loop that saves the
-    /// hop to the blocking pool and back. When it is not free (another
-    /// commit stages, a compaction switches logs), or the change would
-    /// pack the snapshot anew, it is staged on the blocking pool.
+    /// store's lock is had promptly (`SecretStore.stagePromptly`: another
+    /// commit staging is waited for, briefly): for a write on an event
+    /// loop that saves the hop to the blocking pool and back. When it is
+    /// not (an exclusive operation, such as a compaction's switch, waits or
+    /// runs), or the change would pack the snapshot anew, it is staged on
+    /// the blocking pool.
     package func commit<Result: Sendable>(
         touching names: Int,
         _ change: @escaping @Sendable (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) async throws -> Result {
-        guard let (result, ticket) = try store.stageIfFree(touching: names, change) else {
+        guard let (result, ticket) = try store.stagePromptly(touching: names, change) else {
             return try await commitOnBlockingPool(change)
         }
         try await ticket.durable()

@@ -49,6 +49,13 @@ public final class SecretStore: Sendable {
         var draining = 0
         var stopping = false
         var compacting = false
+
+        /// The queued commits, now the syncer's.
+        mutating func takeBatch() -> [StagedCommit] {
+            defer { queue = [] }
+            syncing = !queue.isEmpty
+            return queue
+        }
     }
 
     struct StagedCommit {
@@ -442,26 +449,32 @@ public final class SecretStore: Sendable {
     public func stage<Result>(
         _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket) {
-        try stageLocal(waiting: true, change)!
+        try stageLocal(patience: nil, change)!
     }
 
-    /// `stage` for a thread that must not wait (an event loop), of a change
-    /// that touches at most `names` secrets: nil, having run nothing, when
-    /// the store's lock is taken, an exclusive operation (a compaction's
-    /// switch, a reload) waits or runs, or the change could make the
+    /// How long `stagePromptly` waits for the store's lock. Another
+    /// thread stages in tens of microseconds; an exclusive operation (a
+    /// compaction's switch, a reload) can hold it far longer, and an event
+    /// loop must not wait for that.
+    public static let promptPatience: Duration = .microseconds(500)
+
+    /// `stage` for a thread that must not wait long (an event loop), of a
+    /// change that touches at most `names` secrets: nil, having run
+    /// nothing, when the store's lock is not had within `promptPatience`,
+    /// an exclusive operation waits or runs, or the change could make the
     /// snapshot pack a new base (a copy of every record, LayeredSecrets);
     /// the caller then stages on a thread that may wait. `change` runs on
     /// the caller's thread.
-    public func stageIfFree<Result>(
+    public func stagePromptly<Result>(
         touching names: Int, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket)? {
-        try stageLocal(waiting: false, room: names, change)
+        try stageLocal(patience: Self.promptPatience, room: names, change)
     }
 
     private func stageLocal<Result>(
-        waiting: Bool, room: Int? = nil, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+        patience: Duration?, room: Int? = nil, _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> (Result, CommitTicket)? {
-        try stageWhole(.local, waiting: waiting, room: room) { base, secrets, outbox in
+        try stageWhole(.local, patience: patience, room: room) { base, secrets, outbox in
             let result = try change(base.storeID, &secrets)
             if keepsOutbox {
                 let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
@@ -511,13 +524,14 @@ public final class SecretStore: Sendable {
     private func stageWhole<Result>(
         _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> (Result, CommitTicket) {
-        try stageWhole(origin, waiting: true, change)!
+        try stageWhole(origin, patience: nil, change)!
     }
 
-    /// With `room`, nothing runs (nil) unless the latest staged secrets
-    /// take a change of that many names without packing.
+    /// With `patience`, nothing runs (nil) unless the store's lock is had
+    /// within it; with `room`, unless the latest staged secrets take a
+    /// change of that many names without packing.
     private func stageWhole<Result>(
-        _ origin: StoreCommit.Origin, waiting: Bool, room: Int? = nil,
+        _ origin: StoreCommit.Origin, patience: Duration?, room: Int? = nil,
         _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
     ) throws -> (Result, CommitTicket)? {
         func staging(_ state: inout Pipeline) throws -> (Result, CommitTicket)? {
@@ -538,7 +552,8 @@ public final class SecretStore: Sendable {
         }
         // New commits wait for an exclusive operation that waits.
         let ready = { (state: Pipeline) in state.draining == 0 }
-        return waiting ? try pipeline.withLock(when: ready, staging) : try pipeline.withLockIfFree(when: ready, staging) ?? nil
+        guard let patience else { return try pipeline.withLock(when: ready, staging) }
+        return try pipeline.withLock(within: patience, when: ready, staging) ?? nil
     }
 
     // MARK: The syncer
@@ -549,11 +564,13 @@ public final class SecretStore: Sendable {
         let pipeline = self.pipeline
         Thread.detachNewThread { [weak self] in
             while true {
-                self?.syncHighWaterIfIdle()
-                let batch = pipeline.withLock(when: { !$0.queue.isEmpty || $0.stopping }) { state -> [StagedCommit] in
-                    defer { state.queue = [] }
-                    state.syncing = !state.queue.isEmpty
-                    return state.queue
+                // Under load the next batch is queued already: the lock,
+                // which stagers hold while they stage, is taken once.
+                var batch = pipeline.withLock { $0.takeBatch() }
+                if batch.isEmpty {
+                    // Idle: the put-off sync of store-generation, then wait.
+                    self?.syncHighWaterIfUnsynced()
+                    batch = pipeline.withLock(when: { !$0.queue.isEmpty || $0.stopping }) { $0.takeBatch() }
                 }
                 guard !batch.isEmpty else { return }
                 guard let store = self else {
@@ -613,18 +630,20 @@ public final class SecretStore: Sendable {
             serve(staged.snapshot, origin: staged.origin)
             staged.ticket.complete(answer)
         }
-        let waiting = pipeline.withLock { !$0.queue.isEmpty }
+        // One turn of the lock for all the syncer needs to know; an
+        // exclusive operation may start now, as it does not touch
+        // store-generation's sync.
+        let (waiting, compact) = pipeline.withLock { state -> (Bool, Bool) in
+            state.syncing = false
+            let compact = !state.compacting && log.withLock { $0.isWorthCompacting }
+            if compact { state.compacting = true }
+            return (!state.queue.isEmpty, compact)
+        }
         let due = highWaterSync.withLock { sync -> Bool in
             sync.unsynced = true
             return !waiting || sync.syncedAt.duration(to: .now) > .milliseconds(100)
         }
         if due { syncHighWater() }
-        let compact = pipeline.withLock { state -> Bool in
-            state.syncing = false
-            guard !state.compacting, log.withLock({ $0.isWorthCompacting }) else { return false }
-            state.compacting = true
-            return true
-        }
         if compact {
             Thread.detachNewThread { [weak self] in
                 guard let self else { return }
@@ -644,8 +663,8 @@ public final class SecretStore: Sendable {
     }
 
     /// The put-off sync of store-generation, once no commit waits.
-    private func syncHighWaterIfIdle() {
-        guard pipeline.withLock({ $0.queue.isEmpty }), highWaterSync.withLock({ $0.unsynced }) else { return }
+    private func syncHighWaterIfUnsynced() {
+        guard highWaterSync.withLock({ $0.unsynced }) else { return }
         syncHighWater()
     }
 

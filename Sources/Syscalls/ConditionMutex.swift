@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CCofferShims
 
 /// A value behind a pthread mutex, with a condition variable to wait on
 /// for the value to change (pthread_cond_wait(3)): Synchronization's
@@ -54,17 +55,27 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         return try body(&value)
     }
 
-    /// `withLock(when:)` for a caller that must not wait: nil, having run
-    /// nothing, when another thread holds the lock or `ready` does not hold.
-    public func withLockIfFree<R, E: Error>(
-        when ready: (Value) -> Bool, _ body: (inout Value) throws(E) -> R
+    /// `withLock(when:)` for a caller that may wait only briefly (an event
+    /// loop): nil, having run nothing, when the lock is not had within
+    /// `patience` or `ready` does not hold. Waiting that long for a holder
+    /// that is quick (another thread staging a commit) costs less than
+    /// handing the work to another thread; a holder that is slow (an
+    /// exclusive operation) cannot stall the caller past `patience`.
+    public func withLock<R, E: Error>(
+        within patience: Duration, when ready: (Value) -> Bool, _ body: (inout Value) throws(E) -> R
     ) throws(E) -> R? {
-        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        guard pthread_mutex_trylock(mutex) == 0 || Self.lock(mutex, within: patience) else { return nil }
         defer {
             pthread_cond_broadcast(condition)
             pthread_mutex_unlock(mutex)
         }
         guard ready(value) else { return nil }
         return try body(&value)
+    }
+
+    private static func lock(_ mutex: UnsafeMutablePointer<pthread_mutex_t>, within patience: Duration) -> Bool {
+        let (seconds, attoseconds) = patience.components
+        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+        return coffer_mutex_lock_within(mutex, nanoseconds) == 0
     }
 }

@@ -78,6 +78,29 @@ final class CollectingAuditSink: AuditSink {
         #expect(heard.withLock { $0.map(\.event) } == [.put, .rotate])
     }
 
+    /// With no watcher a write queues nothing for the feed's task (which
+    /// would wake a pool thread per write); a watcher that comes later
+    /// hears the writes made after it subscribed.
+    @Test func writesWithNoWatcherQueueNothingForTheFeed() async throws {
+        _ = try await write("app/db", "one")
+        try services.store.commitTaken { _, secrets, _ in secrets[try SecretName("app/gone")] = nil }
+        #expect(services.changes.batchesQueued == 0, "nothing queued while nobody watches")
+
+        let heard = Mutex<[SecretChange]>([])
+        let token = services.changes.subscribe(ChangeFeed.Subscription(
+            patterns: [NamePattern("app/**")], peer: PeerIdentity(uid: 1000, gid: 1000, pid: 1), listener: .admin,
+            deliver: { change in heard.withLock { $0.append(change) } }))
+        _ = try await write("app/db", "two", existing: .required)
+        #expect(services.changes.batchesQueued == 1)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while heard.withLock({ $0.isEmpty }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0.map(\.event) } == [.rotate], "the watcher heard the write made after it subscribed")
+
+        services.changes.unsubscribe(token)
+        _ = try await write("app/db", "three", existing: .required)
+        #expect(services.changes.batchesQueued == 1, "nothing queued once the last watcher left")
+    }
+
     @Test func changesTakenFromElsewhereReachTheWatchersOnceEach() async throws {
         let heard = Mutex<[SecretChange]>([])
         _ = services.changes.subscribe(ChangeFeed.Subscription(

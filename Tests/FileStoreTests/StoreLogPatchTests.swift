@@ -132,7 +132,7 @@ import Testing
 /// Staging on a thread that must not wait (an event loop) never packs the
 /// snapshot's secrets anew (a copy of every record): a change that could
 /// is left to a thread that may wait, and nothing of it runs.
-@Suite struct StageIfFreeTests {
+@Suite struct StagePromptlyTests {
     let logs = StoreLogTests()
 
     @Test func aChangeThatCouldPackIsLeftToTheBlockingPool() throws {
@@ -141,9 +141,9 @@ import Testing
         // A store this small packs once its layer passes 64 names.
         for i in 0..<60 { try logs.fixture.put("app/s\(i)", in: store) }
         let ran = Mutex(false)
-        let refused = try store.stageIfFree(touching: 5) { _, _ in ran.withLock { $0 = true } }
+        let refused = try store.stagePromptly(touching: 5) { _, _ in ran.withLock { $0 = true } }
         #expect(refused == nil && !ran.withLock { $0 }, "five more names could pack: nothing ran")
-        let staged = try #require(try store.stageIfFree(touching: 1) { _, secrets in
+        let staged = try #require(try store.stagePromptly(touching: 1) { _, secrets in
             secrets[try SecretName("app/s0")] = nil
         })
         try staged.1.wait()

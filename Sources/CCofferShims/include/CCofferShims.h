@@ -79,3 +79,9 @@ void *coffer_wiping_malloc(size_t size);
 void *coffer_wiping_realloc(void *ptr, size_t old_size, size_t new_size);
 void coffer_wiping_free(void *ptr);
 void coffer_wiping_copy(void *dst, const void *src, size_t count);
+
+// pthread_mutex_clocklock(3) on CLOCK_MONOTONIC, waiting at most
+// `nanoseconds` from now (glibc declares it only under _GNU_SOURCE). 0 once
+// the mutex is held, ETIMEDOUT or another error number otherwise.
+#include <pthread.h>
+int coffer_mutex_lock_within(pthread_mutex_t *mutex, int64_t nanoseconds);
