@@ -401,6 +401,8 @@ public final class SecretStore: Sendable {
 
     /// How many syncs the current log took (each a group of commits).
     var logSyncs: Int { log.withLock { $0.file.syncs } }
+    /// How many put-off syncs of store-generation were made.
+    var highWaterSyncs: Int { highWater.syncCount }
     /// Where the log's frames end (zeros follow, to the file's end).
     var logEnd: Int { log.withLock { $0.file.end } }
 
@@ -566,12 +568,15 @@ public final class SecretStore: Sendable {
             while true {
                 // Under load the next batch is queued already: the lock,
                 // which stagers hold while they stage, is taken once.
+                let hasWork = { (state: Pipeline) in !state.queue.isEmpty || state.stopping }
                 var batch = pipeline.withLock { $0.takeBatch() }
-                if batch.isEmpty {
-                    // Idle: the put-off sync of store-generation, then wait.
-                    self?.syncHighWaterIfUnsynced()
-                    batch = pipeline.withLock(when: { !$0.queue.isEmpty || $0.stopping }) { $0.takeBatch() }
+                if batch.isEmpty, self?.highWaterUnsynced == true {
+                    // store-generation's sync was put off while writers
+                    // were busy: the next commit is likely a moment away.
+                    batch = pipeline.withLock(when: hasWork, waitingAtMost: Self.highWaterLinger) { $0.takeBatch() } ?? []
+                    if batch.isEmpty { self?.syncHighWater() }
                 }
+                if batch.isEmpty { batch = pipeline.withLock(when: hasWork) { $0.takeBatch() } }
                 guard !batch.isEmpty else { return }
                 guard let store = self else {
                     for staged in batch { staged.ticket.complete(.failure(StoreError(.io, "the store is closed"))) }
@@ -617,9 +622,8 @@ public final class SecretStore: Sendable {
         // answered: the log's sync is what makes them durable, and
         // store-generation only has to follow it (written after the log is
         // on disk, it never leads it; after a crash it may lag, which
-        // docs/file-format.md allows). While more commits wait, its sync is
-        // put off (at most 100 ms) so that they are not: one sync instead
-        // of two per batch under load.
+        // docs/file-format.md allows). Under load its sync is put off (see
+        // below), so that a batch costs one sync, not two.
         var answer: Result<Void, StoreError> = .success(())
         do { try highWater.record(last, sync: false) } catch {
             // Durable, so served; but a later start could not tell a
@@ -639,9 +643,14 @@ public final class SecretStore: Sendable {
             if compact { state.compacting = true }
             return (!state.queue.isEmpty, compact)
         }
+        // A lone commit with none waiting is a writer alone: store-generation
+        // is synced now, while the writer reads its answer. Several at once,
+        // or more waiting, are writers at work: its sync is put off (at most
+        // 100 ms) so that one sync per batch serves them, and done when the
+        // syncer finds no commit for `highWaterLinger`.
         let due = highWaterSync.withLock { sync -> Bool in
             sync.unsynced = true
-            return !waiting || sync.syncedAt.duration(to: .now) > .milliseconds(100)
+            return (batch.count == 1 && !waiting) || sync.syncedAt.duration(to: .now) > .milliseconds(100)
         }
         if due { syncHighWater() }
         if compact {
@@ -662,11 +671,12 @@ public final class SecretStore: Sendable {
         }
     }
 
-    /// The put-off sync of store-generation, once no commit waits.
-    private func syncHighWaterIfUnsynced() {
-        guard highWaterSync.withLock({ $0.unsynced }) else { return }
-        syncHighWater()
-    }
+    /// Whether store-generation was written since its last sync.
+    var highWaterUnsynced: Bool { highWaterSync.withLock { $0.unsynced } }
+
+    /// How long the syncer, finding no commit, waits for one before it
+    /// syncs store-generation put off under load.
+    static let highWaterLinger: Duration = .milliseconds(1)
 
     // MARK: Exclusive operations
 

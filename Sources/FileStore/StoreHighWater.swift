@@ -9,8 +9,9 @@ import Glibc
 /// generation this directory has served, so that a restart cannot bring
 /// back an older file (an old backup, a stale `git pull`) or another
 /// store's. One fixed-width line rewritten in place after every commit and
-/// reload and fdatasync'd (for a group of commits, right after they are
-/// answered); it can lag the store after a crash, never lead it.
+/// reload and fdatasync'd (after commits are answered, and under load only
+/// every so often: docs/file-format.md, "Commits and group commit"); it can
+/// lag the store after a crash, never lead it.
 ///
 /// It lives beside the store file, so it stops mistakes and stale copies,
 /// not someone who can write both (docs/file-format.md).
@@ -43,5 +44,10 @@ final class StoreHighWater: Sendable {
 
     func sync() throws {
         try fd.withLock { fd in _ = try syscall("fdatasync") { fdatasync(fd.rawValue) } }
+        syncs.add(1, ordering: .relaxed)
     }
+
+    /// How many times `sync()` synced the file (tests).
+    var syncCount: Int { syncs.load(ordering: .relaxed) }
+    private let syncs = Atomic<Int>(0)
 }

@@ -19,7 +19,14 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         condition.initialize(to: pthread_cond_t())
         var rc = pthread_mutex_init(mutex, nil)
         precondition(rc == 0, "pthread_mutex_init: \(rc)")
-        rc = pthread_cond_init(condition, nil)
+        // Timed waits count on CLOCK_MONOTONIC, which the wall clock's
+        // steps do not move (pthread_condattr_setclock(3)).
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        defer { pthread_condattr_destroy(&attributes) }
+        rc = pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(rc == 0, "pthread_condattr_setclock: \(rc)")
+        rc = pthread_cond_init(condition, &attributes)
         precondition(rc == 0, "pthread_cond_init: \(rc)")
     }
 
@@ -53,6 +60,36 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         }
         while !ready(value) { pthread_cond_wait(condition, mutex) }
         return try body(&value)
+    }
+
+    /// `withLock(when:)` that waits at most `timeout` for `ready`: nil,
+    /// having run nothing, when it still does not hold by then.
+    public func withLock<R, E: Error>(
+        when ready: (Value) -> Bool, waitingAtMost timeout: Duration, _ body: (inout Value) throws(E) -> R
+    ) throws(E) -> R? {
+        var deadline = Self.monotonicNow()
+        let (seconds, attoseconds) = timeout.components
+        deadline.tv_sec += Int(seconds)
+        deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        pthread_mutex_lock(mutex)
+        defer {
+            pthread_cond_broadcast(condition)
+            pthread_mutex_unlock(mutex)
+        }
+        while !ready(value) {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT, !ready(value) { return nil }
+        }
+        return try body(&value)
+    }
+
+    private static func monotonicNow() -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now
     }
 
     /// `withLock(when:)` for a caller that may wait only briefly (an event

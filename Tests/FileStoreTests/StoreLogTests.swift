@@ -269,6 +269,11 @@ import Testing
         #expect(store.snapshot.generation == 21)
         #expect(store.logSyncs - syncsBefore == 2, "one sync for the first, one for the twenty staged meanwhile")
         #expect(try open(dir).snapshot == store.snapshot)
+        // store-generation's sync, put off while commits waited, is made
+        // once the syncer finds none for a moment.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.highWaterUnsynced, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(!store.highWaterUnsynced && store.highWaterSyncs >= 1, "store-generation synced within 10 s of the last batch")
     }
 
     /// At run time: a log replaced by an older copy, or removed, is not

@@ -55,4 +55,22 @@ import Testing
         }
         #expect(ran == nil && mutex.withLock { $0 } == 0)
     }
+
+    /// The syncer's linger: a wait for a change that gives up at its
+    /// timeout, and one that sees a change made in time.
+    @Test func aTimedWaitGivesUpAtItsTimeout() {
+        let mutex = ConditionMutex(0)
+        let start = ContinuousClock.now
+        let ran = mutex.withLock(when: { $0 > 0 }, waitingAtMost: .milliseconds(50)) { _ in true }
+        let waited = ContinuousClock.now - start
+        #expect(ran == nil)
+        #expect(waited >= .milliseconds(50) && waited < .seconds(5), "waited \(waited)")
+    }
+
+    @Test func aTimedWaitSeesAChangeMadeInTime() {
+        let mutex = ConditionMutex(0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { mutex.withLock { $0 = 7 } }
+        let seen = mutex.withLock(when: { $0 > 0 }, waitingAtMost: .seconds(30)) { $0 }
+        #expect(seen == 7, "the change came after about 20 ms, well within 30 s")
+    }
 }
