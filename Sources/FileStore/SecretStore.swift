@@ -73,8 +73,11 @@ public final class SecretStore: Sendable {
     }
 
     /// store-generation written since its last sync, and when that was
-    /// (`persist` puts the sync off while commits wait).
+    /// (`persist` puts the sync off under load).
     private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
+    /// Exclusive operations waiting or running (`Pipeline.draining`, seen
+    /// without the lock by `stagePromptly`).
+    private let exclusiveOperations = Atomic<Int>(0)
 
     struct FileIdentity: Equatable {
         let device: UInt64
@@ -128,6 +131,9 @@ public final class SecretStore: Sendable {
 
     deinit {
         pipeline.withLock { $0.stopping = true }
+        // A sync of store-generation put off under load is not left to
+        // the page cache when the store goes.
+        if highWaterUnsynced { try? highWater.sync() }
     }
 
     // MARK: Opening
@@ -401,7 +407,8 @@ public final class SecretStore: Sendable {
 
     /// How many syncs the current log took (each a group of commits).
     var logSyncs: Int { log.withLock { $0.file.syncs } }
-    /// How many put-off syncs of store-generation were made.
+    /// How many times the syncer synced store-generation (at once, or put
+    /// off); reloads and restores sync their own writes as they make them.
     var highWaterSyncs: Int { highWater.syncCount }
     /// Where the log's frames end (zeros follow, to the file's end).
     var logEnd: Int { log.withLock { $0.file.end } }
@@ -555,6 +562,9 @@ public final class SecretStore: Sendable {
         // New commits wait for an exclusive operation that waits.
         let ready = { (state: Pipeline) in state.draining == 0 }
         guard let patience else { return try pipeline.withLock(when: ready, staging) }
+        // An exclusive operation may hold the lock far longer than the
+        // patience: a thread that must not wait goes elsewhere at once.
+        guard exclusiveOperations.load(ordering: .acquiring) == 0 else { return nil }
         return try pipeline.withLock(within: patience, when: ready, staging) ?? nil
     }
 
@@ -684,7 +694,11 @@ public final class SecretStore: Sendable {
     /// it returns (reload, restore, compaction's switch, seal).
     private func exclusively<R, E: Error>(_ body: (inout Pipeline) throws(E) -> R) throws(E) -> R {
         pipeline.withLock { $0.draining += 1 }
-        defer { pipeline.withLock { $0.draining -= 1 } }
+        exclusiveOperations.add(1, ordering: .releasing)
+        defer {
+            exclusiveOperations.subtract(1, ordering: .releasing)
+            pipeline.withLock { $0.draining -= 1 }
+        }
         return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing }) { (state) throws(E) -> R in try body(&state) }
     }
 

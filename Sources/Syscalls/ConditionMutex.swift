@@ -68,7 +68,7 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         when ready: (Value) -> Bool, waitingAtMost timeout: Duration, _ body: (inout Value) throws(E) -> R
     ) throws(E) -> R? {
         var deadline = Self.monotonicNow()
-        let (seconds, attoseconds) = timeout.components
+        let (seconds, attoseconds) = max(timeout, .zero).components
         deadline.tv_sec += Int(seconds)
         deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
         if deadline.tv_nsec >= 1_000_000_000 {

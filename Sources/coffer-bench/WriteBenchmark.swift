@@ -169,7 +169,11 @@ struct WriteBenchmark {
                              size, writers, rate, perPut, journalPerPut, clientPerPut))
             }
         }
-        let one = GetBenchmark.percentile(50, of: rates[1]!.sorted()), eight = GetBenchmark.percentile(50, of: rates[8]!.sorted())
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted(), middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+        let one = median(rates[1]!), eight = median(rates[8]!)
         print(String(format: "puts/s, medians of %d rounds: 1 writer %.0f, 8 writers %.0f", writersRounds, one, eight))
         return (one, eight)
     }

@@ -149,4 +149,28 @@ import Testing
         try staged.1.wait()
         #expect(store.snapshot[try SecretName("app/s0")] == nil)
     }
+
+    /// While an exclusive operation (a reload, a compaction's switch) runs,
+    /// staging on a loop does not wait for it: it is left to the pool.
+    @Test func aChangeDuringAnExclusiveOperationIsLeftToTheBlockingPool() throws {
+        let dir = try TemporaryDirectory()
+        let store = try logs.open(dir)
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            store.whileNoCommitRuns {
+                inside.signal()
+                release.wait()
+            }
+            done.signal()
+        }
+        inside.wait()
+        let ran = Mutex(false)
+        let refused = try store.stagePromptly(touching: 1) { _, _ in ran.withLock { $0 = true } }
+        release.signal()
+        done.wait()
+        #expect(refused == nil && !ran.withLock { $0 }, "nothing ran while the exclusive operation held the store")
+        let staged = try #require(try store.stagePromptly(touching: 1) { _, _ in ran.withLock { $0 = true } })
+        try staged.1.wait()
+        #expect(ran.withLock { $0 }, "once it ended, staging on the loop went ahead")
+    }
 }

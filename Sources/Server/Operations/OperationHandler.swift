@@ -35,8 +35,8 @@ protocol ImmediateOperationHandler: OperationHandler {
 /// store's sync) and whose steps between waits are short: its task runs on
 /// the connection's event loop (EventLoopTaskExecutor), so no thread of
 /// the concurrency pool wakes for it and its answer needs no hop back.
-/// The writes are: they stage on the loop when the store's lock is free
-/// (else on the blocking pool) and wait for the sync.
+/// The writes are: they stage on the loop when the store's lock is had
+/// within 500 µs (else on the blocking pool) and wait for the sync.
 protocol LoopBoundOperationHandler: OperationHandler {}
 
 extension ImmediateOperationHandler {
