@@ -131,14 +131,6 @@ void coffer_wiping_copy(void *dst, const void *src, size_t count) { memcpy(dst, 
 #include <pthread.h>
 #include <time.h>
 
-int coffer_mutex_lock_within(pthread_mutex_t *mutex, int64_t nanoseconds) {
-    struct timespec deadline;
-    if (clock_gettime(CLOCK_MONOTONIC, &deadline) != 0) return errno;
-    deadline.tv_sec += nanoseconds / 1000000000;
-    deadline.tv_nsec += nanoseconds % 1000000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec += 1;
-        deadline.tv_nsec -= 1000000000;
-    }
-    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, &deadline);
+int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadline) {
+    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, deadline);
 }

@@ -44,9 +44,6 @@ public final class SecretStore: Sendable {
         var queue: [StagedCommit] = []
         /// The syncer holds a batch.
         var syncing = false
-        /// Operations waiting to run with no commit in flight: new commits
-        /// wait for them, so they are not starved.
-        var draining = 0
         var stopping = false
         var compacting = false
 
@@ -75,8 +72,10 @@ public final class SecretStore: Sendable {
     /// store-generation written since its last sync, and when that was
     /// (`persist` puts the sync off under load).
     private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
-    /// Exclusive operations waiting or running (`Pipeline.draining`, seen
-    /// without the lock by `stagePromptly`).
+    /// Exclusive operations waiting or running: new commits wait for them,
+    /// so they are not starved. Changed under the pipeline's lock (a stager
+    /// waiting on its condition re-checks once it falls to zero), and read
+    /// without it by `stagePromptly`.
     private let exclusiveOperations = Atomic<Int>(0)
 
     struct FileIdentity: Equatable {
@@ -560,7 +559,7 @@ public final class SecretStore: Sendable {
             return (result, ticket)
         }
         // New commits wait for an exclusive operation that waits.
-        let ready = { (state: Pipeline) in state.draining == 0 }
+        let ready = { (_: Pipeline) in self.exclusiveOperations.load(ordering: .acquiring) == 0 }
         guard let patience else { return try pipeline.withLock(when: ready, staging) }
         // An exclusive operation may hold the lock far longer than the
         // patience: a thread that must not wait goes elsewhere at once.
@@ -575,10 +574,10 @@ public final class SecretStore: Sendable {
     private func startSyncer() {
         let pipeline = self.pipeline
         Thread.detachNewThread { [weak self] in
+            let hasWork = { (state: Pipeline) in !state.queue.isEmpty || state.stopping }
             while true {
                 // Under load the next batch is queued already: the lock,
                 // which stagers hold while they stage, is taken once.
-                let hasWork = { (state: Pipeline) in !state.queue.isEmpty || state.stopping }
                 var batch = pipeline.withLock { $0.takeBatch() }
                 if batch.isEmpty, self?.highWaterUnsynced == true {
                     // store-generation's sync was put off while writers
@@ -693,12 +692,8 @@ public final class SecretStore: Sendable {
     /// Runs `body` with no commit staged or syncing, and none staged until
     /// it returns (reload, restore, compaction's switch, seal).
     private func exclusively<R, E: Error>(_ body: (inout Pipeline) throws(E) -> R) throws(E) -> R {
-        pipeline.withLock { $0.draining += 1 }
-        exclusiveOperations.add(1, ordering: .releasing)
-        defer {
-            exclusiveOperations.subtract(1, ordering: .releasing)
-            pipeline.withLock { $0.draining -= 1 }
-        }
+        pipeline.withLock { _ in exclusiveOperations.add(1, ordering: .releasing) }
+        defer { pipeline.withLock { _ in exclusiveOperations.subtract(1, ordering: .releasing) } }
         return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing }) { (state) throws(E) -> R in try body(&state) }
     }
 

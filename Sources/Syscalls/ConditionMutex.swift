@@ -67,14 +67,7 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
     public func withLock<R, E: Error>(
         when ready: (Value) -> Bool, waitingAtMost timeout: Duration, _ body: (inout Value) throws(E) -> R
     ) throws(E) -> R? {
-        var deadline = Self.monotonicNow()
-        let (seconds, attoseconds) = max(timeout, .zero).components
-        deadline.tv_sec += Int(seconds)
-        deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
-        if deadline.tv_nsec >= 1_000_000_000 {
-            deadline.tv_sec += 1
-            deadline.tv_nsec -= 1_000_000_000
-        }
+        var deadline = Self.monotonicDeadline(after: timeout)
         pthread_mutex_lock(mutex)
         defer {
             pthread_cond_broadcast(condition)
@@ -86,10 +79,19 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         return try body(&value)
     }
 
-    private static func monotonicNow() -> timespec {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return now
+    /// `timeout` (at least zero) from now on CLOCK_MONOTONIC, the clock
+    /// the condition and `coffer_mutex_clocklock` count on.
+    private static func monotonicDeadline(after timeout: Duration) -> timespec {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        deadline.tv_sec += Int(seconds)
+        deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        return deadline
     }
 
     /// `withLock(when:)` for a caller that may wait only briefly (an event
@@ -101,7 +103,7 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
     public func withLock<R, E: Error>(
         within patience: Duration, when ready: (Value) -> Bool, _ body: (inout Value) throws(E) -> R
     ) throws(E) -> R? {
-        guard pthread_mutex_trylock(mutex) == 0 || Self.lock(mutex, within: patience) else { return nil }
+        guard pthread_mutex_trylock(mutex) == 0 || Self.lock(mutex, by: Self.monotonicDeadline(after: patience)) else { return nil }
         defer {
             pthread_cond_broadcast(condition)
             pthread_mutex_unlock(mutex)
@@ -110,9 +112,8 @@ public final class ConditionMutex<Value>: @unchecked Sendable {
         return try body(&value)
     }
 
-    private static func lock(_ mutex: UnsafeMutablePointer<pthread_mutex_t>, within patience: Duration) -> Bool {
-        let (seconds, attoseconds) = patience.components
-        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
-        return coffer_mutex_lock_within(mutex, nanoseconds) == 0
+    private static func lock(_ mutex: UnsafeMutablePointer<pthread_mutex_t>, by deadline: timespec) -> Bool {
+        var deadline = deadline
+        return coffer_mutex_clocklock(mutex, &deadline) == 0
     }
 }

@@ -80,8 +80,9 @@ void *coffer_wiping_realloc(void *ptr, size_t old_size, size_t new_size);
 void coffer_wiping_free(void *ptr);
 void coffer_wiping_copy(void *dst, const void *src, size_t count);
 
-// pthread_mutex_clocklock(3) on CLOCK_MONOTONIC, waiting at most
-// `nanoseconds` from now (glibc declares it only under _GNU_SOURCE). 0 once
-// the mutex is held, ETIMEDOUT or another error number otherwise.
+// pthread_mutex_clocklock(3) on CLOCK_MONOTONIC until `deadline` (glibc
+// declares it only under _GNU_SOURCE). 0 once the mutex is held, ETIMEDOUT
+// or another error number otherwise.
 #include <pthread.h>
-int coffer_mutex_lock_within(pthread_mutex_t *mutex, int64_t nanoseconds);
+#include <time.h>
+int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadline);
