@@ -498,7 +498,7 @@ public final class SecretStore: Sendable {
     /// queued; theirs alone is not), on the latest staged state, so no
     /// local commit can fall between what it read and what it writes.
     public func commitTaken<Result>(
-        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout Outbox) throws -> Result
     ) throws -> Result {
         let (result, ticket) = try stageWhole(.taken, change)
         try ticket.wait()
@@ -510,9 +510,11 @@ public final class SecretStore: Sendable {
     /// stay.
     public func dropFromOutbox(_ confirmed: [SecretName: UInt64]) throws {
         let (_, ticket) = try stageWhole(.outbox) { _, _, outbox in
+            var dropped: [SecretName: OutboxEntry?] = [:]
             for (name, generation) in confirmed where outbox[name].map({ $0.generation <= generation }) == true {
-                outbox[name] = nil
+                dropped[name] = .some(nil)
             }
+            outbox.update(dropped)
         }
         try ticket.wait()
     }
@@ -524,13 +526,13 @@ public final class SecretStore: Sendable {
             // Every name, also one whose entry was confirmed (it may linger,
             // settled, until the replica drops it): that database lacks
             // them all.
-            for name in secrets.base.names { outbox[name] = queued }
+            outbox.update(Dictionary(uniqueKeysWithValues: secrets.base.names.map { ($0, OutboxEntry?.some(queued)) }))
         }
         try ticket.wait()
     }
 
     private func stageWhole<Result>(
-        _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ origin: StoreCommit.Origin, _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout Outbox) throws -> Result
     ) throws -> (Result, CommitTicket) {
         try stageWhole(origin, patience: nil, change)!
     }
@@ -540,13 +542,13 @@ public final class SecretStore: Sendable {
     /// change of that many names without packing.
     private func stageWhole<Result>(
         _ origin: StoreCommit.Origin, patience: Duration?, room: Int? = nil,
-        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout [SecretName: OutboxEntry]) throws -> Result
+        _ change: (_ base: StoreSnapshot, _ secrets: inout EditedSecrets, _ outbox: inout Outbox) throws -> Result
     ) throws -> (Result, CommitTicket)? {
         func staging(_ state: inout Pipeline) throws -> (Result, CommitTicket)? {
             guard !state.stopping else { throw StoreError(.io, "the store is closed") }
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
             let base = state.tip
-            if let room, !base.secrets.hasRoom(for: room) { return nil }
+            if let room, !base.secrets.hasRoom(for: room) || keepsOutbox && !base.outbox.hasRoom(for: room) { return nil }
             var secrets = EditedSecrets(base.secrets)
             var outbox = base.outbox
             let result = try change(base, &secrets, &outbox)

@@ -255,7 +255,7 @@ struct StoreFileFormat: Encodable {
             }
             outbox[name] = OutboxEntry(generation: item.generation, queuedAt: item.queuedAt)
         }
-        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: LayeredSecrets(base: secrets), outbox: outbox),
+        return (StoreSnapshot(storeID: file.storeID, generation: file.generation, secrets: LayeredSecrets(base: secrets), outbox: Outbox(outbox)),
                 file.formatVersion, file.macKeyID, file.mac.flatMap(Hex.decode))
     }
 

@@ -220,8 +220,7 @@ enum StoreLogFormat {
             }
             entry.patched.append(Patch(secret: patch, kept: kept))
         }
-        for (name, item) in new.outbox where old.outbox[name] != item { entry.outbox[name] = item }
-        entry.outboxRemoved = old.outbox.keys.filter { new.outbox[$0] == nil }.sorted()
+        (entry.outbox, entry.outboxRemoved) = new.outbox.changes(since: old.outbox)
         return entry
     }
 }

@@ -12,16 +12,16 @@ public struct StoreSnapshot: Sendable, Equatable {
     /// The mirror's outbox: names changed (or deleted) since PostgreSQL
     /// last confirmed them. Kept in the store file, so it is exactly as
     /// durable as the change itself (docs/mirror.md).
-    public let outbox: [SecretName: OutboxEntry]
+    public let outbox: Outbox
 
-    public init(storeID: String, generation: UInt64, secrets: LayeredSecrets, outbox: [SecretName: OutboxEntry] = [:]) {
+    public init(storeID: String, generation: UInt64, secrets: LayeredSecrets, outbox: Outbox = [:]) {
         self.storeID = storeID
         self.generation = generation
         self.secrets = secrets
         self.outbox = outbox
     }
 
-    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: [SecretName: OutboxEntry] = [:]) {
+    public init(storeID: String, generation: UInt64, secrets: [SecretName: Secret], outbox: Outbox = [:]) {
         self.init(storeID: storeID, generation: generation, secrets: LayeredSecrets(secrets), outbox: outbox)
     }
 

@@ -117,7 +117,7 @@ public final class Mirror: Sendable {
     public var status: Status { current.withLock { $0 } }
 
     /// The outbox entries PostgreSQL has not confirmed yet.
-    public func pending(in outbox: [SecretName: OutboxEntry]) -> [SecretName: OutboxEntry] {
+    public func pending(in outbox: Outbox) -> [SecretName: OutboxEntry] {
         settled.withLock { $0 }.pending(in: outbox)
     }
 

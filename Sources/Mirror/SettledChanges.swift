@@ -23,14 +23,14 @@ struct SettledChanges: Equatable {
     }
 
     /// The entries still to push.
-    func pending(in outbox: [SecretName: OutboxEntry]) -> [SecretName: OutboxEntry] {
-        outbox.filter { !isSettled($0.key, $0.value) }
+    func pending(in outbox: Outbox) -> [SecretName: OutboxEntry] {
+        outbox.entries.filter { !isSettled($0.key, $0.value) }
     }
 
     /// The entries PostgreSQL has confirmed, as the generations to drop
     /// them at (SecretStore.dropFromOutbox).
-    func confirmed(in outbox: [SecretName: OutboxEntry]) -> [SecretName: UInt64] {
-        outbox.filter { isSettled($0.key, $0.value) }.mapValues(\.generation)
+    func confirmed(in outbox: Outbox) -> [SecretName: UInt64] {
+        outbox.entries.filter { isSettled($0.key, $0.value) }.mapValues(\.generation)
     }
 
     /// PostgreSQL confirmed these names as of these outbox generations.
@@ -42,7 +42,7 @@ struct SettledChanges: Equatable {
     /// `generation` allows: just below its oldest pending entry, or to
     /// `generation` itself when nothing is pending (every later entry has a
     /// higher generation). The new watermark when it moved.
-    mutating func advance(over outbox: [SecretName: OutboxEntry], generation: UInt64) -> UInt64? {
+    mutating func advance(over outbox: Outbox, generation: UInt64) -> UInt64? {
         let oldest = pending(in: outbox).values.map(\.generation).min()
         let next = oldest.map { $0 - 1 } ?? generation
         guard next > watermark else { return nil }
@@ -53,7 +53,7 @@ struct SettledChanges: Equatable {
 
     /// Confirmed entries leave the outbox with a commit the mirror makes
     /// anyway (a pull's, a merge's).
-    func drop(from outbox: inout [SecretName: OutboxEntry]) {
-        outbox = pending(in: outbox)
+    func drop(from outbox: inout Outbox) {
+        outbox.removeAll(where: isSettled)
     }
 }

@@ -98,12 +98,35 @@ enum StoreBenchmark {
         let reloadSeconds = seconds(since: clock)
         let (reads, worst) = reading.stop()
 
+        // A put's commit with the outbox empty, then holding every name (a
+        // mirror away since they all changed): it should cost the same.
+        let quiet = try putMedian(writer, sealer: sealer, key: key)
+        writer.keepsOutbox = true
+        try writer.queueEverything()
+        precondition(writer.snapshot.outbox.count == writer.snapshot.secrets.count)
+        let queued = try putMedian(writer, sealer: sealer, key: key)
+
         print("secrets:               \(count)")
         print("store file:            \(size / 1024) KiB")
         print("seal + first commit:   \(format(sealSeconds)) s")
         print("load (parse + MAC):    \(format(loadSeconds)) s")
         print("reload (opens what changed): \(format(reloadSeconds)) s")
         print("reads during reload:   \(reads), slowest \(format(worst * 1000)) ms")
+        print("commit of one put, median: \(format(quiet * 1000)) ms; with all \(count) names in the outbox: \(format(queued * 1000)) ms")
+    }
+
+    /// The median time of 50 commits, each a new version of one secret.
+    static func putMedian(_ store: SecretStore, sealer: RecordSealer, key: MasterKey) throws -> Double {
+        var times: [Double] = []
+        for i in 0..<50 {
+            let name = try SecretName("bench/put/secret\(i % 5)")
+            let clock = ContinuousClock.now
+            try store.commit { storeID, secrets in
+                secrets[name] = try secret(name, value: "put-\(i)", storeID: storeID, sealer: sealer, key: key)
+            }
+            times.append(seconds(since: clock))
+        }
+        return times.sorted()[times.count / 2]
     }
 
     /// Writes, as store.json in `directory`, the file of `store`'s next

@@ -14,7 +14,7 @@ import Testing
 
     @Test func theWatermarkStopsBelowTheOldestPendingChange() {
         var settled = SettledChanges(watermark: 0)
-        let outbox = [a: entry(3), b: entry(5), c: entry(7)]
+        let outbox: Outbox = [a: entry(3), b: entry(5), c: entry(7)]
         settled.confirm([a: 3, c: 7])
         #expect(settled.advance(over: outbox, generation: 7) == 4, "b at 5 is still pending")
         #expect(settled.isSettled(a, entry(3)) && settled.isSettled(c, entry(7)) && !settled.isSettled(b, entry(5)))
@@ -28,7 +28,7 @@ import Testing
     @Test func droppingLeavesOnlyWhatIsStillPending() {
         var settled = SettledChanges(watermark: 4)
         settled.confirm([c: 7])
-        var outbox = [a: entry(3), b: entry(5), c: entry(7)]
+        var outbox: Outbox = [a: entry(3), b: entry(5), c: entry(7)]
         settled.drop(from: &outbox)
         #expect(Array(outbox.keys) == [b], "a is under the watermark, c confirmed above it; b waits")
     }
