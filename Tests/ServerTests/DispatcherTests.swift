@@ -38,9 +38,10 @@ struct Harness {
     let dispatcher: RequestDispatcher
     let services: CofferServices
 
-    init(retainVersions: Int = CofferServices.defaultRetainVersions, policy: AccessPolicy = .owner(uid: owner.uid)) throws {
+    init(retainVersions: Int = CofferServices.defaultRetainVersions, policy: AccessPolicy = .owner(uid: owner.uid),
+         blockingPool: any BlockingWork = ThreadPoolWork()) throws {
         directory = try TemporaryDirectory("dispatch")
-        services = try CoreFixture.services(in: directory, policy: policy, audit: audit, blockingPool: ThreadPoolWork(),
+        services = try CoreFixture.services(in: directory, policy: policy, audit: audit, blockingPool: blockingPool,
                                             retainVersions: retainVersions)
         dispatcher = RequestDispatcher(services: services, logger: Logger(label: "test"))
     }

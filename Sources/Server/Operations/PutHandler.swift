@@ -6,6 +6,8 @@ import Model
 /// secret's own access (docs/policy.md, "Per-secret principals").
 struct PutHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
+    /// Where user and group names are resolved (`SecretAccessRequest`).
+    let pool: any BlockingWork
     let operation = Operation.put
     let members = NewVersion.members.union(["principals", "scope"])
 
@@ -14,7 +16,12 @@ struct PutHandler: LoopBoundOperationHandler {
     }
 
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
-        let access = try SecretAccessRequest.parse(request)
+        // user:NAME and group:NAME resolve through NSS (getpwnam_r(3)),
+        // which may ask a directory over the network (LDAP, sssd): never
+        // on the event loop this handler runs on.
+        let access = try SecretAccessRequest.namesAccounts(request)
+            ? try await pool.run { try SecretAccessRequest.parse(request) }
+            : try SecretAccessRequest.parse(request)
         return try await NewVersion(existing: .optional, event: .put)
             .commit(request, access: access, context: context, writes: writes)
     }
@@ -39,6 +46,12 @@ struct RotateHandler: LoopBoundOperationHandler {
 /// given (a put keeps what the secret had).
 enum SecretAccessRequest {
     static let maxPrincipals = 32
+
+    /// Whether `principals` names a user or a group (not a number, a unit
+    /// or anyone): parsing it then looks the name up.
+    static func namesAccounts(_ request: Request) throws(CofferError) -> Bool {
+        try request.strings("principals", max: maxPrincipals)?.contains { $0.hasPrefix("user:") || $0.hasPrefix("group:") } ?? false
+    }
 
     static func parse(_ request: Request) throws(CofferError) -> SecretAccess? {
         let texts = try request.strings("principals", max: maxPrincipals)

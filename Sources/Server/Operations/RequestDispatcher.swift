@@ -36,7 +36,7 @@ public struct RequestDispatcher: Sendable {
         case .list: ListHandler()
         case .describe: DescribeHandler()
         case .watch: WatchHandler(changes: core.changes)
-        case .put: PutHandler(writes: core)
+        case .put: PutHandler(writes: core, pool: core.blockingPool)
         case .rotate: RotateHandler(writes: core)
         case .promote: StageChangeHandler(writes: core, operation: .promote)
         case .rollback: StageChangeHandler(writes: core, operation: .rollback)
