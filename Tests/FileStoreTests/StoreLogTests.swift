@@ -54,7 +54,7 @@ import Testing
 
     @Test func commitsGoToTheLogAndAReopenReplaysThem() throws {
         let (dir, store) = try storeWithCommits(5)
-        try store.commit { _, secrets in secrets.removeValue(forKey: try SecretName("app/s1")) }
+        _ = try store.commit { _, secrets in secrets.removeValue(forKey: try SecretName("app/s1")) }
         try store.dropFromOutbox([try SecretName("app/s0"): 6])
         let file = try StoreFileFormat(parsing: try bytes(store.path))
         #expect(file.generation == 0 && file.secrets.isEmpty, "store.json is the snapshot the log continues")

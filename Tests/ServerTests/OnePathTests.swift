@@ -42,7 +42,7 @@ import Testing
     @Test func onlyOperatorsSetAccessAndTheDispatcherSaysSo() async throws {
         let writer = PeerIdentity(uid: 1002, gid: 1002, pid: 12)
         let policy = AccessPolicy(superusers: [Harness.owner.uid], rules: [
-            .init(operations: [.put], names: [try NamePattern("app/**")], principals: [.uid(writer.uid)]),
+            .init(operations: [.put], names: [NamePattern("app/**")], principals: [.uid(writer.uid)]),
         ])
         let h = try Harness(policy: policy)
         let generation = h.services.store.snapshot.generation
@@ -60,9 +60,9 @@ import Testing
     @Test func credentialsShareTheGetPathAndItsVocabulary() async throws {
         let unit = PeerIdentity(uid: 0, gid: 0, pid: 20, groups: [4], unit: "web.service")
         let policy = AccessPolicy(superusers: [Harness.owner.uid], credentials: [
-            .init(unit: try NamePattern("web.service"), id: "db", name: try SecretName("app/db")),
-            .init(unit: try NamePattern("web.service"), id: "token", name: try SecretName("app/token")),
-            .init(unit: try NamePattern("web.service"), id: "gone", name: try SecretName("app/gone")),
+            .init(unit: NamePattern("web.service"), id: "db", name: try SecretName("app/db")),
+            .init(unit: NamePattern("web.service"), id: "token", name: try SecretName("app/token")),
+            .init(unit: NamePattern("web.service"), id: "gone", name: try SecretName("app/gone")),
         ])
         let h = try Harness(policy: policy)
         #expect(try await h.call(#"{"id":1,"op":"put","name":"app/db","value":"s3cret"}"#)["ok"] as? Bool == true)

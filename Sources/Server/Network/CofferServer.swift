@@ -74,7 +74,7 @@ public final class CofferServer: Service {
         // request unread (a reset). Connections not accepted stay queued in
         // the socket, for the next cofferd when systemd holds it.
         for (listener, channel) in bound {
-            try? await channel.setOption(.autoRead, value: false)
+            try? await channel.setOption(.autoRead, value: false).get()
             // A socket systemd handed over is systemd's to keep (it goes on
             // listening for the next start); our own we remove now, so that
             // no new client finds it while the rest drain.
