@@ -110,8 +110,14 @@ package final class MasterKeyRotation: Sendable {
         }
 
         update(Progress(phase: "committing", done: pending, total: pending, newKeyID: newID.hex))
-        let prepared = resealed
-        let count = try services.store.commit { storeID, secrets -> Int in
+        // Handed to the commit and let go inside it, so that the resealed
+        // records are freed before the store file is written.
+        let handedOver = Mutex(Optional(resealed))
+        resealed = [:]
+        // Written once, whole, under the new key (file and log): the old
+        // key is then no longer needed for them either.
+        let count = try services.store.commitWhole { storeID, secrets -> Int in
+            let prepared = handedOver.withLock { $0.take() } ?? [:]
             var count = 0
             for (name, secret) in secrets {
                 var changed = secret
@@ -128,9 +134,6 @@ package final class MasterKeyRotation: Sendable {
             return count
         }
 
-        // The file and the log were authenticated under the old key: written
-        // again under the new one, the old key is no longer needed for them.
-        try services.store.compactNow()
         let retired = keyring.retire(keeping: services.store.neededKeyIDs)
         let outcome = Outcome(oldKeyIDs: ([oldCurrent] + before.retired).map(\.hex).filter { $0 != newID.hex },
                               newKeyID: newID.hex, resealed: count, retired: retired.map(\.hex))

@@ -281,8 +281,9 @@ public final class SecretStore: Sendable {
                 changes[name] = .some(try patch.applied(to: changes[name] ?? base.secrets[name], named: name))
             }
             for name in entry.removed { changes[name] = .some(nil) }
-            for (name, item) in entry.outbox { outbox[name] = item }
-            for name in entry.outboxRemoved { outbox[name] = nil }
+            var outboxChanges: [SecretName: OutboxEntry?] = entry.outbox.mapValues { $0 }
+            for name in entry.outboxRemoved { outboxChanges[name] = .some(nil) }
+            outbox.update(outboxChanges)
         }
         let state = StoreSnapshot(storeID: base.storeID, generation: recovered.log.lastGeneration,
                                   secrets: base.secrets.applying(changes).packed(), outbox: outbox)
@@ -448,6 +449,55 @@ public final class SecretStore: Sendable {
         let (result, ticket) = try stage(change)
         try ticket.wait()
         return result
+    }
+
+    /// `commit` for a change of (nearly) every record, such as a master-key
+    /// rotation's reseal. Through the log it would be written twice: an
+    /// entry as large as the store, then the compaction that entry brings
+    /// on at once. Here the new state is written once, as the store file
+    /// with an empty log after it, the way a compaction writes them (crash
+    /// safe in the same way: the old file and log, or the new ones), while
+    /// no other commit is staged or syncing; commits asked for meanwhile
+    /// wait for it, as they would wait for its sync. Durable and served
+    /// when it returns. With `keepsOutbox` the names it changed are queued,
+    /// as `commit` queues them.
+    public func commitWhole<Result>(
+        _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
+    ) throws -> Result {
+        try exclusively { state in
+            guard !state.stopping else { throw StoreError(.io, "the store is closed") }
+            guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+            // The edits (a copy of every changed secret) end with this
+            // function, before the file is written: only the packed result
+            // is held through the write.
+            func applied(to base: StoreSnapshot) throws -> (Result, StoreSnapshot) {
+                var secrets = EditedSecrets(base.secrets)
+                let result = try change(base.storeID, &secrets)
+                var outbox = base.outbox
+                if keepsOutbox {
+                    let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
+                    outbox.update(Dictionary(uniqueKeysWithValues: secrets.changedNames.map { ($0, OutboxEntry?.some(queued)) }))
+                }
+                return (result, StoreSnapshot(storeID: base.storeID, generation: base.generation + 1,
+                                              secrets: base.secrets.applying(secrets), outbox: outbox))
+            }
+            let (result, next) = try applied(to: state.tip)
+            let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
+            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
+                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+            }
+            // The file is in place: from here on it is what the store is.
+            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
+            state.tip = next
+            serve(next, origin: .local)
+            do { try highWater.record(next) } catch {
+                throw StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)")
+            }
+            if let problem = written.problem {
+                throw StoreError(.io, "the change is in place but may not survive a power loss", underlying: "\(problem)")
+            }
+            return result
+        }
     }
 
     /// `commit`'s first half: stages the change and returns its result and
@@ -692,10 +742,10 @@ public final class SecretStore: Sendable {
     // MARK: Exclusive operations
 
     /// Runs `body` with no commit staged or syncing, and none staged until
-    /// it returns (reload, restore, compaction's switch, seal).
+    /// it returns (reload, restore, compaction's switch, a whole commit, seal).
     private func exclusively<R, E: Error>(_ body: (inout Pipeline) throws(E) -> R) throws(E) -> R {
-        pipeline.withLock { _ in exclusiveOperations.add(1, ordering: .releasing) }
-        defer { pipeline.withLock { _ in exclusiveOperations.subtract(1, ordering: .releasing) } }
+        pipeline.withLock { _ in _ = exclusiveOperations.add(1, ordering: .releasing) }
+        defer { pipeline.withLock { _ in _ = exclusiveOperations.subtract(1, ordering: .releasing) } }
         return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing }) { (state) throws(E) -> R in try body(&state) }
     }
 

@@ -36,6 +36,9 @@ public enum Principal: Sendable, Equatable, Hashable, CustomStringConvertible {
         let kind = text[..<colon]
         let value = String(text[text.index(after: colon)...])
         guard !value.isEmpty else { throw CofferError(.badRequest, "'\(text)' names nobody") }
+        // A name goes to getpwnam_r(3) as a C string, which ends at the
+        // first NUL: "user:root\0x" would resolve root.
+        guard !value.utf8.contains(0) else { throw CofferError(.badRequest, "a principal holds a NUL byte") }
         switch kind {
         case "uid", "gid":
             guard let number = UInt32(value) else { throw CofferError(.badRequest, "'\(value)' is not a number in '\(text)'") }

@@ -150,6 +150,38 @@ import Testing
         #expect(store.snapshot[try SecretName("app/s0")] == nil)
     }
 
+    /// With the mirror's outbox kept, a change that could make the outbox
+    /// pack its layer (a copy of every entry) is left to the pool too, even
+    /// when the secrets' layer has room.
+    @Test func aChangeThatCouldPackTheOutboxIsLeftToTheBlockingPool() throws {
+        let dir = try TemporaryDirectory()
+        let store = try logs.open(dir)
+        let fixture = logs.fixture
+        try store.commit { storeID, secrets in
+            for i in 0..<600 {
+                let name = try SecretName("app/s\(i)")
+                var secret = Secret(name: name, kind: .generic, protection: .sealed, versions: [])
+                try secret.add(try fixture.version(1, of: name, storeID: storeID), pending: false, at: 1_700_000_000, by: "uid:0")
+                secrets[name] = secret
+            }
+        }
+        store.keepsOutbox = true
+        try store.queueEverything()
+        let generation = store.snapshot.generation
+        // 70 entries dropped through the outbox's layer (its bound is 75 at
+        // 600 entries); the secrets' layer stays empty.
+        try store.dropFromOutbox(Dictionary(uniqueKeysWithValues: try (0..<70).map { (try SecretName("app/s\($0)"), generation) }))
+        #expect(store.snapshot.outbox.layerCount == 70 && store.snapshot.secrets.hasRoom(for: 10))
+        let ran = Mutex(false)
+        let refused = try store.stagePromptly(touching: 10) { _, _ in ran.withLock { $0 = true } }
+        #expect(refused == nil && !ran.withLock { $0 }, "ten more outbox entries could pack: nothing ran")
+        let staged = try #require(try store.stagePromptly(touching: 2) { _, secrets in
+            secrets[try SecretName("app/s599")] = nil
+        })
+        try staged.1.wait()
+        #expect(store.snapshot.outbox[try SecretName("app/s599")]?.generation == generation + 2)
+    }
+
     /// While an exclusive operation (a reload, a compaction's switch) runs,
     /// staging on a loop does not wait for it: it is left to the pool.
     @Test func aChangeDuringAnExclusiveOperationIsLeftToTheBlockingPool() throws {

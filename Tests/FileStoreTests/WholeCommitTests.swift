@@ -1,0 +1,91 @@
+import CofferTestSupport
+@testable import FileStore
+import Foundation
+import Model
+import Synchronization
+import Syscalls
+import Testing
+
+/// A commit of (nearly) every record is written once, as the store file
+/// with an empty log after it, not as a log entry the size of the store
+/// followed by a compaction that writes it all again.
+@Suite struct WholeCommitTests {
+    let fixture = SecretStoreTests()
+
+    func open(_ dir: TemporaryDirectory) throws -> SecretStore {
+        try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator())
+    }
+
+    /// Every secret given one more version, in one whole commit.
+    func addVersionToEvery(_ store: SecretStore) throws -> Int {
+        try store.commitWhole { storeID, secrets in
+            let names = secrets.base.names
+            for name in names {
+                var secret = secrets[name]!
+                try secret.add(try fixture.version(secret.nextVersion, of: name, storeID: storeID), pending: false,
+                               at: 1_700_000_000, by: "uid:0")
+                secrets[name] = secret
+            }
+            return names.count
+        }
+    }
+
+    @Test func itIsWrittenOnceAsTheStoreFileAndReopensTheSame() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<20 { try fixture.put("app/s\(i)", in: store) }
+        let logBefore = try FileManager.default.attributesOfItem(atPath: dir.file(SecretStore.logFileName))[.size] as! Int
+        #expect(try addVersionToEvery(store) == 20)
+        let served = store.snapshot
+        #expect(served.generation == 21 && served.secrets.allSatisfy { $0.versions.count == 2 })
+        let file = try StoreFileFormat(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: store.path))))
+        #expect(file.generation == served.generation, "the store file holds the whole commit")
+        let logAfter = try FileManager.default.attributesOfItem(atPath: dir.file(SecretStore.logFileName))[.size] as! Int
+        #expect(logAfter < logBefore, "the log starts again after it, empty but for its header")
+        let reopened = try open(dir)
+        #expect(reopened.snapshot == served)
+        try fixture.put("app/s0", in: reopened)
+        #expect(try open(dir).snapshot == reopened.snapshot, "commits carry on in the new log")
+    }
+
+    @Test func itQueuesWhatItChangedForTheMirror() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<5 { try fixture.put("app/s\(i)", in: store) }
+        store.keepsOutbox = true
+        _ = try addVersionToEvery(store)
+        let generation = store.snapshot.generation
+        #expect(store.snapshot.outbox.count == 5)
+        #expect(store.snapshot.outbox.allSatisfy { $0.value.generation == generation })
+        #expect(try open(dir).snapshot.outbox == store.snapshot.outbox)
+    }
+
+    /// A commit asked for while the whole commit runs waits for it and
+    /// builds on it: nothing is lost, and the order holds after a reopen.
+    @Test func aCommitAskedForMeanwhileWaitsAndFollowsIt() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<5 { try fixture.put("app/s\(i)", in: store) }
+        let asked = ConditionMutex(false)
+        let finished = ConditionMutex<Result<UInt64, any Error>?>(nil)
+        let fixture = self.fixture
+        _ = try store.commitWhole { storeID, secrets in
+            Thread.detachNewThread {
+                asked.withLock { $0 = true }
+                let outcome = Result { () throws -> UInt64 in
+                    try fixture.put("app/late", in: store)
+                    return store.snapshot.generation
+                }
+                finished.withLock { $0 = outcome }
+            }
+            // The other thread now asks for its commit, and waits.
+            asked.withLock(when: { $0 }) { _ in }
+            for name in secrets.base.names { secrets[name] = nil }
+        }
+        let late = try finished.withLock(when: { $0 != nil }) { $0! }.get()
+        #expect(late == 7, "the late commit is the next generation after the whole one (6)")
+        let reopened = try open(dir)
+        #expect(reopened.snapshot.secrets.names == [try SecretName("app/late")])
+        #expect(reopened.snapshot.generation == 7)
+    }
+}
