@@ -482,21 +482,27 @@ public final class SecretStore: Sendable {
                                               secrets: base.secrets.applying(secrets), outbox: outbox))
             }
             let (result, next) = try applied(to: state.tip)
-            let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
-            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
-                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
-            }
-            // The file is in place: from here on it is what the store is.
-            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
-            state.tip = next
-            serve(next, origin: .local)
-            do { try highWater.record(next) } catch {
-                throw StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)")
-            }
-            if let problem = written.problem {
-                throw StoreError(.io, "the change is in place but may not survive a power loss", underlying: "\(problem)")
-            }
+            try install(next, origin: .local, as: "the change", in: &state)
             return result
+        }
+    }
+
+    /// Writes `next` whole as the store file with an empty log after it,
+    /// and serves it (inside `exclusively`). `what` names it in errors.
+    private func install(_ next: StoreSnapshot, origin: StoreCommit.Origin, as what: String, in state: inout Pipeline) throws {
+        let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
+        do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
+            throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+        }
+        // The file is in place: from here on it is what the store is.
+        takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
+        state.tip = next
+        serve(next, origin: origin)
+        do { try highWater.record(next) } catch {
+            throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
+        }
+        if let problem = written.problem {
+            throw StoreError(.io, "\(what) is in place but may not survive a power loss", underlying: "\(problem)")
         }
     }
 
@@ -961,19 +967,7 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
             let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
-            let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
-            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
-                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
-            }
-            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
-            state.tip = next
-            serve(next, origin: .taken)
-            do { try highWater.record(next) } catch {
-                throw StoreError(.io, "the restored store is in place, but its generation could not be recorded", underlying: "\(error)")
-            }
-            if let problem = written.problem {
-                throw StoreError(.io, "the restored store is in place but may not survive a power loss", underlying: "\(problem)")
-            }
+            try install(next, origin: .taken, as: "the restored store", in: &state)
         }
     }
 
