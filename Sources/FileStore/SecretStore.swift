@@ -46,9 +46,15 @@ public final class SecretStore: Sendable {
         var syncing = false
         var stopping = false
         var compacting = false
+        /// A whole commit's file is being written (`commitWhole`): commits
+        /// staged meanwhile build on it and wait in the queue for the log
+        /// that follows it.
+        var installing = false
 
-        /// The queued commits, now the syncer's.
+        /// The queued commits, now the syncer's (none while a whole commit
+        /// is being written).
         mutating func takeBatch() -> [StagedCommit] {
+            guard !installing else { return [] }
             defer { queue = [] }
             syncing = !queue.isEmpty
             return queue
@@ -416,6 +422,9 @@ public final class SecretStore: Sendable {
     /// Called by the syncer before it writes a batch: tests stand in a slow
     /// disk with it.
     let beforeSync = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Called by `commitWhole` once its change is applied, before the file
+    /// is written: tests make commits then.
+    let beforeWholeWrite = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Every master key id the store needs: the ones its records are sealed
     /// under, the one its file's MAC is made with, and the one its log is
@@ -456,17 +465,25 @@ public final class SecretStore: Sendable {
     /// entry as large as the store, then the compaction that entry brings
     /// on at once. Here the new state is written once, as the store file
     /// with an empty log after it, the way a compaction writes them (crash
-    /// safe in the same way: the old file and log, or the new ones), while
-    /// no other commit is staged or syncing; commits asked for meanwhile
-    /// wait for it, as they would wait for its sync. Durable and served
-    /// when it returns. With `keepsOutbox` the names it changed are queued,
-    /// as `commit` queues them.
+    /// safe in the same way). The change is applied while no other commit
+    /// is staged or syncing; the file is then written outside the store's
+    /// lock: commits asked for meanwhile stage on the new state and are
+    /// synced, in the new log, once it is in place (or fail with it).
+    /// Durable and served when it returns. With `keepsOutbox` the names it
+    /// changed are queued, as `commit` queues them. Refused, with nothing
+    /// changed, when the store file or the log on disk is no longer what
+    /// cofferd last wrote or read: a file dropped in is the watcher's to
+    /// take or refuse, never to be written over.
     public func commitWhole<Result>(
         _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> Result {
-        try exclusively { state in
+        let (result, next) = try exclusively { state -> (Result, StoreSnapshot) in
             guard !state.stopping else { throw StoreError(.io, "the store is closed") }
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
+            guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen,
+                  log.withLock({ $0.file.isInPlace(directory: directory) }) else {
+                throw StoreError(.tampered, "the store file or log changed on disk since cofferd last read it; it is read again first: retry")
+            }
             // The edits (a copy of every changed secret) end with this
             // function, before the file is written: only the packed result
             // is held through the write.
@@ -482,18 +499,38 @@ public final class SecretStore: Sendable {
                                               secrets: base.secrets.applying(secrets), outbox: outbox))
             }
             let (result, next) = try applied(to: state.tip)
-            try install(next, origin: .local, as: "the change", in: &state)
-            return result
+            state.tip = next
+            state.installing = true
+            return (result, next)
         }
-    }
-
-    /// Writes `next` whole as the store file with an empty log after it,
-    /// and serves it (inside `exclusively`). `what` names it in errors.
-    private func install(_ next: StoreSnapshot, origin: StoreCommit.Origin, as what: String, in state: inout Pipeline) throws {
+        beforeWholeWrite.withLock { $0 }?()
         let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
         do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
-            throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+            // Nothing changed on disk: what was staged on `next` fails too.
+            let failure = StoreError(.io, "could not write the store file", underlying: "\(error)")
+            let failed = pipeline.withLock { state -> [StagedCommit] in
+                defer { state.queue = [] }
+                state.tip = snapshot
+                state.installing = false
+                return state.queue
+            }
+            for staged in failed { staged.ticket.complete(.failure(failure)) }
+            throw failure
         }
+        try pipeline.withLock { state in
+            state.installing = false
+            try install(next, written: written, origin: .local, as: "the change", in: &state)
+        }
+        return result
+    }
+
+    /// Serves `next`, written whole by `rewrite` as the store file with an
+    /// empty log after it (under the pipeline's lock). `what` names it in
+    /// errors.
+    private func install(
+        _ next: StoreSnapshot, written: (log: LogState, info: stat, keyID: String, problem: (any Error)?),
+        origin: StoreCommit.Origin, as what: String, in state: inout Pipeline
+    ) throws {
         // The file is in place: from here on it is what the store is.
         takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
         state.tip = next
@@ -632,7 +669,7 @@ public final class SecretStore: Sendable {
     private func startSyncer() {
         let pipeline = self.pipeline
         Thread.detachNewThread { [weak self] in
-            let hasWork = { (state: Pipeline) in !state.queue.isEmpty || state.stopping }
+            let hasWork = { (state: Pipeline) in !state.queue.isEmpty && !state.installing || state.stopping }
             while true {
                 // Under load the next batch is queued already: the lock,
                 // which stagers hold while they stage, is taken once.
@@ -752,7 +789,9 @@ public final class SecretStore: Sendable {
     private func exclusively<R, E: Error>(_ body: (inout Pipeline) throws(E) -> R) throws(E) -> R {
         pipeline.withLock { _ in _ = exclusiveOperations.add(1, ordering: .releasing) }
         defer { pipeline.withLock { _ in _ = exclusiveOperations.subtract(1, ordering: .releasing) } }
-        return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing }) { (state) throws(E) -> R in try body(&state) }
+        return try pipeline.withLock(when: { $0.queue.isEmpty && !$0.syncing && !$0.installing }) { (state) throws(E) -> R in
+            try body(&state)
+        }
     }
 
     /// Runs `body` while no commit, reload or restore runs (seal wipes the
@@ -967,7 +1006,11 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
             let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
-            try install(next, origin: .taken, as: "the restored store", in: &state)
+            let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
+            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
+                throw StoreError(.io, "could not write the store file", underlying: "\(error)")
+            }
+            try install(next, written: written, origin: .taken, as: "the restored store", in: &state)
         }
     }
 

@@ -60,6 +60,54 @@ import Testing
         #expect(try open(dir).snapshot.outbox == store.snapshot.outbox)
     }
 
+    /// While the whole commit's file is written, a loop stages at once on
+    /// the new state (no waiting for the store's lock); its commit is
+    /// synced in the new log once the file is in place, and reopens so.
+    @Test func aCommitStagedDuringTheWriteFollowsItInTheNewLog() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<5 { try fixture.put("app/s\(i)", in: store) }
+        let staged = Mutex<CommitTicket?>(nil)
+        let sawDuringWrite = Mutex<(served: UInt64, staged: Bool)?>(nil)
+        let name = try SecretName("app/during")
+        let fixture = self.fixture
+        store.beforeWholeWrite.withLock { hook in
+            hook = { [weak store] in
+                guard let store else { return }
+                let ticket = try? store.stagePromptly(touching: 1) { storeID, secrets in
+                    var secret = Secret(name: name, kind: .generic, protection: .sealed, versions: [])
+                    try secret.add(try fixture.version(1, of: name, storeID: storeID), pending: false, at: 1_700_000_000, by: "uid:0")
+                    secrets[name] = secret
+                }
+                staged.withLock { $0 = ticket?.1 }
+                sawDuringWrite.withLock { $0 = (store.snapshot.generation, ticket != nil) }
+            }
+        }
+        _ = try addVersionToEvery(store)
+        #expect(sawDuringWrite.withLock { $0 }.map { $0.served == 5 && $0.staged } == true,
+                "staged at once on the loop, while generation 5 was still served")
+        try #require(staged.withLock { $0 }).wait()
+        #expect(store.snapshot.generation == 7 && store.snapshot[name] != nil)
+        let reopened = try open(dir)
+        #expect(reopened.snapshot == store.snapshot)
+        #expect(reopened.snapshot.secrets.allSatisfy { $0.name == name || $0.versions.count == 2 }, "the whole commit is there too")
+    }
+
+    /// A store file dropped in (a restore, a copy from another host) is
+    /// never written over: the whole commit is refused and nothing changes.
+    @Test func aStoreFileDroppedInIsNotWrittenOver() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<3 { try fixture.put("app/s\(i)", in: store) }
+        let before = store.snapshot
+        let dropped = try store.exportedFile()
+        try Data(dropped).write(to: URL(fileURLWithPath: store.path + ".new"))
+        #expect(rename(store.path + ".new", store.path) == 0)
+        #expect(throws: StoreError.self) { _ = try addVersionToEvery(store) }
+        #expect(store.snapshot == before)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store.path))) == dropped, "the dropped file is left for the watcher")
+    }
+
     /// A commit asked for while the whole commit runs waits for it and
     /// builds on it: nothing is lost, and the order holds after a reopen.
     @Test func aCommitAskedForMeanwhileWaitsAndFollowsIt() throws {
