@@ -332,19 +332,27 @@ public final class SecretStore: Sendable {
     private static func rewrite(
         _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator
     ) throws -> (log: LogState, info: stat, keyID: String, problem: (any Error)?) {
+        let prepared = try prepareFiles(for: snapshot, in: directory, authenticator: authenticator)
+        let (installed, problem) = try switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory)
+        return (prepared.log, installed, prepared.keyID, problem)
+    }
+
+    /// `snapshot` written whole to a synced temp file beside store.json,
+    /// and its empty log to store.log.next: what `switchFiles` puts in
+    /// place.
+    private static func prepareFiles(
+        for snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator
+    ) throws -> (temp: String, written: stat, log: LogState, keyID: String) {
         let file = try StoreFileFormat(snapshot, authenticator: authenticator)
         let bytes = try file.encoded()
-        let path = directory + "/" + fileName
-        let (temp, written) = try DurableFile.writeTemporary(for: path, bytes)
-        let log: StoreLogFile
+        let (temp, written) = try DurableFile.writeTemporary(for: directory + "/" + fileName, bytes)
         do {
-            log = try newLog(for: snapshot, fileMAC: Hex.decode(file.mac!)!, in: directory, authenticator: authenticator)
+            let log = try newLog(for: snapshot, fileMAC: Hex.decode(file.mac!)!, in: directory, authenticator: authenticator)
+            return (temp, written, LogState(file: log, snapshotBytes: bytes.count), file.macKeyID!)
         } catch {
             unlink(temp)
             throw error
         }
-        let (installed, problem) = try switchFiles(temp, written: written, log: log, in: directory)
-        return (LogState(file: log, snapshotBytes: bytes.count), installed, file.macKeyID!, problem)
     }
 
     /// Renames a synced store file and its prepared log into place, then
@@ -504,28 +512,59 @@ public final class SecretStore: Sendable {
             return (result, next)
         }
         beforeWholeWrite.withLock { $0 }?()
-        let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
-        do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
-            // Nothing changed on disk: what was staged on `next` fails too.
-            let failure = StoreError(.io, "could not write the store file", underlying: "\(error)")
-            let failed = pipeline.withLock { state -> [StagedCommit] in
-                defer { state.queue = [] }
-                state.tip = snapshot
-                state.installing = false
-                return state.queue
+        // The file and its empty log are written outside the store's lock,
+        // then put in place under it, once the files on disk are checked
+        // again: one dropped in meanwhile is never renamed over.
+        let prepared: (temp: String, written: stat, log: LogState, keyID: String)
+        do { prepared = try Self.prepareFiles(for: next, in: directory, authenticator: authenticator) } catch {
+            throw abandonWhole(StoreError(.io, "could not write the store file", underlying: "\(error)"))
+        }
+        // Either the commit is abandoned (nothing changed on disk), or it
+        // is in place and served, with an error when that is not all.
+        let (abandoned, installError) = pipeline.withLock { state -> (StoreError?, (any Error)?) in
+            guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen,
+                  log.withLock({ $0.file.isInPlace(directory: directory) }) else {
+                unlink(prepared.temp)
+                unlink(directory + "/" + StoreLogFile.nextFileName)
+                return (StoreError(.tampered, "the store file or log changed on disk while the change was written; it is read again first: retry"), nil)
             }
-            for staged in failed { staged.ticket.complete(.failure(failure)) }
-            throw failure
-        }
-        try pipeline.withLock { state in
+            let installed: stat, problem: (any Error)?
+            do {
+                (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory)
+            } catch {
+                unlink(prepared.temp)
+                return (StoreError(.io, "could not put the store file in place", underlying: "\(error)"), nil)
+            }
             state.installing = false
-            try install(next, written: written, origin: .local, as: "the change", in: &state)
+            do {
+                try install(next, written: (prepared.log, installed, prepared.keyID, problem), origin: .local, as: "the change", in: &state)
+            } catch {
+                return (nil, error)
+            }
+            return (nil, nil)
         }
+        if let abandoned { throw abandonWhole(abandoned) }
+        if let installError { throw installError }
         return result
     }
 
-    /// Serves `next`, written whole by `rewrite` as the store file with an
-    /// empty log after it (under the pipeline's lock). `what` names it in
+    /// A whole commit that did not go in place: nothing changed on disk,
+    /// and the commits staged on it fail too; the staged state goes back
+    /// to what is served.
+    private func abandonWhole(_ error: StoreError) -> StoreError {
+        let failed = pipeline.withLock { state -> [StagedCommit] in
+            defer { state.queue = [] }
+            state.tip = snapshot
+            state.installing = false
+            return state.queue
+        }
+        for staged in failed { staged.ticket.complete(.failure(error)) }
+        return error
+    }
+
+    /// Serves `next`, written whole as the store file with an empty log
+    /// after it (under the pipeline's lock). The staged state is the
+    /// caller's: commits may already build on `next`. `what` names it in
     /// errors.
     private func install(
         _ next: StoreSnapshot, written: (log: LogState, info: stat, keyID: String, problem: (any Error)?),
@@ -533,7 +572,6 @@ public final class SecretStore: Sendable {
     ) throws {
         // The file is in place: from here on it is what the store is.
         takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
-        state.tip = next
         serve(next, origin: origin)
         do { try highWater.record(next) } catch {
             throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
@@ -1010,6 +1048,7 @@ public final class SecretStore: Sendable {
             do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
+            state.tip = next
             try install(next, written: written, origin: .taken, as: "the restored store", in: &state)
         }
     }
