@@ -480,8 +480,9 @@ public final class SecretStore: Sendable {
     /// Durable and served when it returns. With `keepsOutbox` the names it
     /// changed are queued, as `commit` queues them. Refused, with nothing
     /// changed, when the store file or the log on disk is no longer what
-    /// cofferd last wrote or read: a file dropped in is the watcher's to
-    /// take or refuse, never to be written over.
+    /// cofferd last wrote or read, checked before the change and again
+    /// just before the rename: a file dropped in is the watcher's to take
+    /// or refuse, not to be written over.
     public func commitWhole<Result>(
         _ change: (_ storeID: String, _ secrets: inout EditedSecrets) throws -> Result
     ) throws -> Result {

@@ -43,7 +43,7 @@ final class BootedSystem {
         nspawn.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-nspawn")
         nspawn.arguments = ["-D", root, "-b", "--register=no", "--keep-unit", "--private-network",
                             "--capability=CAP_IPC_LOCK", "--console=passive"]
-        FileManager.default.createFile(atPath: directory + "/boot.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/boot.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/boot.log"))
         nspawn.standardOutput = log
         nspawn.standardError = log

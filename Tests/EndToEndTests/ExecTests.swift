@@ -62,7 +62,7 @@ import Testing
         let first = uniqueValue("first"), second = uniqueValue("second")
         #expect(try daemon.ctl(["put", "app/token"], stdin: first).status == 0)
         let out = daemon.directory.file("starts")
-        FileManager.default.createFile(atPath: out, contents: nil)
+        #expect(FileManager.default.createFile(atPath: out, contents: nil))
         let rotated = Mutex<Double?>(nil)
         let devPath = daemon.devPath
         let rotation = Thread {
@@ -109,7 +109,7 @@ import Testing
         let first = uniqueValue("first"), second = uniqueValue("second")
         #expect(try daemon.ctl(["put", "tls/key"], stdin: first).status == 0)
         let out = daemon.directory.file("reads")
-        FileManager.default.createFile(atPath: out, contents: nil)
+        #expect(FileManager.default.createFile(atPath: out, contents: nil))
         _ = rotateOnceStarted(daemon, "tls/key", to: second, after: out)
         // The program reads its file at start and again on each SIGHUP,
         // and ends once it has read it twice.
@@ -128,7 +128,7 @@ import Testing
         let daemon = try DevDaemon()
         #expect(try daemon.ctl(["put", "app/token"], stdin: uniqueValue("first")).status == 0)
         let out = daemon.directory.file("started")
-        FileManager.default.createFile(atPath: out, contents: nil)
+        #expect(FileManager.default.createFile(atPath: out, contents: nil))
         _ = rotateOnceStarted(daemon, "app/token", to: uniqueValue("second"), after: out)
         let result = try shell("echo started >> \(out); exec sleep 60", in: daemon,
                                ["--env", "TOKEN=app/token", "--on-change", "exit"])

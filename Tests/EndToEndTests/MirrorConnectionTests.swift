@@ -19,25 +19,8 @@ import Testing
         #expect(!result.stderr.contains("HUNTER2") && !result.stdoutText.contains("HUNTER2"), "the secret was repeated")
     }
 
-    /// A port nothing listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                try #require(bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0)
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test func overTCPAServerWithoutTLSIsRefusedUnlessTheOperatorSaysOtherwise() throws {
-        let port = try Self.freePort()
-        guard let server = try PrivatePostgres(tcpPort: port) else { return }
+        guard let (server, port) = try PrivatePostgres.onAFreePort() else { return }
         withExtendedLifetime(server) {}
         let tcp = "host=127.0.0.1 port=\(port) user=postgres dbname=postgres"
 

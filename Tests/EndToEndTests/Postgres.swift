@@ -61,8 +61,48 @@ final class PrivatePostgres {
         // the end): everything goes to a log file.
         let log = directory.path + "/start.log"
         let result = try runProgram("/bin/bash", ["-c", ". \(Self.script) && start_private_postgres \(directory.path) \(tcpPort.map(String.init) ?? "") >\(log) 2>&1 </dev/null"])
-        try #require(result.status == 0, "could not start a private PostgreSQL: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if result.status != 0, tcpPort != nil, output.contains("Address already in use") { throw PortTaken() }
+        try #require(result.status == 0, "could not start a private PostgreSQL: \(output)")
         conninfo = "host=\(directory.path)/pgsock user=postgres dbname=postgres"
+    }
+
+    /// The TCP port was taken between finding it free and the server
+    /// binding it.
+    struct PortTaken: Error {}
+
+    /// A cluster listening on a free TCP port of 127.0.0.1, and the port.
+    /// A port found free can be handed out again (the kernel gives the same
+    /// range to outgoing connections) before the server binds it: then
+    /// another one is tried.
+    static func onAFreePort() throws -> (server: PrivatePostgres, port: Int)? {
+        for _ in 0..<4 {
+            let port = try freePort()
+            do {
+                guard let server = try PrivatePostgres(tcpPort: port) else { return nil }
+                return (server, port)
+            } catch is PortTaken {
+                continue
+            }
+        }
+        let port = try freePort()
+        return try PrivatePostgres(tcpPort: port).map { ($0, port) }
+    }
+
+    /// A port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try #require(bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     func stop() throws {

@@ -102,6 +102,7 @@ import Testing
         try TestKeys.prepareSecureHeap()
         let expected = try MasterKey(bytes: try LockedBytes(count: 32) { $0.copyBytes(from: [UInt8](repeating: 0x5a, count: 32)) }).id.hex
         #expect(keys?["current"] as? String == expected)
+        withExtendedLifetime(daemon) {}
     }
 
     @Test func initWritesAnEncryptedCredentialThatCofferdLoads() throws {
