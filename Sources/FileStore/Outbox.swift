@@ -1,4 +1,7 @@
 import Model
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The mirror's outbox as one snapshot holds it: a packed dictionary shared
 /// by every snapshot since it was packed, and the entries set or removed
@@ -71,6 +74,13 @@ public struct Outbox: Sendable, Equatable, Sequence, ExpressibleByDictionaryLite
         var all = entries
         for (name, entry) in changes { all[name] = entry }
         self = Outbox(all)
+    }
+
+    /// Queues `names` as changed by the commit of `generation`, now
+    /// (`update`).
+    public mutating func queue(_ names: [SecretName], generation: UInt64) {
+        let entry = OutboxEntry(generation: generation, queuedAt: Int64(time(nil)))
+        update(Dictionary(uniqueKeysWithValues: names.map { ($0, OutboxEntry?.some(entry)) }))
     }
 
     /// Removes every entry `picked` picks (`update`).

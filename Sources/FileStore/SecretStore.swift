@@ -489,8 +489,7 @@ public final class SecretStore: Sendable {
         let (result, next) = try exclusively { state -> (Result, StoreSnapshot) in
             guard !state.stopping else { throw StoreError(.io, "the store is closed") }
             guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
-            guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen,
-                  log.withLock({ $0.file.isInPlace(directory: directory) }) else {
+            guard filesAreAsLastSeen else {
                 throw StoreError(.tampered, "the store file or log changed on disk since cofferd last read it; it is read again first: retry")
             }
             // The edits (a copy of every changed secret) end with this
@@ -500,10 +499,7 @@ public final class SecretStore: Sendable {
                 var secrets = EditedSecrets(base.secrets)
                 let result = try change(base.storeID, &secrets)
                 var outbox = base.outbox
-                if keepsOutbox {
-                    let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-                    outbox.update(Dictionary(uniqueKeysWithValues: secrets.changedNames.map { ($0, OutboxEntry?.some(queued)) }))
-                }
+                if keepsOutbox { outbox.queue(secrets.changedNames, generation: base.generation + 1) }
                 return (result, StoreSnapshot(storeID: base.storeID, generation: base.generation + 1,
                                               secrets: base.secrets.applying(secrets), outbox: outbox))
             }
@@ -523,8 +519,7 @@ public final class SecretStore: Sendable {
         // Either the commit is abandoned (nothing changed on disk), or it
         // is in place and served, with an error when that is not all.
         let (abandoned, installError) = pipeline.withLock { state -> (StoreError?, (any Error)?) in
-            guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen,
-                  log.withLock({ $0.file.isInPlace(directory: directory) }) else {
+            guard filesAreAsLastSeen else {
                 unlink(prepared.temp)
                 unlink(directory + "/" + StoreLogFile.nextFileName)
                 return (StoreError(.tampered, "the store file or log changed on disk while the change was written; it is read again first: retry"), nil)
@@ -533,7 +528,7 @@ public final class SecretStore: Sendable {
             do {
                 (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory)
             } catch {
-                unlink(prepared.temp)
+                // Not renamed: the temp file and store.log.next are gone already.
                 return (StoreError(.io, "could not put the store file in place", underlying: "\(error)"), nil)
             }
             state.installing = false
@@ -547,6 +542,17 @@ public final class SecretStore: Sendable {
         if let abandoned { throw abandonWhole(abandoned) }
         if let installError { throw installError }
         return result
+    }
+
+    /// Whether store.json is the file cofferd last wrote or read (the same
+    /// inode, size and times), not one dropped in since.
+    private var storeFileIsAsLastSeen: Bool {
+        lastSeen.withLock { $0 }.map { FileIdentity(path: path) == $0 } ?? false
+    }
+
+    /// `storeFileIsAsLastSeen`, and the log is the one cofferd appends to.
+    private var filesAreAsLastSeen: Bool {
+        storeFileIsAsLastSeen && log.withLock { $0.file.isInPlace(directory: directory) }
     }
 
     /// A whole commit that did not go in place: nothing changed on disk,
@@ -616,10 +622,7 @@ public final class SecretStore: Sendable {
     ) throws -> (Result, CommitTicket)? {
         try stageWhole(.local, patience: patience, room: room) { base, secrets, outbox in
             let result = try change(base.storeID, &secrets)
-            if keepsOutbox {
-                let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
-                for name in secrets.changedNames { outbox[name] = queued }
-            }
+            if keepsOutbox { outbox.queue(secrets.changedNames, generation: base.generation + 1) }
             return result
         }
     }
@@ -654,11 +657,10 @@ public final class SecretStore: Sendable {
     /// Queues every secret (a replica's first sync into an empty database).
     public func queueEverything() throws {
         let (_, ticket) = try stageWhole(.outbox) { base, secrets, outbox in
-            let queued = OutboxEntry(generation: base.generation + 1, queuedAt: Int64(time(nil)))
             // Every name, also one whose entry was confirmed (it may linger,
             // settled, until the replica drops it): that database lacks
             // them all.
-            outbox.update(Dictionary(uniqueKeysWithValues: secrets.base.names.map { ($0, OutboxEntry?.some(queued)) }))
+            outbox.queue(secrets.base.names, generation: base.generation + 1)
         }
         try ticket.wait()
     }
@@ -864,7 +866,7 @@ public final class SecretStore: Sendable {
                 guard !authenticator.isSealed else { throw KeyringError(.sealed, "the keyring is sealed") }
                 // A file dropped in meanwhile is the watcher's to read (and
                 // take, or refuse and write back over): never renamed over.
-                guard let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen else {
+                guard storeFileIsAsLastSeen else {
                     unlink(temp)
                     return
                 }
@@ -931,7 +933,7 @@ public final class SecretStore: Sendable {
             repair()
             throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; cofferd wrote its own state back")
         }
-        if let seen = lastSeen.withLock({ $0 }), FileIdentity(path: path) == seen { return .unchanged }
+        if storeFileIsAsLastSeen { return .unchanged }
         do {
             return try readAndTake()
         } catch let error where error.code != .io && error.code != .sealed {
