@@ -78,6 +78,24 @@ public final class SecretStore: Sendable {
     /// store-generation written since its last sync, and when that was
     /// (`persist` puts the sync off under load).
     private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
+    /// A directory sync after cofferd renamed a store file or log into
+    /// place failed: the rename may not survive a power loss, and with it
+    /// every commit the new log will hold. Set by exclusive operations; the
+    /// syncer syncs the directory again before it answers the next batch,
+    /// and answers with an error for as long as that fails.
+    private let directoryUnsynced = Atomic<Bool>(false)
+    /// Called before every sync of the store's directory: tests make it
+    /// throw, as a failing disk would.
+    let beforeDirectorySync = Mutex<(@Sendable () throws -> Void)?>(nil)
+    /// The directory's fsync, through `beforeDirectorySync`.
+    private var syncDirectory: @Sendable (String) throws -> Void {
+        let before = beforeDirectorySync.withLock { $0 }
+        return { directory in
+            try before?()
+            try DurableFile.syncDirectory(directory)
+        }
+    }
+
     /// Exclusive operations waiting or running: new commits wait for them,
     /// so they are not starved. Changed under the pipeline's lock (a stager
     /// waiting on its condition re-checks once it falls to zero), and read
@@ -330,10 +348,12 @@ public final class SecretStore: Sendable {
     /// continues it: the caller adopts `log` even when `problem` says a
     /// later step failed.
     private static func rewrite(
-        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator
+        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator,
+        syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
     ) throws -> (log: LogState, info: stat, keyID: String, problem: (any Error)?) {
         let prepared = try prepareFiles(for: snapshot, in: directory, authenticator: authenticator)
-        let (installed, problem) = try switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory)
+        let (installed, problem) = try switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory,
+                                                   syncDirectory: syncDirectory)
         return (prepared.log, installed, prepared.keyID, problem)
     }
 
@@ -361,12 +381,13 @@ public final class SecretStore: Sendable {
     /// in place, and the prepared log (as store.json.next or store.log) is
     /// the one that continues it, at the next open too.
     private static func switchFiles(
-        _ temp: String, written: stat, log: StoreLogFile, in directory: String
+        _ temp: String, written: stat, log: StoreLogFile, in directory: String,
+        syncDirectory: (String) throws -> Void
     ) throws -> (installed: stat, problem: (any Error)?) {
         var problem: (any Error)?
         let path = directory + "/" + fileName
         do {
-            try DurableFile.install(temp, over: path, in: directory, written: written)
+            try DurableFile.install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
         } catch let partly as DurableFile.RenamedButNotSynced {
             problem = partly.underlying
         } catch {
@@ -379,7 +400,7 @@ public final class SecretStore: Sendable {
         if lstat(path, &installed) != 0 || installed.st_ino != written.st_ino { installed = written }
         do {
             try log.install(in: directory)
-            try DurableFile.syncDirectory(directory)
+            try syncDirectory(directory)
         } catch {
             problem = problem ?? error
         }
@@ -526,7 +547,8 @@ public final class SecretStore: Sendable {
             }
             let installed: stat, problem: (any Error)?
             do {
-                (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory)
+                (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file,
+                                                            in: directory, syncDirectory: syncDirectory)
             } catch {
                 // Not renamed: the temp file and store.log.next are gone already.
                 return (StoreError(.io, "could not put the store file in place", underlying: "\(error)"), nil)
@@ -578,7 +600,7 @@ public final class SecretStore: Sendable {
         origin: StoreCommit.Origin, as what: String, in state: inout Pipeline
     ) throws {
         // The file is in place: from here on it is what the store is.
-        takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
+        takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
         serve(next, origin: origin)
         do { try highWater.record(next) } catch {
             throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
@@ -770,6 +792,18 @@ public final class SecretStore: Sendable {
         // docs/file-format.md allows). Under load its sync is put off (see
         // below), so that a batch costs one sync, not two.
         var answer: Result<Void, StoreError> = .success(())
+        // The log itself was renamed into place by a switch whose directory
+        // sync failed: its frames are on disk, but the file may not be
+        // found after a power loss. Served, but not answered as durable
+        // until the directory's sync goes through.
+        if directoryUnsynced.load(ordering: .acquiring) {
+            do {
+                try syncDirectory(directory)
+                directoryUnsynced.store(false, ordering: .releasing)
+            } catch {
+                answer = .failure(StoreError(.io, "the change is written, but the store's directory could not be synced since its files were replaced: it may not survive a power loss", underlying: "\(error)"))
+            }
+        }
         do { try highWater.record(last, sync: false) } catch {
             // Durable, so served; but a later start could not tell a
             // rollback to before it: the writer hears of it.
@@ -885,8 +919,10 @@ public final class SecretStore: Sendable {
                     return
                 }
                 let next = try Self.newLog(for: served, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
-                let (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory)
-                takeUp(LogState(file: next, snapshotBytes: bytes.count), fileInfo: installed, fileKeyID: file.macKeyID)
+                let (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory,
+                                                                syncDirectory: syncDirectory)
+                takeUp(LogState(file: next, snapshotBytes: bytes.count), fileInfo: installed, fileKeyID: file.macKeyID,
+                       directorySyncFailed: problem != nil)
                 if let problem { throw problem }
             }
         } catch {
@@ -896,11 +932,15 @@ public final class SecretStore: Sendable {
     }
 
     /// A new store file and log are in place: cofferd knows the file as its
-    /// own, by the key that authenticates it, and appends to the log.
-    private func takeUp(_ newLog: LogState, fileInfo: stat, fileKeyID: String?) {
+    /// own, by the key that authenticates it, and appends to the log. When
+    /// the directory's sync after the renames failed, no commit in the new
+    /// log is answered as durable until a sync of it goes through
+    /// (`persist`).
+    private func takeUp(_ newLog: LogState, fileInfo: stat, fileKeyID: String?, directorySyncFailed: Bool) {
         log.withLock { $0 = newLog }
         remember(fileInfo)
         fileKey.withLock { $0 = fileKeyID }
+        if directorySyncFailed { directoryUnsynced.store(true, ordering: .releasing) }
     }
 
     // MARK: Reloads and restores
@@ -1019,8 +1059,10 @@ public final class SecretStore: Sendable {
             unlink(directory + "/" + StoreLogFile.nextFileName)
             throw error as? StoreError ?? StoreError(.io, "could not start the store log after the new file", underlying: "\(error)")
         }
-        takeUp(LogState(file: fresh, snapshotBytes: fileBytes), fileInfo: info, fileKeyID: keyID)
-        do { try DurableFile.syncDirectory(directory) } catch {
+        let synced = Result { try syncDirectory(directory) }
+        takeUp(LogState(file: fresh, snapshotBytes: fileBytes), fileInfo: info, fileKeyID: keyID,
+               directorySyncFailed: (try? synced.get()) == nil)
+        if case .failure(let error) = synced {
             throw StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
         }
     }
@@ -1030,8 +1072,8 @@ public final class SecretStore: Sendable {
     /// they are, and the next start says what is wrong.
     private func repair() {
         try? exclusively { state in
-            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator)
-            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID)
+            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator, syncDirectory: syncDirectory)
+            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
             if let problem = written.problem { throw problem }
         }
     }
@@ -1048,7 +1090,7 @@ public final class SecretStore: Sendable {
             }
             let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
             let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
-            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator) } catch {
+            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator, syncDirectory: syncDirectory) } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
             state.tip = next

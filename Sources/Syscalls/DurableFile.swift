@@ -40,8 +40,12 @@ public enum DurableFile {
         }
     }
 
-    /// Steps 2 and 3: `temp` renamed over `path`, and the directory synced.
-    public static func install(_ temp: String, over path: String, in directory: String, written: stat) throws {
+    /// Steps 2 and 3: `temp` renamed over `path`, and the directory synced
+    /// (by `syncDirectory`, which tests make fail).
+    public static func install(
+        _ temp: String, over path: String, in directory: String, written: stat,
+        syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
+    ) throws {
         do {
             try syscall("rename") { rename(temp, path) }
         } catch {
