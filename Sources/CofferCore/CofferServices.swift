@@ -24,7 +24,9 @@ public final class CofferServices: Sendable {
     /// Blocking work (fsync) runs here, never on an event loop.
     package let blockingPool: any BlockingWork
     /// scrypt runs on the blocking pool holding one of these.
-    package let scrypt: ScryptPermits
+    package let scrypt: WorkPermits
+    /// User and group names are resolved here (`AccountLookups`).
+    package let accountLookups: any BlockingWork
     private let currentPolicy: Mutex<AccessPolicy>
     /// Where `reloadPolicy` reads the policy from; nil: it cannot change.
     package let policySource: PolicySource?
@@ -70,11 +72,11 @@ public final class CofferServices: Sendable {
     public init(
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
         policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: any BlockingWork,
-        retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
-        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = ScryptPermits.defaultLimit, mirror: Mirror? = nil
+        accountLookupThread: (any BlockingWork)? = nil, retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
+        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = WorkPermits.defaultScryptLimit, mirror: Mirror? = nil
     ) {
         self.mirror = mirror
-        self.scrypt = ScryptPermits(limit: maxConcurrentScrypt)
+        self.scrypt = .scrypt(limit: maxConcurrentScrypt)
         precondition(retainVersions >= 3, "current, previous and pending must fit")
         self.retainVersions = retainVersions
         self.keyLocations = keyLocations
@@ -86,6 +88,7 @@ public final class CofferServices: Sendable {
         self.audit = AuditTrail(audit)
         self.mode = mode
         self.blockingPool = blockingPool
+        self.accountLookups = AccountLookups.on(accountLookupThread ?? blockingPool)
         self.startedAt = .now
         self.currentPolicy = Mutex(policy)
         // Changes that reach the store other than by a request here (the

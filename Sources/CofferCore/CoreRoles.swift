@@ -56,7 +56,7 @@ package protocol PolicyReloading: Sendable {
 /// Blocking work, and scrypt under its permits (verify of a hashed secret).
 package struct HashingWork: Sendable {
     package let pool: any BlockingWork
-    package let scrypt: ScryptPermits
+    package let scrypt: WorkPermits
 }
 
 extension CofferServices: SecretWrites, KeyManagement, PolicyReloading {

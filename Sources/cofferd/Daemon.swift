@@ -109,9 +109,15 @@ struct Daemon {
         } catch {
             throw StartupRefusal(error.message)
         }
+        // User and group names are looked up on a thread of their own
+        // (AccountLookups): a directory that hangs holds no other work.
+        let lookupThread = NIOThreadPool(numberOfThreads: 1)
+        lookupThread.start()
+        defer { lookupThread.shutdownGracefully { _ in } }
         let services = CofferServices(
             store: store, keyring: keyring, sealer: sealer, policy: policy, policySource: policySource, audit: audit,
             mode: settings.mode == .production ? .production : .development, blockingPool: ThreadPoolWork(),
+            accountLookupThread: ThreadPoolWork(lookupThread),
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
             resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt,
             mirror: mirror

@@ -1,6 +1,7 @@
 import CofferCore
 import FileStore
 import Logging
+import Model
 import NIOCore
 import Server
 import ServiceLifecycle
@@ -25,7 +26,15 @@ struct ReloadOnHangup: Service {
         for await _ in hangups.cancelOnGracefulShutdown() {
             SystemdNotifier.reloading()
             await reloadSettings()
-            switch services.reloadPolicy() {
+            // The policy file's user and group names are resolved through
+            // NSS, which may hang: on the lookups' own thread.
+            let reloaded: Result<AccessPolicy, CofferError>
+            do {
+                reloaded = try await services.accountLookups.run { [services] in services.reloadPolicy() }
+            } catch {
+                reloaded = .failure(error as? CofferError ?? CofferError(.unavailable, "the policy could not be read now"))
+            }
+            switch reloaded {
             case .success(let policy):
                 logger.info("policy reloaded", metadata: ["rules": "\(policy.rules.count)", "operators": "\(policy.operators.count)"])
             case .failure(let error):

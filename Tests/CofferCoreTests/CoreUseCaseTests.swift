@@ -195,7 +195,7 @@ final class CollectingAuditSink: AuditSink {
     }
 
     @Test func scryptPermitsCountUpToTheLimit() {
-        let permits = ScryptPermits(limit: 2)
+        let permits = WorkPermits.scrypt(limit: 2)
         #expect(permits.take() && permits.take())
         #expect(!permits.take())
         permits.release()

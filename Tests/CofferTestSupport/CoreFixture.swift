@@ -11,7 +11,7 @@ import Seal
 public enum CoreFixture {
     public static func services(
         in directory: TemporaryDirectory, policy: AccessPolicy, audit: any AuditSink, blockingPool: any BlockingWork,
-        retainVersions: Int = CofferServices.defaultRetainVersions
+        accountLookupThread: (any BlockingWork)? = nil, retainVersions: Int = CofferServices.defaultRetainVersions
     ) throws -> CofferServices {
         let keyFile = directory.path + "/master.key"
         try MasterKeySource.createKeyFile(at: keyFile, key: try TestKeys.master())
@@ -20,7 +20,7 @@ public enum CoreFixture {
             store: try SecretStore.open(
                 directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
             keyring: keyring, sealer: RecordSealer(), policy: policy, audit: audit, mode: .development,
-            blockingPool: blockingPool, retainVersions: retainVersions,
+            blockingPool: blockingPool, accountLookupThread: accountLookupThread, retainVersions: retainVersions,
             keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path))
     }
 }

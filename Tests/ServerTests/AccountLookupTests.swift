@@ -55,3 +55,86 @@ final class CountingWork: BlockingWork {
         #expect(h.services.store.snapshot.generation == before)
     }
 }
+
+/// A directory that does not answer: every lookup given to it waits until
+/// `answer()`.
+final class HungDirectory: BlockingWork {
+    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+    let entered = Atomic<Int>(0)
+
+    func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        entered.add(1, ordering: .relaxed)
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { s -> Bool in
+                if !s.open { s.waiting.append(continuation) }
+                return s.open
+            }
+            if open { continuation.resume() }
+        }
+        return try body()
+    }
+
+    func answer() {
+        let waiting = state.withLock { s in
+            s.open = true
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Waits, at most 10 s, until `count` lookups are held.
+    func holding(_ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while entered.load(ordering: .relaxed) < count {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("only \(entered.load(ordering: .relaxed)) of \(count) lookups reached the directory in 10 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
+
+/// Lookups have a thread of their own and a bound: a directory that hangs
+/// holds neither the blocking pool nor more than `AccountLookups.limit`
+/// requests, and writes that name no account go on.
+@Suite struct AccountLookupThreadTests {
+    @Test func lookupsRunOnTheirOwnThreadNotTheBlockingPool() async throws {
+        let pool = CountingWork(), lookups = CountingWork()
+        let h = try Harness(blockingPool: pool, accountLookupThread: lookups)
+        let put = try await h.call(#"{"id":1,"op":"put","name":"app/a","value":"v","principals":["user:root"]}"#)
+        #expect(put["ok"] as? Bool == true)
+        #expect(lookups.count == 1 && pool.count == 0)
+    }
+
+    @Test func aHungDirectoryHoldsOnlyLookupsAndRefusesPastItsBound() async throws {
+        let directory = HungDirectory()
+        let h = try Harness(accountLookupThread: directory)
+        let limit = AccountLookups.limit
+        let held = (0..<limit).map { i in
+            Task { await h.line(#"{"id":\#(i),"op":"put","name":"app/held\#(i)","value":"v","principals":["user:root"]}"#) }
+        }
+        try await directory.holding(limit)
+        let refused = try await h.errorCode(#"{"id":99,"op":"put","name":"app/more","value":"v","principals":["group:root"]}"#)
+        #expect(refused == "UNAVAILABLE", "one lookup more is refused at once, not queued behind the hang")
+        let reload = try await h.errorCode(#"{"id":100,"op":"reload"}"#)
+        #expect(reload == "UNAVAILABLE", "so is a reload, which looks the policy's names up")
+        // Writes that name no account, and the blocking pool, are not held.
+        let numbers = try await h.call(#"{"id":101,"op":"put","name":"app/free","value":"v","principals":["uid:0"]}"#)
+        #expect(numbers["ok"] as? Bool == true)
+        let imported = try await h.call(#"{"id":102,"op":"import","secrets":[{"name":"app/i1","value":"v"},{"name":"app/i2","value":"w"}]}"#)
+        #expect(imported["ok"] as? Bool == true, "import stages on the blocking pool")
+        let held0 = try SecretName("app/held0")
+        #expect(h.services.store.snapshot[held0] == nil)
+
+        directory.answer()
+        for task in held {
+            let answer = await task.value
+            #expect(answer.contains(#""ok":true"#), "a held lookup goes on once the directory answers")
+        }
+        #expect(h.services.store.snapshot[held0]?.access.principals == [.uid(0)])
+        let later = try await h.call(#"{"id":103,"op":"put","name":"app/after","value":"v","principals":["user:root"]}"#)
+        #expect(later["ok"] as? Bool == true, "the permits are given back")
+    }
+}

@@ -39,10 +39,10 @@ struct Harness {
     let services: CofferServices
 
     init(retainVersions: Int = CofferServices.defaultRetainVersions, policy: AccessPolicy = .owner(uid: owner.uid),
-         blockingPool: any BlockingWork = ThreadPoolWork()) throws {
+         blockingPool: any BlockingWork = ThreadPoolWork(), accountLookupThread: (any BlockingWork)? = nil) throws {
         directory = try TemporaryDirectory("dispatch")
         services = try CoreFixture.services(in: directory, policy: policy, audit: audit, blockingPool: blockingPool,
-                                            retainVersions: retainVersions)
+                                            accountLookupThread: accountLookupThread, retainVersions: retainVersions)
         dispatcher = RequestDispatcher(services: services, logger: Logger(label: "test"))
     }
 

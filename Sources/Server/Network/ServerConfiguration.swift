@@ -37,7 +37,7 @@ public struct ServerLimits: Sendable {
     public var maxBufferedBytes = 64 << 20
     /// scrypt computations (verify and put of hashed passwords) running at
     /// once; past it such a request is answered UNAVAILABLE at once.
-    public var maxConcurrentScrypt = ScryptPermits.defaultLimit
+    public var maxConcurrentScrypt = WorkPermits.defaultScryptLimit
 
     /// At shutdown, how long an idle connection is kept for a request that
     /// may be on its way (a client that connected just before the

@@ -6,8 +6,9 @@ import Model
 /// secret's own access (docs/policy.md, "Per-secret principals").
 struct PutHandler: LoopBoundOperationHandler {
     let writes: any SecretWrites
-    /// Where user and group names are resolved (`SecretAccessRequest`).
-    let pool: any BlockingWork
+    /// Where user and group names are resolved (`SecretAccessRequest`,
+    /// `AccountLookups`).
+    let lookups: any BlockingWork
     let operation = Operation.put
     let members = NewVersion.members.union(["principals", "scope"])
 
@@ -18,9 +19,9 @@ struct PutHandler: LoopBoundOperationHandler {
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
         // user:NAME and group:NAME resolve through NSS (getpwnam_r(3)),
         // which may ask a directory over the network (LDAP, sssd): never
-        // on the event loop this handler runs on.
+        // on the event loop this handler runs on, nor on the blocking pool.
         let access = try SecretAccessRequest.namesAccounts(request)
-            ? try await pool.run { try SecretAccessRequest.parse(request) }
+            ? try await lookups.run { try SecretAccessRequest.parse(request) }
             : try SecretAccessRequest.parse(request)
         return try await NewVersion(existing: .optional, event: .put)
             .commit(request, access: access, context: context, writes: writes)
