@@ -72,7 +72,7 @@ public final class CofferServices: Sendable {
     public init(
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
         policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: any BlockingWork,
-        accountLookupThread: (any BlockingWork)? = nil, retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
+        accountLookupThread: any BlockingWork, retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
         resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = WorkPermits.defaultScryptLimit, mirror: Mirror? = nil
     ) {
         self.mirror = mirror
@@ -88,7 +88,7 @@ public final class CofferServices: Sendable {
         self.audit = AuditTrail(audit)
         self.mode = mode
         self.blockingPool = blockingPool
-        self.accountLookups = AccountLookups.on(accountLookupThread ?? blockingPool)
+        self.accountLookups = AccountLookups.on(accountLookupThread)
         self.startedAt = .now
         self.currentPolicy = Mutex(policy)
         // Changes that reach the store other than by a request here (the
@@ -105,6 +105,20 @@ public final class CofferServices: Sendable {
     }
 
     public var policy: AccessPolicy { currentPolicy.withLock { $0 } }
+
+    /// `reloadPolicy` on the account lookups' thread (the file's user and
+    /// group names resolve through NSS, `AccountLookups`). Refused at once,
+    /// and audited as a failed reload, when every lookup permit is taken.
+    package func reloadPolicyOffLoop(requestedBy peer: PeerIdentity? = nil, on listener: Listener? = nil) async -> Result<AccessPolicy, CofferError> {
+        do {
+            return try await accountLookups.run { [self] in reloadPolicy(requestedBy: peer, on: listener) }
+        } catch {
+            let refusal = error as? CofferError ?? CofferError(.unavailable, "the policy file could not be read now; try again shortly")
+            try? audit.record(AuditEvent(kind: .reloadFailed, result: .error, operation: .reload, peer: peer,
+                                         listener: listener, reason: refusal.message))
+            return .failure(refusal)
+        }
+    }
 
     /// Reads the policy file again and puts it in force, or leaves the old
     /// policy in force and says why (the file's line when it is a line).

@@ -50,7 +50,7 @@ package protocol KeyManagement: Sendable {
 
 /// Putting the policy file in force again.
 package protocol PolicyReloading: Sendable {
-    func reloadPolicy(requestedBy peer: PeerIdentity?, on listener: Listener?) -> Result<AccessPolicy, CofferError>
+    func reloadPolicyOffLoop(requestedBy peer: PeerIdentity?, on listener: Listener?) async -> Result<AccessPolicy, CofferError>
 }
 
 /// Blocking work, and scrypt under its permits (verify of a hashed secret).

@@ -79,14 +79,22 @@ public final class SecretStore: Sendable {
     /// (`persist` puts the sync off under load).
     private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
     /// A directory sync after cofferd renamed a store file or log into
-    /// place failed: the rename may not survive a power loss, and with it
-    /// every commit the new log will hold. Set by exclusive operations; the
-    /// syncer syncs the directory again before it answers the next batch,
-    /// and answers with an error for as long as that fails.
+    /// place failed (or the one at open): the renames may not survive a
+    /// power loss, and with them every commit the log holds. A later sync
+    /// that succeeds proves nothing (after a failed fsync Linux may have
+    /// dropped the dirty state it could not write, fsync(2) "ERRORS"): only
+    /// files renamed into place again and a directory sync after them do.
+    /// Set by exclusive operations and at open; while set, the syncer
+    /// answers every batch with an error (the commits are written and
+    /// served) and has the store compacted, whose switch clears it.
     private let directoryUnsynced = Atomic<Bool>(false)
     /// Called before every sync of the store's directory: tests make it
     /// throw, as a failing disk would.
     let beforeDirectorySync = Mutex<(@Sendable () throws -> Void)?>(nil)
+    /// Whether commits wait for the files to be put in place again (tests).
+    var directoryIsUnsynced: Bool { directoryUnsynced.load(ordering: .acquiring) }
+    /// Whether a compaction the syncer started is running (tests).
+    var isCompacting: Bool { pipeline.withLock { $0.compacting } }
     /// The directory's fsync, through `beforeDirectorySync`.
     private var syncDirectory: @Sendable (String) throws -> Void {
         let before = beforeDirectorySync.withLock { $0 }
@@ -175,6 +183,15 @@ public final class SecretStore: Sendable {
     public static func open(
         directory: String, authenticator: StoreAuthenticator, migrateVersion1: Bool = false
     ) throws -> SecretStore {
+        try open(directory: directory, authenticator: authenticator, migrateVersion1: migrateVersion1, beforeDirectorySync: nil)
+    }
+
+    /// `open`, with `beforeDirectorySync` in place before the store's
+    /// first directory sync (tests).
+    static func open(
+        directory: String, authenticator: StoreAuthenticator, migrateVersion1: Bool = false,
+        beforeDirectorySync: (@Sendable () throws -> Void)?
+    ) throws -> SecretStore {
         DurableFile.removeLeftovers(of: fileName, in: directory)
         let path = directory + "/" + fileName
         let highWater = try StoreHighWater(directory: directory)
@@ -186,19 +203,22 @@ public final class SecretStore: Sendable {
                     """)
             }
             let empty = StoreSnapshot(storeID: try SecureRandom.hex(16), generation: 0, secrets: [:])
-            return try openRewritten(empty, in: directory, authenticator: authenticator, highWater: highWater)
+            return try openRewritten(empty, in: directory, authenticator: authenticator, highWater: highWater,
+                                     beforeDirectorySync: beforeDirectorySync)
         }
         let (base, version, fileKeyID, fileMAC) = try StoreFileFormat.decodeWithVersion(
             bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if version != StoreFileFormat.currentVersion {
             try authenticator.checkEveryRecord(of: base)
             if let last = highWater.last { try checkNotRolledBack(base, last: last) }
-            return try openRewritten(base, in: directory, authenticator: authenticator, highWater: highWater)
+            return try openRewritten(base, in: directory, authenticator: authenticator, highWater: highWater,
+                                     beforeDirectorySync: beforeDirectorySync)
         }
         let (snapshot, log) = try continueFromLog(base, fileMAC: fileMAC!, fileBytes: bytes.count, in: directory,
                                                   authenticator: authenticator, highWater: highWater)
         let store = SecretStore(directory: directory, snapshot: snapshot, log: log, authenticator: authenticator,
                                 highWater: highWater)
+        store.beforeDirectorySync.withLock { $0 = beforeDirectorySync }
         store.finishOpening(fileInfo: info, fileKeyID: fileKeyID)
         try highWater.record(snapshot)
         return store
@@ -207,12 +227,14 @@ public final class SecretStore: Sendable {
     /// A store serving `snapshot`, written first as a new store file and an
     /// empty log (a new store; a version 1 file migrated).
     private static func openRewritten(
-        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator, highWater: StoreHighWater
+        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator, highWater: StoreHighWater,
+        beforeDirectorySync: (@Sendable () throws -> Void)?
     ) throws -> SecretStore {
         let written = try rewrite(snapshot, in: directory, authenticator: authenticator)
         if let problem = written.problem { throw problem }
         let store = SecretStore(directory: directory, snapshot: snapshot, log: written.log, authenticator: authenticator,
                                 highWater: highWater)
+        store.beforeDirectorySync.withLock { $0 = beforeDirectorySync }
         store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
         try highWater.record(snapshot)
         return store
@@ -221,6 +243,9 @@ public final class SecretStore: Sendable {
     private func finishOpening(fileInfo: stat, fileKeyID: String?) {
         remember(fileInfo)
         fileKey.withLock { $0 = fileKeyID }
+        // The files may be as a run that died before its directory sync
+        // left them: nothing is answered as durable until one goes through.
+        if (try? syncDirectory(directory)) == nil { directoryUnsynced.store(true, ordering: .releasing) }
         startSyncer()
     }
 
@@ -792,17 +817,13 @@ public final class SecretStore: Sendable {
         // docs/file-format.md allows). Under load its sync is put off (see
         // below), so that a batch costs one sync, not two.
         var answer: Result<Void, StoreError> = .success(())
-        // The log itself was renamed into place by a switch whose directory
-        // sync failed: its frames are on disk, but the file may not be
-        // found after a power loss. Served, but not answered as durable
-        // until the directory's sync goes through.
-        if directoryUnsynced.load(ordering: .acquiring) {
-            do {
-                try syncDirectory(directory)
-                directoryUnsynced.store(false, ordering: .releasing)
-            } catch {
-                answer = .failure(StoreError(.io, "the change is written, but the store's directory could not be synced since its files were replaced: it may not survive a power loss", underlying: "\(error)"))
-            }
+        // The log was renamed into place by a switch whose directory sync
+        // failed: its frames are on disk, but the file may not be found
+        // after a power loss. Served, but not answered as durable; the
+        // compaction asked for below puts the files in place again.
+        let unsynced = directoryUnsynced.load(ordering: .acquiring)
+        if unsynced {
+            answer = .failure(StoreError(.io, "the change is written, but the store's directory could not be synced after its files were replaced, so it may not survive a power loss; cofferd writes the files again"))
         }
         do { try highWater.record(last, sync: false) } catch {
             // Durable, so served; but a later start could not tell a
@@ -818,7 +839,7 @@ public final class SecretStore: Sendable {
         // store-generation's sync.
         let (waiting, compact) = pipeline.withLock { state -> (Bool, Bool) in
             state.syncing = false
-            let compact = !state.compacting && log.withLock { $0.isWorthCompacting }
+            let compact = !state.compacting && (unsynced || log.withLock { $0.isWorthCompacting })
             if compact { state.compacting = true }
             return (!state.queue.isEmpty, compact)
         }
@@ -940,7 +961,7 @@ public final class SecretStore: Sendable {
         log.withLock { $0 = newLog }
         remember(fileInfo)
         fileKey.withLock { $0 = fileKeyID }
-        if directorySyncFailed { directoryUnsynced.store(true, ordering: .releasing) }
+        directoryUnsynced.store(directorySyncFailed, ordering: .releasing)
     }
 
     // MARK: Reloads and restores
@@ -1029,19 +1050,24 @@ public final class SecretStore: Sendable {
                 // What is served, as a file (an export put in place): the log
                 // continued the file this one replaced, so a new log must
                 // continue this one, or a restart could not replay onto it.
-                try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
+                if let problem = try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count) {
+                    throw problem
+                }
                 return .unchanged
             }
             guard next.generation > loaded.generation else {
                 throw StoreError(.tampered, "rollback: the store file has generation \(next.generation), older than the loaded \(loaded.generation)")
             }
             try authenticator.checkEveryRecord(of: next, besides: loaded)
-            try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
+            // Once the new log is in place, commits go into it: `next` must
+            // be what they build on, even if the directory's sync failed.
+            let problem = try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
             state.tip = next
             serve(next, origin: .file)
             do { try highWater.record(next) } catch {
                 throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
             }
+            if let problem { throw problem }
             return .replaced(old: loaded, new: next)
         }
     }
@@ -1049,8 +1075,9 @@ public final class SecretStore: Sendable {
     /// Starts a new log continuing `file`, the store file now in place (it
     /// was synced when read). Nothing changes if the new log cannot be put
     /// in place; once it is, it is the log, even if the directory's sync
-    /// then fails (reported after). Call inside `exclusively`.
-    private func adopt(_ file: StoreSnapshot, fileMAC: [UInt8], keyID: String?, info: stat, fileBytes: Int) throws(StoreError) {
+    /// then fails: that is returned, for the caller to report once it has
+    /// made `file` what is served. Call inside `exclusively`.
+    private func adopt(_ file: StoreSnapshot, fileMAC: [UInt8], keyID: String?, info: stat, fileBytes: Int) throws(StoreError) -> StoreError? {
         let fresh: StoreLogFile
         do {
             fresh = try Self.newLog(for: file, fileMAC: fileMAC, in: directory, authenticator: authenticator)
@@ -1062,9 +1089,8 @@ public final class SecretStore: Sendable {
         let synced = Result { try syncDirectory(directory) }
         takeUp(LogState(file: fresh, snapshotBytes: fileBytes), fileInfo: info, fileKeyID: keyID,
                directorySyncFailed: (try? synced.get()) == nil)
-        if case .failure(let error) = synced {
-            throw StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
-        }
+        guard case .failure(let error) = synced else { return nil }
+        return StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
     }
 
     /// Writes the served state back as store.json and a new log (after a

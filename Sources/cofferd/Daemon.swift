@@ -156,7 +156,7 @@ struct Daemon {
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [server, ReloadOnHangup(services: services, logger: logger, reloadSettings: { [settings, logger] in
-                           await Self.reloadSettings(settings, server: server, logger: logger)
+                           await Self.reloadSettings(settings, server: server, lookups: services.accountLookups, logger: logger)
                        }),
                        StoreWatch(services: services, logger: logger)]
                 + [AuditUpkeep(coalescing: coalescing, journal: chained as? JournalAuditSink, logger: logger)]
@@ -215,11 +215,12 @@ struct Daemon {
     }
 
     /// SIGHUP: the configuration again, from the same command line.
-    static func reloadSettings(_ running: DaemonSettings, server: CofferServer, logger: Logger) async {
+    static func reloadSettings(_ running: DaemonSettings, server: CofferServer, lookups: any BlockingWork, logger: Logger) async {
         do {
             let fresh = try await DaemonSettings.resolve(
                 config: running.configPath, dev: running.devArgument, audit: running.auditArgument,
-                auditCoalesce: running.auditCoalesceArgument, postgres: running.postgresArgument)
+                auditCoalesce: running.auditCoalesceArgument, postgres: running.postgresArgument,
+                groupNamed: { name in try await lookups.run { SystemAccounts().groupID(named: name) } })
             server.updateLimits(fresh.limits)
             let needRestart = running.differencesNeedingRestart(fresh)
             logger.info("configuration reloaded: limits apply to new connections",

@@ -74,10 +74,14 @@ struct DaemonSettings: Sendable {
     static let defaultKeyFile = "/etc/coffer/master.key"
     static let defaultPolicyFile = "/etc/coffer/policy"
 
+    /// `groupNamed` resolves `admin_socket_group` when it is a name (NSS,
+    /// which may hang: a running daemon asks on its account lookups' thread).
     static func resolve(
-        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil, postgres: String? = nil
+        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double? = nil, postgres: String? = nil,
+        groupNamed: @Sendable (String) async throws -> gid_t? = { SystemAccounts().groupID(named: $0) }
     ) async throws -> DaemonSettings {
-        var settings = try await resolveValues(config: path, dev: dev, audit: audit, auditCoalesce: auditCoalesce, postgres: postgres)
+        var settings = try await resolveValues(config: path, dev: dev, audit: audit, auditCoalesce: auditCoalesce, postgres: postgres,
+                                               groupNamed: groupNamed)
         settings.postgresArgument = postgres
         settings.configPath = path
         settings.devArgument = dev
@@ -87,7 +91,8 @@ struct DaemonSettings: Sendable {
     }
 
     private static func resolveValues(
-        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double?, postgres: String?
+        config path: String?, dev: String?, audit: AuditChoice?, auditCoalesce: Double?, postgres: String?,
+        groupNamed: @Sendable (String) async throws -> gid_t?
     ) async throws -> DaemonSettings {
         var providers: [any ConfigProvider] = []
         if let path {
@@ -127,7 +132,8 @@ struct DaemonSettings: Sendable {
         let sendTimeout = Duration.milliseconds(sendTimeoutMilliseconds)
         var adminSocketGroup: gid_t?
         if let group = reader.string(forKey: "admin_socket_group") {
-            guard let gid = gid_t(group) ?? SystemAccounts().groupID(named: group) else {
+            let named = gid_t(group) == nil ? try await groupNamed(group) : nil
+            guard let gid = gid_t(group) ?? named else {
                 throw StartupRefusal("admin_socket_group: no group named \(group)")
             }
             adminSocketGroup = gid

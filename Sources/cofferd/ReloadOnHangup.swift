@@ -1,7 +1,6 @@
 import CofferCore
 import FileStore
 import Logging
-import Model
 import NIOCore
 import Server
 import ServiceLifecycle
@@ -27,14 +26,8 @@ struct ReloadOnHangup: Service {
             SystemdNotifier.reloading()
             await reloadSettings()
             // The policy file's user and group names are resolved through
-            // NSS, which may hang: on the lookups' own thread.
-            let reloaded: Result<AccessPolicy, CofferError>
-            do {
-                reloaded = try await services.accountLookups.run { [services] in services.reloadPolicy() }
-            } catch {
-                reloaded = .failure(error as? CofferError ?? CofferError(.unavailable, "the policy could not be read now"))
-            }
-            switch reloaded {
+            // NSS, which may hang: on the account lookups' thread.
+            switch await services.reloadPolicyOffLoop() {
             case .success(let policy):
                 logger.info("policy reloaded", metadata: ["rules": "\(policy.rules.count)", "operators": "\(policy.operators.count)"])
             case .failure(let error):

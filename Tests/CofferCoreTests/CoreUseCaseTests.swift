@@ -128,7 +128,7 @@ final class CollectingAuditSink: AuditSink {
             store: try SecretStore.open(directory: dir.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
             keyring: keyring, sealer: RecordSealer(), policy: .owner(uid: 0),
             policySource: PolicySource(base: .owner(uid: 0), path: policyFile), audit: CollectingAuditSink(),
-            mode: .development, blockingPool: DetachedWork())
+            mode: .development, blockingPool: DetachedWork(), accountLookupThread: DetachedWork())
         let heard = Mutex<[SecretChange]>([])
         _ = core.changes.subscribe(ChangeFeed.Subscription(
             patterns: [NamePattern("app/**")], peer: PeerIdentity(uid: 2000, gid: 2000, pid: 1), listener: .service,

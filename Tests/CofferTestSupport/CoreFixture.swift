@@ -20,7 +20,7 @@ public enum CoreFixture {
             store: try SecretStore.open(
                 directory: directory.path, authenticator: try StoreAuthenticator(keyring: keyring, sealer: RecordSealer())),
             keyring: keyring, sealer: RecordSealer(), policy: policy, audit: audit, mode: .development,
-            blockingPool: blockingPool, accountLookupThread: accountLookupThread, retainVersions: retainVersions,
+            blockingPool: blockingPool, accountLookupThread: accountLookupThread ?? blockingPool, retainVersions: retainVersions,
             keyLocations: MasterKeyLocations(primary: .keyFile(path: keyFile), stateDirectory: directory.path))
     }
 }

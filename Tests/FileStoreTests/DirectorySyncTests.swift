@@ -46,6 +46,31 @@ import Testing
         }
     }
 
+    /// Waits, at most 10 s, until `done`.
+    func waitUntil(_ what: String, _ done: () -> Bool) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !done() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("\(what) did not happen within 10 s")
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+    }
+
+    /// The disk works again (the compaction the last failed commit asked
+    /// for has ended, failing too): a commit is still not answered as
+    /// durable, since a sync that now succeeds does not show that the
+    /// failed one's renames reached the disk. It has the store write its
+    /// files again, and once that is done commits are answered as before.
+    func recover(_ store: SecretStore, _ disk: FailingDirectory) throws {
+        waitUntil("the compaction asked for while the disk failed") { !store.isCompacting }
+        disk.failing.store(false, ordering: .relaxed)
+        expectNotDurable({ try fixture.put("app/recovering", in: store) }, "not until the files are in place again")
+        waitUntil("putting the files in place again") { !store.directoryIsUnsynced }
+        try fixture.put("app/recovered", in: store)
+    }
+
     @Test func aCommitAfterACompactionWhoseDirectorySyncFailedIsNotAnsweredAsDurable() throws {
         let dir = try TemporaryDirectory()
         let store = try open(dir)
@@ -62,14 +87,12 @@ import Testing
         #expect(store.snapshot.generation == compacted + 1 && store.snapshot.secrets[during] != nil,
                 "written and served all the same")
 
-        disk.failing.store(false, ordering: .relaxed)
-        try fixture.put("app/after", in: store)
-        let syncsAfterRecovery = disk.syncs.load(ordering: .relaxed)
+        try recover(store, disk)
+        let syncs = disk.syncs.load(ordering: .relaxed)
         try fixture.put("app/later", in: store)
-        #expect(disk.syncs.load(ordering: .relaxed) == syncsAfterRecovery,
-                "once the directory synced, commits no longer sync it")
+        #expect(disk.syncs.load(ordering: .relaxed) == syncs, "then commits no longer touch the directory")
         let reopened = try open(dir)
-        #expect(reopened.snapshot == store.snapshot)
+        #expect(reopened.snapshot == store.snapshot, "nothing written meanwhile is lost")
     }
 
     @Test func aCommitAfterAWholeCommitWhoseDirectorySyncFailedIsNotAnsweredAsDurable() throws {
@@ -86,10 +109,49 @@ import Testing
         let removed = try SecretName("app/s0")
         #expect(store.snapshot.secrets[removed] == nil, "in place and served")
         expectNotDurable({ try fixture.put("app/during", in: store) }, "not acknowledged while the directory does not sync")
-        expectNotDurable({ try fixture.put("app/during", in: store) }, "nor the next")
 
-        disk.failing.store(false, ordering: .relaxed)
-        try fixture.put("app/after", in: store)
+        try recover(store, disk)
+        #expect(try open(dir).snapshot == store.snapshot)
+    }
+
+    /// A reload that took a newer file serves it even when the directory's
+    /// sync after its new log failed: commits go into that log, so they
+    /// must build on that file (a restart replays them onto it).
+    @Test func aReloadWhoseDirectorySyncFailedServesTheNewFileAndCommitsBuildOnIt() throws {
+        let (dir, writer, reader) = try fixture.twoHandles()
+        let disk = FailingDirectory()
+        disk.attach(to: reader)
+        try fixture.put("c", in: writer)
+        try fixture.publish(writer)
+
+        disk.failing.store(true, ordering: .relaxed)
+        let error = #expect(throws: StoreError.self) { try reader.reload() }
+        #expect(error?.code == .io)
+        #expect(reader.snapshot == writer.snapshot, "the new file is served")
+        expectNotDurable({ try fixture.put("d", in: reader) }, "not acknowledged while the new log may not be durable")
+
+        try recover(reader, disk)
+        let reopened = try open(dir)
+        #expect(reopened.snapshot == reader.snapshot, "the commits replay onto the file they were built on")
+        #expect(reopened.snapshot.secrets.count == 6)
+    }
+
+    /// A store opened as a run that died before its directory sync left it:
+    /// nothing is answered as durable until a sync of it goes through after
+    /// the files are put in place again.
+    @Test func aStoreWhoseDirectoryDoesNotSyncAtOpenAnswersNothingAsDurable() throws {
+        let dir = try TemporaryDirectory()
+        try fixture.put("app/a", in: try open(dir))
+        let disk = FailingDirectory()
+        disk.failing.store(true, ordering: .relaxed)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator(),
+                                         beforeDirectorySync: { [disk] in
+                                             disk.syncs.add(1, ordering: .relaxed)
+                                             if disk.failing.load(ordering: .relaxed) { throw DiskError() }
+                                         })
+        #expect(store.directoryIsUnsynced)
+        expectNotDurable({ try fixture.put("app/b", in: store) }, "not acknowledged")
+        try recover(store, disk)
         #expect(try open(dir).snapshot == store.snapshot)
     }
 

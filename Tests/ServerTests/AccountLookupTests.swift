@@ -21,20 +21,20 @@ final class CountingWork: BlockingWork {
 }
 
 /// A put's `principals` naming a user or a group is resolved through NSS,
-/// which may wait on a network directory: on the blocking pool, never on
-/// the event loop the put runs on. Numbers, units and anyone need no
-/// lookup and stay where they are.
+/// which may wait on a network directory: on the account lookups' thread,
+/// never on the event loop the put runs on. Numbers, units and anyone need
+/// no lookup and stay where they are.
 @Suite struct AccountLookupTests {
-    @Test func namesAreLookedUpOnTheBlockingPoolAndNumbersAreNot() async throws {
+    @Test func namesAreLookedUpOffTheLoopAndNumbersAreNot() async throws {
         let pool = CountingWork()
-        let h = try Harness(blockingPool: pool)
+        let h = try Harness(accountLookupThread: pool)
         let numbers = try await h.call(#"{"id":1,"op":"put","name":"app/a","value":"v","principals":["uid:0","gid:0","unit:web.service","anyone"]}"#)
         #expect(numbers["ok"] as? Bool == true)
         let afterNumbers = pool.count
         #expect(afterNumbers == 0, "numbers, units and anyone need no lookup")
         let names = try await h.call(#"{"id":2,"op":"put","name":"app/b","value":"v","principals":["user:root","uid:5"]}"#)
         #expect(names["ok"] as? Bool == true)
-        #expect(pool.count == afterNumbers + 1, "one trip to the pool for the lookup")
+        #expect(pool.count == afterNumbers + 1, "one trip to the lookups' thread")
         let group = try await h.call(#"{"id":3,"op":"put","name":"app/c","value":"v","principals":["group:root"]}"#)
         #expect(group["ok"] as? Bool == true)
         #expect(pool.count == afterNumbers + 2)
@@ -46,7 +46,7 @@ final class CountingWork: BlockingWork {
     @Test(arguments: ["user:no-such-user-here", "user:root\\u0000x", "group:root\\u0000"])
     func anUnknownOrTruncatedNameIsRefusedAndWritesNothing(principal: String) async throws {
         let pool = CountingWork()
-        let h = try Harness(blockingPool: pool)
+        let h = try Harness(accountLookupThread: pool)
         let before = h.services.store.snapshot.generation
         let line = #"{"id":1,"op":"put","name":"app/a","value":"v","principals":"# + "[\"\(principal)\"]}"
         let code = try await h.errorCode(line)
@@ -120,6 +120,7 @@ final class HungDirectory: BlockingWork {
         #expect(refused == "UNAVAILABLE", "one lookup more is refused at once, not queued behind the hang")
         let reload = try await h.errorCode(#"{"id":100,"op":"reload"}"#)
         #expect(reload == "UNAVAILABLE", "so is a reload, which looks the policy's names up")
+        #expect(h.audit.all.contains { $0.kind == .reloadFailed && $0.result == .error }, "and the refused reload is audited")
         // Writes that name no account, and the blocking pool, are not held.
         let numbers = try await h.call(#"{"id":101,"op":"put","name":"app/free","value":"v","principals":["uid:0"]}"#)
         #expect(numbers["ok"] as? Bool == true)

@@ -46,7 +46,7 @@ public struct RequestDispatcher: Sendable {
         case .rotateMasterKey: RotateMasterKeyHandler(keys: core)
         case .seal: SealHandler(keys: core)
         case .unseal: UnsealHandler(keys: core)
-        case .reload: ReloadHandler(policies: core, lookups: core.accountLookups)
+        case .reload: ReloadHandler(policies: core)
         case .status: StatusHandler(core: core)
         case .audit: AuditHandler(audit: core.audit, opener: core.opener, pool: core.blockingPool)
         case .import: ImportHandler(writes: core)
