@@ -13,7 +13,7 @@ import Glibc
 public enum AuditLane {
     /// The key is made once and never deleted: threads come and go, the
     /// value is a small integer, not memory to free.
-    private nonisolated(unsafe) static let key: pthread_key_t = {
+    private static let key: pthread_key_t = {
         var key = pthread_key_t()
         let rc = pthread_key_create(&key, nil)
         precondition(rc == 0, "pthread_key_create: \(rc)")

@@ -134,3 +134,9 @@ void coffer_wiping_copy(void *dst, const void *src, size_t count) { memcpy(dst, 
 int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadline) {
     return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, deadline);
 }
+
+#include <stdio.h>
+
+int coffer_rename_exchange(const char *from, const char *to) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
+}

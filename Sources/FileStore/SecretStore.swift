@@ -138,6 +138,13 @@ public final class SecretStore: Sendable {
                 && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
                 && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
         }
+
+        /// The same file, unchanged, though renamed since (a rename sets
+        /// the ctime of the file it moves).
+        func isMoved(_ other: Self) -> Bool {
+            device == other.device && inode == other.inode && size == other.size
+                && modified.tv_sec == other.modified.tv_sec && modified.tv_nsec == other.modified.tv_nsec
+        }
     }
 
     private func remember(_ info: stat) {
@@ -405,14 +412,22 @@ public final class SecretStore: Sendable {
     /// (nothing changed); a failure after that is returned: the new file is
     /// in place, and the prepared log (as store.json.next or store.log) is
     /// the one that continues it, at the next open too.
+    /// With `onlyOver`, the file is put in place only over the store file
+    /// it names, checked atomically with the rename: one dropped in since
+    /// is left in place, and `DurableFile.ReplacedMeanwhile` thrown.
     private static func switchFiles(
-        _ temp: String, written: stat, log: StoreLogFile, in directory: String,
+        _ temp: String, written: stat, log: StoreLogFile, in directory: String, onlyOver expected: FileIdentity? = nil,
         syncDirectory: (String) throws -> Void
     ) throws -> (installed: stat, problem: (any Error)?) {
         var problem: (any Error)?
         let path = directory + "/" + fileName
         do {
-            try DurableFile.install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+            if let expected {
+                try DurableFile.install(temp, over: path, in: directory, written: written,
+                                        onlyOver: { FileIdentity($0).isMoved(expected) }, syncDirectory: syncDirectory)
+            } else {
+                try DurableFile.install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+            }
         } catch let partly as DurableFile.RenamedButNotSynced {
             problem = partly.underlying
         } catch {
@@ -479,6 +494,9 @@ public final class SecretStore: Sendable {
     /// Called by `commitWhole` once its change is applied, before the file
     /// is written: tests make commits then.
     let beforeWholeWrite = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Called by a compaction and a whole commit after their last check of
+    /// the files on disk, just before the rename: tests drop a file in then.
+    let beforeSwitch = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Every master key id the store needs: the ones its records are sealed
     /// under, the one its file's MAC is made with, and the one its log is
@@ -571,9 +589,13 @@ public final class SecretStore: Sendable {
                 return (StoreError(.tampered, "the store file or log changed on disk while the change was written; it is read again first: retry"), nil)
             }
             let installed: stat, problem: (any Error)?
+            beforeSwitch.withLock { $0 }?()
             do {
                 (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file,
-                                                            in: directory, syncDirectory: syncDirectory)
+                                                            in: directory, onlyOver: lastSeen.withLock { $0 },
+                                                            syncDirectory: syncDirectory)
+            } catch is DurableFile.ReplacedMeanwhile {
+                return (StoreError(.tampered, "the store file changed on disk while the change was written; it is read again first: retry"), nil)
             } catch {
                 // Not renamed: the temp file and store.log.next are gone already.
                 return (StoreError(.io, "could not put the store file in place", underlying: "\(error)"), nil)
@@ -940,8 +962,16 @@ public final class SecretStore: Sendable {
                     return
                 }
                 let next = try Self.newLog(for: served, fileMAC: fileMAC, carrying: carried, in: directory, authenticator: authenticator)
-                let (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory,
-                                                                syncDirectory: syncDirectory)
+                let installed: stat, problem: (any Error)?
+                beforeSwitch.withLock { $0 }?()
+                do {
+                    (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory,
+                                                                onlyOver: lastSeen.withLock { $0 }, syncDirectory: syncDirectory)
+                } catch is DurableFile.ReplacedMeanwhile {
+                    // Dropped in between the check above and the rename:
+                    // left in place for the watcher, as above.
+                    return
+                }
                 takeUp(LogState(file: next, snapshotBytes: bytes.count), fileInfo: installed, fileKeyID: file.macKeyID,
                        directorySyncFailed: problem != nil)
                 if let problem { throw problem }

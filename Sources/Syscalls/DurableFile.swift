@@ -1,3 +1,4 @@
+import CCofferShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,6 +61,46 @@ public enum DurableFile {
             throw RenamedButNotSynced(written: written, underlying: error)
         }
     }
+
+    /// Steps 2 and 3 over a file that must still be the one `isExpected`
+    /// recognises (by its status), checked atomically with the replacement:
+    /// `temp` and `path` swap names (renameat2(2), `RENAME_EXCHANGE`); if
+    /// what came out is another file (one dropped in since the caller last
+    /// looked), they swap back, that file stays at `path`, and
+    /// `ReplacedMeanwhile` is thrown with nothing changed. A plain rename
+    /// where the file system cannot exchange (it checks nothing then).
+    public static func install(
+        _ temp: String, over path: String, in directory: String, written: stat, onlyOver isExpected: (stat) -> Bool,
+        syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
+    ) throws {
+        if coffer_rename_exchange(temp, path) != 0 {
+            let error = errno
+            guard error == EINVAL || error == ENOSYS else {
+                unlink(temp)
+                throw error == ENOENT ? ReplacedMeanwhile() : SyscallError(function: "renameat2", errno: error)
+            }
+            return try install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+        }
+        // `temp` now names the file that was at `path`.
+        var replaced = stat()
+        guard lstat(temp, &replaced) == 0, isExpected(replaced) else {
+            // Put the dropped-in file back; ours goes. Should the swap back
+            // fail, ours stays in place, and the dropped-in file under the
+            // temp name (never loaded, removed at the next open), the
+            // caller hears of it.
+            if coffer_rename_exchange(temp, path) == 0 { unlink(temp) }
+            throw ReplacedMeanwhile()
+        }
+        unlink(temp)
+        do {
+            try syncDirectory(directory)
+        } catch {
+            throw RenamedButNotSynced(written: written, underlying: error)
+        }
+    }
+
+    /// The file at the target was not the one expected: nothing was replaced.
+    public struct ReplacedMeanwhile: Error {}
 
     /// fsync(2) of a directory: makes the renames and creations in it durable.
     public static func syncDirectory(_ directory: String) throws {

@@ -184,3 +184,57 @@ import Testing
         #expect(reopened.snapshot.generation == 7)
     }
 }
+
+/// A store file dropped in after the last check of the files, just before
+/// the rename, is not written over either: the check and the rename are
+/// one step (an exchange of the two names, undone when what came out is
+/// not the file cofferd last saw).
+@Suite struct DroppedInAtTheRenameTests {
+    let fixture = SecretStoreTests()
+
+    /// Drops `bytes` in as store.json once, when the store is about to rename.
+    func dropIn(_ bytes: [UInt8], at store: SecretStore) {
+        let path = store.path
+        store.beforeSwitch.withLock {
+            $0 = {
+                _ = FileManager.default.createFile(atPath: path + ".new", contents: Data(bytes))
+                chmod(path + ".new", 0o600)
+                rename(path + ".new", path)
+            }
+        }
+    }
+
+    func leftovers(in dir: TemporaryDirectory) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") || $0.hasSuffix(".next") }
+    }
+
+    @Test func aCompactionLeavesIt() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator())
+        for i in 0..<3 { try fixture.put("app/s\(i)", in: store) }
+        // What another host holds: not what this store compacts to.
+        let dropped = try store.exportedFile()
+        try fixture.put("app/more", in: store)
+        dropIn(dropped, at: store)
+        try store.compactNow()
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store.path))) == dropped, "the dropped file is left for the watcher")
+        #expect(try leftovers(in: dir).isEmpty)
+        store.beforeSwitch.withLock { $0 = nil }
+        try fixture.put("app/after", in: store)
+    }
+
+    @Test func aWholeCommitIsRefusedAndLeavesIt() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator())
+        for i in 0..<3 { try fixture.put("app/s\(i)", in: store) }
+        let before = store.snapshot
+        let dropped = try store.exportedFile()
+        dropIn(dropped, at: store)
+        #expect {
+            try store.commitWhole { _, secrets in secrets[try SecretName("app/s0")] = nil }
+        } throws: { ($0 as? StoreError)?.code == .tampered }
+        #expect(store.snapshot == before, "nothing changed")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store.path))) == dropped, "the dropped file is left for the watcher")
+        #expect(try leftovers(in: dir).isEmpty)
+    }
+}

@@ -86,3 +86,8 @@ void coffer_wiping_copy(void *dst, const void *src, size_t count);
 #include <pthread.h>
 #include <time.h>
 int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadline);
+
+// renameat2(2) with RENAME_EXCHANGE: `from` and `to` swap names atomically
+// (glibc declares renameat2 only under _GNU_SOURCE). 0, or -1 with errno
+// (EINVAL where the file system cannot exchange).
+int coffer_rename_exchange(const char *from, const char *to);
