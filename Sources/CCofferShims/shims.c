@@ -140,3 +140,7 @@ int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadli
 int coffer_rename_exchange(const char *from, const char *to) {
     return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
 }
+
+int coffer_rename_noreplace(const char *from, const char *to) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}

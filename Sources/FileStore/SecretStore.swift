@@ -217,7 +217,7 @@ public final class SecretStore: Sendable {
             bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if version != StoreFileFormat.currentVersion {
             try authenticator.checkEveryRecord(of: base)
-            if let last = highWater.last { try checkNotRolledBack(base, last: last) }
+            try checkNotRolledBack(base, against: highWater)
             return try openRewritten(base, in: directory, authenticator: authenticator, highWater: highWater,
                                      beforeDirectorySync: beforeDirectorySync)
         }
@@ -256,7 +256,13 @@ public final class SecretStore: Sendable {
         startSyncer()
     }
 
-    private static func checkNotRolledBack(_ state: StoreSnapshot, last: (storeID: String, generation: UInt64), dropped: Int = 0) throws {
+    /// Refuses `state` when it is older than what this directory served, or
+    /// another store's. A restore a crash interrupted recorded what it was
+    /// putting in place (`StoreHighWater.pending`): that state is accepted
+    /// too.
+    private static func checkNotRolledBack(_ state: StoreSnapshot, against highWater: StoreHighWater, dropped: Int = 0) throws {
+        guard let last = highWater.last else { return }
+        if let pending = highWater.pending, state.storeID == pending.storeID, state.generation >= pending.generation { return }
         guard state.storeID == last.storeID else {
             throw StoreError(.tampered, "the store file belongs to store \(state.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
         }
@@ -325,7 +331,7 @@ public final class SecretStore: Sendable {
             }
             // No log (a store from before the log), or one of an older
             // snapshot: a new one starts from this file.
-            if let last = highWater.last { try checkNotRolledBack(base, last: last) }
+            try checkNotRolledBack(base, against: highWater)
             return (base, try startLog())
         }
         var changes: [SecretName: Secret?] = [:]
@@ -343,7 +349,7 @@ public final class SecretStore: Sendable {
         }
         let state = StoreSnapshot(storeID: base.storeID, generation: recovered.log.lastGeneration,
                                   secrets: base.secrets.applying(changes).packed(), outbox: outbox)
-        if let last = highWater.last { try checkNotRolledBack(state, last: last, dropped: recovered.droppedTail) }
+        try checkNotRolledBack(state, against: highWater, dropped: recovered.droppedTail)
         if recovered.droppedTail > 0 { try recovered.log.dropTail() }
         guard recovered.log.header.formatVersion == StoreLogFormat.currentVersion else {
             // A log of an earlier format (version 1: whole secrets only) is
@@ -380,12 +386,12 @@ public final class SecretStore: Sendable {
     /// continues it: the caller adopts `log` even when `problem` says a
     /// later step failed.
     private static func rewrite(
-        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator,
+        _ snapshot: StoreSnapshot, in directory: String, authenticator: StoreAuthenticator, replacing: Replacing = .anything,
         syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
     ) throws -> (log: LogState, info: stat, keyID: String, problem: (any Error)?) {
         let prepared = try prepareFiles(for: snapshot, in: directory, authenticator: authenticator)
         let (installed, problem) = try switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file, in: directory,
-                                                   syncDirectory: syncDirectory)
+                                                   replacing: replacing, syncDirectory: syncDirectory)
         return (prepared.log, installed, prepared.keyID, problem)
     }
 
@@ -412,21 +418,40 @@ public final class SecretStore: Sendable {
     /// (nothing changed); a failure after that is returned: the new file is
     /// in place, and the prepared log (as store.json.next or store.log) is
     /// the one that continues it, at the next open too.
-    /// With `onlyOver`, the file is put in place only over the store file
-    /// it names, checked atomically with the rename: one dropped in since
-    /// is left in place, and `DurableFile.ReplacedMeanwhile` thrown.
+    /// What a new store file may be renamed over.
+    enum Replacing {
+        /// Whatever is there (a new store; a migration at open).
+        case anything
+        /// Only the file cofferd last wrote or read, or refused: checked
+        /// with the rename, in one step, so that a file dropped in since is
+        /// never renamed over.
+        case only(FileIdentity)
+        /// No file: one created since cofferd found none is kept.
+        case nothing
+
+        /// What cofferd saw at `path` last: that file, or none.
+        init(_ seen: FileIdentity?) {
+            self = seen.map { .only($0) } ?? .nothing
+        }
+    }
+
+    /// With anything but `.anything`, a file dropped in meanwhile is left
+    /// in place, and `DurableFile.ReplacedMeanwhile` thrown.
     private static func switchFiles(
-        _ temp: String, written: stat, log: StoreLogFile, in directory: String, onlyOver expected: FileIdentity? = nil,
+        _ temp: String, written: stat, log: StoreLogFile, in directory: String, replacing: Replacing,
         syncDirectory: (String) throws -> Void
     ) throws -> (installed: stat, problem: (any Error)?) {
         var problem: (any Error)?
         let path = directory + "/" + fileName
         do {
-            if let expected {
+            switch replacing {
+            case .anything:
+                try DurableFile.install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+            case .only(let expected):
                 try DurableFile.install(temp, over: path, in: directory, written: written,
                                         onlyOver: { FileIdentity($0).isMoved(expected) }, syncDirectory: syncDirectory)
-            } else {
-                try DurableFile.install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+            case .nothing:
+                try DurableFile.installIfAbsent(temp, at: path, in: directory, written: written, syncDirectory: syncDirectory)
             }
         } catch let partly as DurableFile.RenamedButNotSynced {
             problem = partly.underlying
@@ -495,7 +520,8 @@ public final class SecretStore: Sendable {
     /// is written: tests make commits then.
     let beforeWholeWrite = Mutex<(@Sendable () -> Void)?>(nil)
     /// Called by a compaction and a whole commit after their last check of
-    /// the files on disk, just before the rename: tests drop a file in then.
+    /// the files on disk, just before the rename, and by a repair before it
+    /// writes: tests drop a file in then.
     let beforeSwitch = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Every master key id the store needs: the ones its records are sealed
@@ -592,7 +618,7 @@ public final class SecretStore: Sendable {
             beforeSwitch.withLock { $0 }?()
             do {
                 (installed, problem) = try Self.switchFiles(prepared.temp, written: prepared.written, log: prepared.log.file,
-                                                            in: directory, onlyOver: lastSeen.withLock { $0 },
+                                                            in: directory, replacing: .init(lastSeen.withLock { $0 }),
                                                             syncDirectory: syncDirectory)
             } catch is DurableFile.ReplacedMeanwhile {
                 return (StoreError(.tampered, "the store file changed on disk while the change was written; it is read again first: retry"), nil)
@@ -966,7 +992,7 @@ public final class SecretStore: Sendable {
                 beforeSwitch.withLock { $0 }?()
                 do {
                     (installed, problem) = try Self.switchFiles(temp, written: written, log: next, in: directory,
-                                                                onlyOver: lastSeen.withLock { $0 }, syncDirectory: syncDirectory)
+                                                                replacing: .init(lastSeen.withLock { $0 }), syncDirectory: syncDirectory)
                 } catch is DurableFile.ReplacedMeanwhile {
                     // Dropped in between the check above and the rename:
                     // left in place for the watcher, as above.
@@ -1021,27 +1047,32 @@ public final class SecretStore: Sendable {
         // Looked at with no commit or compaction in flight: a compaction
         // replaces the log between its renames and taking the new one up.
         if !exclusively({ _ in log.withLock { $0.file.isInPlace(directory: directory) } }) {
-            repair()
+            repair(over: lastSeen.withLock { $0 })
             throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; cofferd wrote its own state back")
         }
         if storeFileIsAsLastSeen { return .unchanged }
+        // The file refused, as read (or as found, when it cannot be read).
+        var refused = FileIdentity(path: path)
         do {
-            return try readAndTake()
+            return try readAndTake(found: &refused)
         } catch let error where error.code != .io && error.code != .sealed {
-            repair()
+            repair(over: refused)
             throw error
         }
     }
 
-    private func readAndTake() throws(StoreError) -> ReloadOutcome {
+    /// `found`: the file read (nil when there was none).
+    private func readAndTake(found: inout FileIdentity?) throws(StoreError) -> ReloadOutcome {
         let bytes: [UInt8]
         let info: stat
         do {
             guard let (read, status) = try Self.readStoreFile(path) else {
+                found = nil
                 throw StoreError(.notFound, "the store file \(path) is gone; still serving generation \(snapshot.generation)")
             }
             bytes = read
             info = status
+            found = FileIdentity(status)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -1126,9 +1157,14 @@ public final class SecretStore: Sendable {
     /// Writes the served state back as store.json and a new log (after a
     /// file or log was refused). Best effort: a failure leaves things as
     /// they are, and the next start says what is wrong.
-    private func repair() {
+    ///
+    /// Only over `refused`, the file found (or no file): one dropped in
+    /// since is left for the watcher, whose event reads it.
+    private func repair(over refused: FileIdentity?) {
         try? exclusively { state in
-            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator, syncDirectory: syncDirectory)
+            beforeSwitch.withLock { $0 }?()
+            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator, replacing: .init(refused),
+                                           syncDirectory: syncDirectory)
             takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
             if let problem = written.problem { throw problem }
         }
@@ -1145,8 +1181,18 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
             let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
+            // Another store's, most often: a start after a crash between the
+            // rename and the record below must accept it.
+            do { try highWater.recordPending(next, after: base) } catch {
+                throw StoreError(.io, "could not record the restore before it", underlying: "\(error)")
+            }
             let written: (log: LogState, info: stat, keyID: String, problem: (any Error)?)
-            do { written = try Self.rewrite(next, in: directory, authenticator: authenticator, syncDirectory: syncDirectory) } catch {
+            do {
+                written = try Self.rewrite(next, in: directory, authenticator: authenticator,
+                                           replacing: .init(lastSeen.withLock { $0 }), syncDirectory: syncDirectory)
+            } catch is DurableFile.ReplacedMeanwhile {
+                throw StoreError(.tampered, "the store file changed on disk during the restore; it is read again first: retry")
+            } catch {
                 throw StoreError(.io, "could not write the store file", underlying: "\(error)")
             }
             state.tip = next

@@ -145,11 +145,18 @@ final class StoreLogFile: @unchecked Sendable {
     }
 
     /// Whether `store.log` in `directory` is still this file, whole: not
-    /// replaced, removed or cut short by something other than cofferd.
+    /// replaced, removed or cut short by something other than cofferd, nor
+    /// written over in place (an older copy `cp`'d onto it keeps the inode,
+    /// and with the zeros ahead of the frames often the size): the last
+    /// frame's MAC must still end where cofferd wrote it.
     func isInPlace(directory: String) -> Bool {
         var info = stat()
-        guard lstat(directory + "/" + Self.fileName, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode && Int(info.st_size) >= end
+        guard lstat(directory + "/" + Self.fileName, &info) == 0,
+              UInt64(info.st_dev) == identity.device, UInt64(info.st_ino) == identity.inode, Int(info.st_size) >= end
+        else { return false }
+        var found = [UInt8](repeating: 0, count: lastMAC.count)
+        let read = found.withUnsafeMutableBytes { pread(fd.rawValue, $0.baseAddress, $0.count, off_t(end - lastMAC.count)) }
+        return read == lastMAC.count && ConstantTime.equals(found, lastMAC)
     }
 
     // MARK: new logs

@@ -6,8 +6,10 @@ import Glibc
 /// Watches the state directory with inotify(7) for a new store file, or a
 /// store log replaced or removed: IN_CLOSE_WRITE (an editor writing in
 /// place), IN_MOVED_TO (a rename-save, `git pull`, cofferd's own
-/// compactions), IN_DELETE, and IN_Q_OVERFLOW (events were lost: look again
-/// anyway). Watching the directory, not the file, follows renames over it.
+/// compactions), IN_DELETE, IN_ATTRIB (a chmod, chown or touch: the file
+/// is no longer as cofferd last saw it, and until a reload looks at it a
+/// compaction will not write over it), and IN_Q_OVERFLOW (events were lost:
+/// look again anyway). Watching the directory, not the file, follows renames over it.
 /// cofferd's own appends to the log, through the descriptor it keeps open,
 /// raise none of these.
 public final class StoreWatcher: Sendable {
@@ -17,7 +19,7 @@ public final class StoreWatcher: Sendable {
     public init(directory: String, fileNames: Set<String> = [SecretStore.fileName, SecretStore.logFileName]) throws {
         let fd = try syscall("inotify_init1") { inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK)) }
         do {
-            _ = try syscall("inotify_add_watch") { inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE)) }
+            _ = try syscall("inotify_add_watch") { inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB)) }
         } catch {
             close(fd)
             throw error

@@ -53,13 +53,7 @@ public enum DurableFile {
             unlink(temp)
             throw error
         }
-        do {
-            try syncDirectory(directory)
-        } catch {
-            // The new file is in place (and is what a reader sees now); only
-            // its surviving a power loss is in doubt.
-            throw RenamedButNotSynced(written: written, underlying: error)
-        }
+        try syncAfterRename(directory, written: written, syncDirectory)
     }
 
     /// Steps 2 and 3 over a file that must still be the one `isExpected`
@@ -73,34 +67,66 @@ public enum DurableFile {
         _ temp: String, over path: String, in directory: String, written: stat, onlyOver isExpected: (stat) -> Bool,
         syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
     ) throws {
-        if coffer_rename_exchange(temp, path) != 0 {
-            let error = errno
-            guard error == EINVAL || error == ENOSYS else {
-                unlink(temp)
-                throw error == ENOENT ? ReplacedMeanwhile() : SyscallError(function: "renameat2", errno: error)
-            }
+        guard try renamed(coffer_rename_exchange(temp, path), notThere: ENOENT, temp: temp) else {
             return try install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
         }
         // `temp` now names the file that was at `path`.
         var replaced = stat()
-        guard lstat(temp, &replaced) == 0, isExpected(replaced) else {
-            // Put the dropped-in file back; ours goes. Should the swap back
-            // fail, ours stays in place, and the dropped-in file under the
-            // temp name (never loaded, removed at the next open), the
-            // caller hears of it.
-            if coffer_rename_exchange(temp, path) == 0 { unlink(temp) }
-            throw ReplacedMeanwhile()
+        if lstat(temp, &replaced) != 0 || !isExpected(replaced) {
+            // Put the dropped-in file back; ours goes.
+            if coffer_rename_exchange(temp, path) == 0 {
+                unlink(temp)
+                throw ReplacedMeanwhile()
+            }
+            // Ours stays in place (what the caller asked for, done): the
+            // other file is kept beside it under a name no start removes.
+            rename(temp, path + displacedMarker + randomSuffix())
+        } else {
+            unlink(temp)
         }
-        unlink(temp)
+        try syncAfterRename(directory, written: written, syncDirectory)
+    }
+
+    /// Steps 2 and 3 where no file may be at `path` (one created since the
+    /// caller found none is not replaced: `ReplacedMeanwhile`).
+    public static func installIfAbsent(
+        _ temp: String, at path: String, in directory: String, written: stat,
+        syncDirectory: (String) throws -> Void = DurableFile.syncDirectory
+    ) throws {
+        guard try renamed(coffer_rename_noreplace(temp, path), notThere: EEXIST, temp: temp) else {
+            return try install(temp, over: path, in: directory, written: written, syncDirectory: syncDirectory)
+        }
+        try syncAfterRename(directory, written: written, syncDirectory)
+    }
+
+    /// What a renameat2(2) that returned `result` did: true when it renamed,
+    /// false where the file system lacks the flag (a plain rename then);
+    /// throws otherwise (`ReplacedMeanwhile` for `notThere`), `temp` removed.
+    private static func renamed(_ result: Int32, notThere: Int32, temp: String) throws -> Bool {
+        guard result != 0 else { return true }
+        let error = errno
+        guard error == EINVAL || error == ENOSYS else {
+            unlink(temp)
+            throw error == notThere ? ReplacedMeanwhile() : SyscallError(function: "renameat2", errno: error)
+        }
+        return false
+    }
+
+    private static func syncAfterRename(_ directory: String, written: stat, _ syncDirectory: (String) throws -> Void) throws {
         do {
             try syncDirectory(directory)
         } catch {
+            // The new file is in place (and is what a reader sees now); only
+            // its surviving a power loss is in doubt.
             throw RenamedButNotSynced(written: written, underlying: error)
         }
     }
 
     /// The file at the target was not the one expected: nothing was replaced.
     public struct ReplacedMeanwhile: Error {}
+
+    /// Marks a file dropped in that a failed swap back left beside ours.
+    public static let displacedMarker = ".displaced-"
 
     /// fsync(2) of a directory: makes the renames and creations in it durable.
     public static func syncDirectory(_ directory: String) throws {

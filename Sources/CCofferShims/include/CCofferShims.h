@@ -91,3 +91,7 @@ int coffer_mutex_clocklock(pthread_mutex_t *mutex, const struct timespec *deadli
 // (glibc declares renameat2 only under _GNU_SOURCE). 0, or -1 with errno
 // (EINVAL where the file system cannot exchange).
 int coffer_rename_exchange(const char *from, const char *to);
+
+// renameat2(2) with RENAME_NOREPLACE: `from` takes the name `to` only if no
+// file has it (EEXIST otherwise).
+int coffer_rename_noreplace(const char *from, const char *to);

@@ -1,0 +1,115 @@
+import CofferTestSupport
+@testable import FileStore
+import Foundation
+import Model
+import Synchronization
+import Syscalls
+import Testing
+
+/// What cofferd writes over, and what a crash in the middle of a restore
+/// leaves: a log copied back over itself is noticed, a repair writes only
+/// over the file it refused, and a restore cut short opens again.
+@Suite struct StoreRepairTests {
+    let fixture = SecretStoreTests()
+
+    func open(_ dir: TemporaryDirectory) throws -> SecretStore {
+        try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator())
+    }
+
+    func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    /// An older copy of the log written over it in place (`cp` keeps the
+    /// inode, and the zeros ahead of the frames the size): a reload notices
+    /// and writes cofferd's own state back, and every acknowledged commit
+    /// is still there after a restart.
+    @Test func aLogCopiedBackOverItselfIsNoticed() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        try fixture.put("app/a", in: store)
+        let older = try bytes(dir.file(SecretStore.logFileName))
+        try fixture.put("app/b", in: store)
+        let handle = try #require(FileHandle(forWritingAtPath: dir.file(SecretStore.logFileName)))
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: older)
+        try handle.close()
+
+        #expect { try store.reload() } throws: { ($0 as? StoreError)?.code == .tampered }
+        try fixture.put("app/c", in: store)
+        let reopened = try open(dir)
+        #expect(reopened.snapshot == store.snapshot)
+        #expect(reopened.snapshot.secrets.count == 3)
+    }
+
+    /// A refused file is written back over; a good one dropped in after it,
+    /// before the repair's rename, is not, and is left for the watcher.
+    @Test func aRepairWritesOnlyOverTheFileItRefused() throws {
+        let (dir, writer, reader) = try fixture.twoHandles()
+        try fixture.put("c", in: writer)
+        let good = try writer.exportedFile()
+        try fixture.replaceFile(reader, with: Array("not a store file".utf8))
+        reader.beforeSwitch.withLock {
+            $0 = { [fixture] in try? fixture.replaceFile(reader, with: good) }
+        }
+        #expect(throws: StoreError.self) { try reader.reload() }
+        #expect(try bytes(reader.path) == good, "the file dropped in after the refused one is not written over")
+        reader.beforeSwitch.withLock { $0 = nil }
+        guard case .replaced = try reader.reload() else {
+            Issue.record("the watcher's next reload takes the good file")
+            return
+        }
+        #expect(reader.snapshot == writer.snapshot)
+        withExtendedLifetime(dir) {}
+    }
+
+    /// A restore puts another store's file in place. Its files as a crash
+    /// would leave them just after the store file's rename (copied from
+    /// inside the directory sync that follows it) open again, as the
+    /// restored store, instead of being refused as another store's.
+    @Test func aRestoreCutShortOpensAgain() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        let crash = try TemporaryDirectory()
+        final class Once: Sendable { let done = Atomic<Bool>(false) }
+        let copied = Once()
+        store.beforeDirectorySync.withLock {
+            $0 = { [dir, crash] in
+                guard !copied.done.exchange(true, ordering: .relaxed) else { return }
+                for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) where !name.contains(".tmp-") {
+                    try FileManager.default.copyItem(atPath: dir.file(name), toPath: crash.file(name))
+                }
+            }
+        }
+        let other = String(repeating: "ab", count: 16)
+        let name = try SecretName("app/restored")
+        var secret = Secret(name: name, kind: .generic, protection: .sealed, versions: [])
+        try secret.add(try fixture.version(1, of: name, storeID: other), pending: false, at: 1_700_000_000, by: "uid:0")
+        try store.restore(storeID: other, secrets: [name: secret])
+        let didCopy = copied.done.load(ordering: .relaxed)
+        #expect(didCopy, "the crash point was reached")
+
+        let afterCrash = try open(crash)
+        #expect(afterCrash.snapshot.storeID == other && afterCrash.snapshot.secrets[name] != nil)
+        try fixture.put("app/next", in: afterCrash)
+        #expect(try open(crash).snapshot == afterCrash.snapshot, "the pending line is gone once recorded")
+        #expect(try open(dir).snapshot == store.snapshot)
+    }
+
+    /// The pending line names one state only: another store's file is still
+    /// refused.
+    @Test func aPendingRestoreAcceptsOnlyWhatItNames() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        try fixture.put("app/a", in: store)
+        let file = try bytes(store.path)
+        let generation = try String(contentsOfFile: dir.file(StoreHighWater.fileName), encoding: .utf8)
+        try (generation + "pending " + String(repeating: "cd", count: 16) + " 00000000000000000009\n")
+            .write(toFile: dir.file(StoreHighWater.fileName), atomically: false, encoding: .utf8)
+        let elsewhere = try TemporaryDirectory()
+        let stranger = try open(elsewhere)
+        try fixture.put("app/x", in: stranger)
+        try fixture.replaceFile(store, with: try bytes(stranger.path))
+        #expect { _ = try open(dir) } throws: { ($0 as? StoreError)?.code == .tampered }
+        try fixture.replaceFile(store, with: file)
+        #expect(try open(dir).snapshot.generation == store.snapshot.generation, "the store it served still opens")
+    }
+}
