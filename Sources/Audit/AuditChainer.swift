@@ -27,8 +27,9 @@ import Glibc
 /// not.
 public final class AuditChainer: Sendable {
     public let chainID: String
-    public let keyID: String
-    private let mac: @Sendable ([UInt8]) throws -> [UInt8]
+    /// What new events are stamped with, and what checks the events of
+    /// keys a rotation retired.
+    public let keys: AuditChainKeys
     /// One lock per lane, held across that lane's journal send: a plain
     /// mutex, not a priority-inheritance one (PlainMutex says why). An event
     /// loop's lane is taken by that loop only, so its lock is uncontended.
@@ -51,13 +52,11 @@ public final class AuditChainer: Sendable {
     /// a state file from a run with more keeps those too, so that their ends
     /// are still checked.
     public init(
-        chainID: String, keyID: String, statePath: String?, lanes laneCount: Int = 1,
-        mac: @escaping @Sendable ([UInt8]) throws -> [UInt8]
+        chainID: String, keys: AuditChainKeys, statePath: String?, lanes laneCount: Int = 1
     ) throws {
         precondition(laneCount >= 1)
         self.chainID = chainID
-        self.keyID = keyID
-        self.mac = mac
+        self.keys = keys
         var saved: [AuditChain?] = []
         if let statePath {
             let opened = try ChainStateFile(path: statePath, lanes: laneCount)
@@ -71,6 +70,17 @@ public final class AuditChainer: Sendable {
         }
     }
 
+    /// A chain stamped with `mac`, the key of master key `keyID`.
+    public convenience init(
+        chainID: String, keyID: String, statePath: String?, lanes laneCount: Int = 1,
+        mac: @escaping @Sendable ([UInt8]) throws -> [UInt8]
+    ) throws {
+        try self.init(chainID: chainID, keys: AuditChainKeys(keyID: keyID, mac: mac), statePath: statePath, lanes: laneCount)
+    }
+
+    /// The master key id new events are stamped under.
+    public var keyID: String { keys.current.keyID }
+
     /// How many lanes there are.
     public var laneCount: Int { lanes.count }
 
@@ -83,7 +93,7 @@ public final class AuditChainer: Sendable {
     @discardableResult
     public func resume(fromJournal last: [(String, String)]) -> Bool {
         let map = Dictionary(last, uniquingKeysWith: { first, _ in first })
-        guard map[AuditChain.fieldChainID] == chainID, map[AuditChain.fieldKeyID] == keyID,
+        guard map[AuditChain.fieldChainID] == chainID, let mac = map[AuditChain.fieldKeyID].flatMap(keys.mac(forKeyID:)),
               let lane = AuditChain.lane(of: map), lane < lanes.count,
               let sequence = map[AuditChain.fieldSequence].flatMap(UInt64.init),
               let chain = map[AuditChain.fieldChain].flatMap(Hex.decode), chain.count == 32,
@@ -111,7 +121,8 @@ public final class AuditChainer: Sendable {
             // the get that needed it.
             let stamped: [(String, String)]
             do {
-                stamped = try s.chain.extend(fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+                let key = keys.current
+                stamped = try s.chain.extend(fields, chainID: chainID, keyID: key.keyID, timeMicroseconds: Self.now(), mac: key.mac)
             } catch {
                 throw AuditError("the audit chain's MAC could not be computed: \(error)")
             }
@@ -147,7 +158,9 @@ public final class AuditChainer: Sendable {
             event.lost = AuditChain.ranges(numbers.sorted())
             event.lostLane = lostLane
             // Without a MAC the report waits for the next event.
-            guard let stamped = try? s.chain.extend(event.fields, chainID: chainID, keyID: keyID, timeMicroseconds: Self.now(), mac: mac)
+            let key = keys.current
+            guard let stamped = try? s.chain.extend(event.fields, chainID: chainID, keyID: key.keyID, timeMicroseconds: Self.now(),
+                                                    mac: key.mac)
             else {
                 noteLost(lostLane, numbers)
                 continue

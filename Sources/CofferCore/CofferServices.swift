@@ -19,6 +19,10 @@ public final class CofferServices: Sendable {
     public let sealer: RecordSealer
     /// Every decision is recorded here; its receipts let reveals out.
     public let audit: AuditTrail
+    /// The audit chain's keys, when events are chained: a master-key
+    /// rotation moves new events to its new key, and `audit --verify`
+    /// checks the old ones with the keys kept here.
+    package let auditChainKeys: AuditChainKeys?
     public let mode: Mode
     public let startedAt: ContinuousClock.Instant
     /// Blocking work (fsync) runs here, never on an event loop.
@@ -73,8 +77,10 @@ public final class CofferServices: Sendable {
         store: SecretStore, keyring: Keyring, sealer: RecordSealer, policy: AccessPolicy,
         policySource: PolicySource? = nil, audit: any AuditSink, mode: Mode, blockingPool: any BlockingWork,
         accountLookupThread: any BlockingWork, retainVersions: Int = CofferServices.defaultRetainVersions, keyLocations: MasterKeyLocations? = nil,
-        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = WorkPermits.defaultScryptLimit, mirror: Mirror? = nil
+        resealPausePerBatch: Duration? = nil, maxConcurrentScrypt: Int = WorkPermits.defaultScryptLimit, mirror: Mirror? = nil,
+        auditChainKeys: AuditChainKeys? = nil
     ) {
+        self.auditChainKeys = auditChainKeys
         self.mirror = mirror
         self.scrypt = .scrypt(limit: maxConcurrentScrypt)
         precondition(retainVersions >= 3, "current, previous and pending must fit")

@@ -12,7 +12,14 @@ extension CofferServices {
         }
         let rotation = self.rotation
         return try await exclusively(.rotateMasterKey) {
-            try await blockingPool.run { try rotation.run(source, services: self, locations: locations) }
+            let outcome = try await blockingPool.run { try rotation.run(source, services: self, locations: locations) }
+            // New audit events are stamped under the new key; the old key's
+            // chain MAC stays with the chain, to check what it stamped.
+            if let chainKeys = auditChainKeys, let key = try? keyring.current(), key.id.hex == outcome.newKeyID,
+               let mac = try? sealer.mac(with: key, for: .auditChain) {
+                chainKeys.stampWith(keyID: key.id.hex, mac: { try mac($0) })
+            }
+            return outcome
         }
     }
 

@@ -92,9 +92,9 @@ struct Daemon {
         do {
             let chainKey = try sealer.mac(with: key, for: .auditChain)
             chainer = try AuditChainer(
-                chainID: store.snapshot.storeID, keyID: key.id.hex,
+                chainID: store.snapshot.storeID, keys: AuditChainKeys(keyID: key.id.hex, mac: { try chainKey($0) }),
                 statePath: settings.stateDirectory + "/audit-chain",
-                lanes: try Self.claimAuditLanes(MultiThreadedEventLoopGroup.singleton), mac: { try chainKey($0) })
+                lanes: try Self.claimAuditLanes(MultiThreadedEventLoopGroup.singleton))
         } catch {
             throw StartupRefusal("cannot open the audit chain state in \(settings.stateDirectory): \(error)")
         }
@@ -120,7 +120,7 @@ struct Daemon {
             accountLookupThread: ThreadPoolWork(lookupThread),
             retainVersions: settings.retainVersions, keyLocations: keyLocations,
             resealPausePerBatch: settings.developmentResealPause, maxConcurrentScrypt: settings.limits.maxConcurrentScrypt,
-            mirror: mirror
+            mirror: mirror, auditChainKeys: chainer.keys
         )
         relay.attach(services.audit)
         let dispatcher = RequestDispatcher(services: services, logger: logger)

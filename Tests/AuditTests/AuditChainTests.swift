@@ -250,3 +250,32 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         }
     }
 }
+
+/// A master-key rotation moves the chain to the new key's MAC mid-lane:
+/// what the old key stamped still checks with the key the chain keeps.
+@Suite struct AuditChainKeyTests {
+    static func mac(_ seed: UInt8) -> AuditChainKeys.MAC {
+        { data in testMAC(data + [seed]) }
+    }
+
+    @Test func eventsOnEitherSideOfARekeyVerify() throws {
+        let keys = AuditChainKeys(keyID: "old", mac: Self.mac(1))
+        let chainer = try AuditChainer(chainID: "s", keys: keys, statePath: nil)
+        var journal: [[(String, String)]] = []
+        func send(_ kind: AuditEventKind) throws {
+            try chainer.stamp(AuditEvent(kind: kind, result: .ok).fields) { (f) throws(AuditError) in journal.append(f) }
+        }
+        try send(.put)
+        try send(.get)
+        keys.stampWith(keyID: "new", mac: Self.mac(2))
+        try send(.get)
+        #expect(journal.map { Dictionary($0, uniquingKeysWith: { a, _ in a })["COFFER_CHAIN_KEY_ID"] } == ["old", "old", "new"])
+        var verifier = AuditChainVerifier { keyID, data in try? keys.mac(forKeyID: keyID)?(data) }
+        for event in journal { verifier.add(event) }
+        #expect(verifier.finish(expectLast: [3]).isIntact)
+        var withoutOld = AuditChainVerifier { keyID, data in keyID == "new" ? try? Self.mac(2)(data) : nil }
+        for event in journal { withoutOld.add(event) }
+        #expect(!withoutOld.finish(expectLast: [3]).isIntact, "without the old key, its events do not check")
+        #expect(chainer.resume(fromJournal: journal[1]) == false, "an authentic event behind the chain is not followed")
+    }
+}

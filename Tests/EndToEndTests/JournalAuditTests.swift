@@ -67,6 +67,26 @@ import Testing
         }
     }
 
+    /// A master-key rotation retires the old key: events stamped before it
+    /// still check, with the chain key cofferd keeps, and events after it
+    /// are stamped under the new key.
+    @Test func theChainStillVerifiesAfterAMasterKeyRotation() throws {
+        guard try Journal.require(), try requireRoot() else { return }
+        let daemon = try DevDaemon(audit: "journal")
+        let chain = try daemon.storeID()
+        #expect(try daemon.ctl(["put", "k"], stdin: "v").status == 0)
+        #expect(try daemon.ctl(["rotate-master-key"]).status == 0)
+        #expect(try daemon.ctl(["get", "k"]).status == 0)
+        let events = try Journal.waitFor(chain: chain, "the get after the rotation is in the journal") {
+            $0.contains { $0["COFFER_EVENT"] == "get" }
+        }
+        let keys = Set(events.compactMap { $0["COFFER_CHAIN_KEY_ID"] })
+        #expect(keys.count == 2, "the events before the rotation and after it are stamped under the old key and the new")
+        let verified = try daemon.ctl(["audit", "--verify"])
+        #expect(verified.status == 0, "\(verified.stdoutText) \(verified.stderr)")
+        #expect(verified.stdoutText.contains("chain: intact"))
+    }
+
     @Test func theChainVerifiesThenShowsTheGapAnOutageMadeAndRevealsFailClosed() throws {
         guard try Journal.require(), try requireRoot() else { return }
         // cofferd in a mount namespace of its own, so that this test can hide

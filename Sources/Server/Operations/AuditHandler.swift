@@ -16,6 +16,8 @@ struct AuditHandler: OperationHandler {
     static let maxLimit = 10_000
     let audit: AuditTrail
     let opener: RecordOpener
+    /// The chain's keys, those of retired master keys included.
+    let chainKeys: AuditChainKeys?
     let pool: any BlockingWork
 
     func handle(_ request: Request, context: RequestContext) async throws -> HandlerOutcome {
@@ -55,10 +57,11 @@ struct AuditHandler: OperationHandler {
     func read(chainID: String, filter: AuditFilter, limit: Int) async throws -> Reading {
         let keyring = opener.keyring
         let sealer = opener.sealer
+        let chainKeys = self.chainKeys
         let uid = geteuid()
         do {
             return try await pool.run {
-                let macs = MACCache(keyring: keyring, sealer: sealer)
+                let macs = MACCache(chainKeys: chainKeys, keyring: keyring, sealer: sealer)
                 var reading = Reading(verifier: AuditChainVerifier(mac: macs.mac), shown: [])
                 try JournalReader.forEach(chainID: chainID, uid: uid, since: filter.sinceMicroseconds) { entry in
                     reading.verifier.add(entry.fields)
@@ -73,18 +76,23 @@ struct AuditHandler: OperationHandler {
         }
     }
 
-    /// The chain key per master key id, derived once per reading.
+    /// The chain key per master key id: the chain's own (those of keys a
+    /// rotation retired included), else derived once per reading from a
+    /// key the keyring holds.
     final class MACCache: @unchecked Sendable {
+        let chainKeys: AuditChainKeys?
         let keyring: Keyring
         let sealer: RecordSealer
         var macs: [String: MACKey] = [:]
 
-        init(keyring: Keyring, sealer: RecordSealer) {
+        init(chainKeys: AuditChainKeys?, keyring: Keyring, sealer: RecordSealer) {
+            self.chainKeys = chainKeys
             self.keyring = keyring
             self.sealer = sealer
         }
 
         func mac(_ keyID: String, _ data: [UInt8]) -> [UInt8]? {
+            if let chained = chainKeys?.mac(forKeyID: keyID) { return try? chained(data) }
             if macs[keyID] == nil, let id = KeyID(hex: keyID), let key = try? keyring.key(for: id) {
                 macs[keyID] = try? sealer.mac(with: key, for: .auditChain)
             }

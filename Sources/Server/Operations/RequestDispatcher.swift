@@ -48,7 +48,7 @@ public struct RequestDispatcher: Sendable {
         case .unseal: UnsealHandler(keys: core)
         case .reload: ReloadHandler(policies: core)
         case .status: StatusHandler(core: core)
-        case .audit: AuditHandler(audit: core.audit, opener: core.opener, pool: core.blockingPool)
+        case .audit: AuditHandler(audit: core.audit, opener: core.opener, chainKeys: core.auditChainKeys, pool: core.blockingPool)
         case .import: ImportHandler(writes: core)
         case .export: ExportHandler(store: core.store, opener: core.opener)
         case .restore: RestoreHandler(mirror: core.mirror, store: core.store, pool: core.blockingPool)
