@@ -675,8 +675,13 @@ public final class SecretStore: Sendable {
         // The file is in place: from here on it is what the store is.
         takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
         serve(next, origin: origin)
-        do { try highWater.record(next) } catch {
-            throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
+        // Recorded only once the renames are known durable: after a power
+        // loss that undid them, a generation recorded ahead of the files
+        // left would refuse the start as a rollback.
+        if written.problem == nil {
+            do { try highWater.record(next) } catch {
+                throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
+            }
         }
         if let problem = written.problem {
             throw StoreError(.io, "\(what) is in place but may not survive a power loss", underlying: "\(problem)")
@@ -873,10 +878,15 @@ public final class SecretStore: Sendable {
         if unsynced {
             answer = .failure(StoreError(.io, "the change is written, but the store's directory could not be synced after its files were replaced, so it may not survive a power loss; cofferd writes the files again"))
         }
-        do { try highWater.record(last, sync: false) } catch {
-            // Durable, so served; but a later start could not tell a
-            // rollback to before it: the writer hears of it.
-            answer = .failure(StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
+        // Not recorded while the log's rename may not be durable (`install`
+        // says why); the compaction's switch, once it syncs, lets the next
+        // batch record it.
+        if !unsynced {
+            do { try highWater.record(last, sync: false) } catch {
+                // Durable, so served; but a later start could not tell a
+                // rollback to before it: the writer hears of it.
+                answer = .failure(StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
+            }
         }
         for staged in batch {
             serve(staged.snapshot, origin: staged.origin)
@@ -1125,8 +1135,10 @@ public final class SecretStore: Sendable {
             let problem = try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
             state.tip = next
             serve(next, origin: .file)
-            do { try highWater.record(next) } catch {
-                throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
+            if problem == nil {
+                do { try highWater.record(next) } catch {
+                    throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
+                }
             }
             if let problem { throw problem }
             return .replaced(old: loaded, new: next)

@@ -31,6 +31,12 @@ import Testing
         }
     }
 
+    /// The generation store-generation holds.
+    func recordedGeneration(_ dir: TemporaryDirectory) throws -> UInt64? {
+        let text = try String(contentsOfFile: dir.file(StoreHighWater.fileName), encoding: .utf8)
+        return text.split(separator: "\n").first?.split(separator: " ").last.flatMap { UInt64($0) }
+    }
+
     func open(_ dir: TemporaryDirectory) throws -> SecretStore {
         try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator())
     }
@@ -81,8 +87,11 @@ import Testing
         disk.failing.store(true, ordering: .relaxed)
         #expect(throws: DiskError.self, "the compaction tells of it") { try store.compactNow() }
         let compacted = store.snapshot.generation
+        let recorded = try recordedGeneration(dir)
         expectNotDurable({ try fixture.put("app/during", in: store) },
                          "a commit in the new log, whose rename may not be durable, is not acknowledged")
+        #expect(try recordedGeneration(dir) == recorded,
+                "store-generation does not move ahead of files a power loss could take back")
         let during = try SecretName("app/during")
         #expect(store.snapshot.generation == compacted + 1 && store.snapshot.secrets[during] != nil,
                 "written and served all the same")
@@ -93,6 +102,7 @@ import Testing
         #expect(disk.syncs.load(ordering: .relaxed) == syncs, "then commits no longer touch the directory")
         let reopened = try open(dir)
         #expect(reopened.snapshot == store.snapshot, "nothing written meanwhile is lost")
+        #expect(try recordedGeneration(dir) == store.snapshot.generation)
     }
 
     @Test func aCommitAfterAWholeCommitWhoseDirectorySyncFailedIsNotAnsweredAsDurable() throws {
