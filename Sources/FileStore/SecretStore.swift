@@ -680,11 +680,11 @@ public final class SecretStore: Sendable {
         // left would refuse the start as a rollback.
         if written.problem == nil {
             do { try highWater.record(next) } catch {
-                throw StoreError(.io, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
+                throw StoreError(.notDurable, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
             }
         }
         if let problem = written.problem {
-            throw StoreError(.io, "\(what) is in place but may not survive a power loss", underlying: "\(problem)")
+            throw StoreError(.notDurable, "\(what) is in place but may not survive a power loss", underlying: "\(problem)")
         }
     }
 
@@ -876,7 +876,7 @@ public final class SecretStore: Sendable {
         // compaction asked for below puts the files in place again.
         let unsynced = directoryUnsynced.load(ordering: .acquiring)
         if unsynced {
-            answer = .failure(StoreError(.io, "the change is written, but the store's directory could not be synced after its files were replaced, so it may not survive a power loss; cofferd writes the files again"))
+            answer = .failure(StoreError(.notDurable, "the change is written, but the store's directory could not be synced after its files were replaced, so it may not survive a power loss; cofferd writes the files again"))
         }
         // Not recorded while the log's rename may not be durable (`install`
         // says why); the compaction's switch, once it syncs, lets the next
@@ -885,7 +885,7 @@ public final class SecretStore: Sendable {
             do { try highWater.record(last, sync: false) } catch {
                 // Durable, so served; but a later start could not tell a
                 // rollback to before it: the writer hears of it.
-                answer = .failure(StoreError(.io, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
+                answer = .failure(StoreError(.notDurable, "the change is written, but its generation could not be recorded", underlying: "\(error)"))
             }
         }
         for staged in batch {
@@ -1065,7 +1065,7 @@ public final class SecretStore: Sendable {
         var refused = FileIdentity(path: path)
         do {
             return try readAndTake(found: &refused)
-        } catch let error where error.code != .io && error.code != .sealed {
+        } catch let error where error.code != .io && error.code != .sealed && error.code != .notDurable {
             repair(over: refused)
             throw error
         }
@@ -1137,7 +1137,7 @@ public final class SecretStore: Sendable {
             serve(next, origin: .file)
             if problem == nil {
                 do { try highWater.record(next) } catch {
-                    throw StoreError(.io, "could not record the store's generation", underlying: "\(error)")
+                    throw StoreError(.notDurable, "could not record the store's generation", underlying: "\(error)")
                 }
             }
             if let problem { throw problem }
@@ -1163,7 +1163,7 @@ public final class SecretStore: Sendable {
         takeUp(LogState(file: fresh, snapshotBytes: fileBytes), fileInfo: info, fileKeyID: keyID,
                directorySyncFailed: (try? synced.get()) == nil)
         guard case .failure(let error) = synced else { return nil }
-        return StoreError(.io, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
+        return StoreError(.notDurable, "the new store log is in place but may not survive a power loss", underlying: "\(error)")
     }
 
     /// Writes the served state back as store.json and a new log (after a

@@ -10,6 +10,10 @@ public struct StoreError: Error, CustomStringConvertible, CustomDebugStringConve
         case notFound
         /// The keyring is sealed: nothing can be checked or written.
         case sealed
+        /// The change is made and served, but the disk did not confirm all
+        /// it needs to survive a power loss (a directory sync, the recorded
+        /// generation): not acknowledged as durable.
+        case notDurable
     }
 
     public let code: Code

@@ -46,7 +46,7 @@ import Testing
             try put()
             Issue.record(comment)
         } catch let error as StoreError {
-            #expect(error.code == .io, comment)
+            #expect(error.code == .notDurable, comment)
         } catch {
             Issue.record("unexpected \(error)")
         }
@@ -136,7 +136,7 @@ import Testing
 
         disk.failing.store(true, ordering: .relaxed)
         let error = #expect(throws: StoreError.self) { try reader.reload() }
-        #expect(error?.code == .io)
+        #expect(error?.code == .notDurable)
         #expect(reader.snapshot == writer.snapshot, "the new file is served")
         expectNotDurable({ try fixture.put("d", in: reader) }, "not acknowledged while the new log may not be durable")
 

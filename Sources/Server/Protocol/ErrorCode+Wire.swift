@@ -52,6 +52,10 @@ extension CofferError {
             return CofferError(.unavailable, "the master key that sealed this record is not loaded")
         case let e as KeyringError:
             return CofferError(.internal, "keyring error", underlying: e.debugDescription)
+        case let e as StoreError where e.code == .notDurable:
+            // Not "nothing was changed": the change is served.
+            return CofferError(.unavailable, "the change was made and is served, but the disk did not confirm it: it may not survive a power loss",
+                               underlying: e.debugDescription)
         case let e as StoreError:
             return CofferError(.unavailable, "the store could not be written; nothing was changed", underlying: e.debugDescription)
         case let e as LockedBytes.AllocationError:
