@@ -78,21 +78,23 @@ public final class SecretStore: Sendable {
     /// store-generation written since its last sync, and when that was
     /// (`persist` puts the sync off under load).
     private let highWaterSync = Mutex<(unsynced: Bool, syncedAt: ContinuousClock.Instant)>((false, .now))
-    /// A directory sync after cofferd renamed a store file or log into
-    /// place failed (or the one at open): the renames may not survive a
-    /// power loss, and with them every commit the log holds. A later sync
-    /// that succeeds proves nothing (after a failed fsync Linux may have
-    /// dropped the dirty state it could not write, fsync(2) "ERRORS"): only
-    /// files renamed into place again and a directory sync after them do.
-    /// Set by exclusive operations and at open; while set, the syncer
-    /// answers every batch with an error (the commits are written and
-    /// served) and has the store compacted, whose switch clears it.
-    private let directoryUnsynced = Atomic<Bool>(false)
+    /// The files on disk may not keep what the log appends: a directory
+    /// sync after cofferd renamed a store file or log into place failed
+    /// (or the one at open), so the renames may not survive a power loss;
+    /// or the log was replaced or removed outside cofferd, so its appends
+    /// go to a file no start reads. A later sync that succeeds proves
+    /// nothing (after a failed fsync Linux may have dropped the dirty state
+    /// it could not write, fsync(2) "ERRORS"): only files renamed into
+    /// place again and a directory sync after them do. Set by exclusive
+    /// operations and at open; while set, the syncer answers every batch
+    /// with an error (the commits are written and served), records no
+    /// generation, and has the store compacted, whose switch clears it.
+    private let filesInDoubt = Atomic<Bool>(false)
     /// Called before every sync of the store's directory: tests make it
     /// throw, as a failing disk would.
     let beforeDirectorySync = Mutex<(@Sendable () throws -> Void)?>(nil)
     /// Whether commits wait for the files to be put in place again (tests).
-    var directoryIsUnsynced: Bool { directoryUnsynced.load(ordering: .acquiring) }
+    var filesAreInDoubt: Bool { filesInDoubt.load(ordering: .acquiring) }
     /// Whether a compaction the syncer started is running (tests).
     var isCompacting: Bool { pipeline.withLock { $0.compacting } }
     /// The directory's fsync, through `beforeDirectorySync`.
@@ -227,7 +229,7 @@ public final class SecretStore: Sendable {
                                 highWater: highWater)
         store.beforeDirectorySync.withLock { $0 = beforeDirectorySync }
         store.finishOpening(fileInfo: info, fileKeyID: fileKeyID)
-        try highWater.record(snapshot)
+        if !store.filesAreInDoubt { try highWater.record(snapshot) }
         return store
     }
 
@@ -243,7 +245,7 @@ public final class SecretStore: Sendable {
                                 highWater: highWater)
         store.beforeDirectorySync.withLock { $0 = beforeDirectorySync }
         store.finishOpening(fileInfo: written.info, fileKeyID: written.keyID)
-        try highWater.record(snapshot)
+        if !store.filesAreInDoubt { try highWater.record(snapshot) }
         return store
     }
 
@@ -252,7 +254,7 @@ public final class SecretStore: Sendable {
         fileKey.withLock { $0 = fileKeyID }
         // The files may be as a run that died before its directory sync
         // left them: nothing is answered as durable until one goes through.
-        if (try? syncDirectory(directory)) == nil { directoryUnsynced.store(true, ordering: .releasing) }
+        if (try? syncDirectory(directory)) == nil { filesInDoubt.store(true, ordering: .releasing) }
         startSyncer()
     }
 
@@ -262,7 +264,10 @@ public final class SecretStore: Sendable {
     /// too.
     private static func checkNotRolledBack(_ state: StoreSnapshot, against highWater: StoreHighWater, dropped: Int = 0) throws {
         guard let last = highWater.last else { return }
-        if let pending = highWater.pending, state.storeID == pending.storeID, state.generation >= pending.generation { return }
+        // A pending line a crash left behind a later record names nothing
+        // newer than that record: ignored then.
+        if let pending = highWater.pending, pending.storeID != last.storeID || pending.generation > last.generation,
+           state.storeID == pending.storeID, state.generation >= pending.generation { return }
         guard state.storeID == last.storeID else {
             throw StoreError(.tampered, "the store file belongs to store \(state.storeID.prefix(8))…, but this directory served \(last.storeID.prefix(8))…")
         }
@@ -874,9 +879,9 @@ public final class SecretStore: Sendable {
         // failed: its frames are on disk, but the file may not be found
         // after a power loss. Served, but not answered as durable; the
         // compaction asked for below puts the files in place again.
-        let unsynced = directoryUnsynced.load(ordering: .acquiring)
+        let unsynced = filesInDoubt.load(ordering: .acquiring)
         if unsynced {
-            answer = .failure(StoreError(.notDurable, "the change is written, but the store's directory could not be synced after its files were replaced, so it may not survive a power loss; cofferd writes the files again"))
+            answer = .failure(StoreError(.notDurable, "the change is written, but the store's files on disk may not keep it (a directory sync failed after they were replaced, or the log was replaced outside cofferd); cofferd writes them again"))
         }
         // Not recorded while the log's rename may not be durable (`install`
         // says why); the compaction's switch, once it syncs, lets the next
@@ -1008,9 +1013,13 @@ public final class SecretStore: Sendable {
                     // left in place for the watcher, as above.
                     return
                 }
+                let wasInDoubt = filesAreInDoubt
                 takeUp(LogState(file: next, snapshotBytes: bytes.count), fileInfo: installed, fileKeyID: file.macKeyID,
                        directorySyncFailed: problem != nil)
                 if let problem { throw problem }
+                // The generations served while in doubt were not recorded:
+                // recorded now (no commit is in flight: this is the tip).
+                if wasInDoubt { try highWater.record(snapshot) }
             }
         } catch {
             unlink(temp)
@@ -1027,7 +1036,7 @@ public final class SecretStore: Sendable {
         log.withLock { $0 = newLog }
         remember(fileInfo)
         fileKey.withLock { $0 = fileKeyID }
-        directoryUnsynced.store(directorySyncFailed, ordering: .releasing)
+        filesInDoubt.store(directorySyncFailed, ordering: .releasing)
     }
 
     // MARK: Reloads and restores
@@ -1056,15 +1065,26 @@ public final class SecretStore: Sendable {
         }
         // Looked at with no commit or compaction in flight: a compaction
         // replaces the log between its renames and taking the new one up.
-        if !exclusively({ _ in log.withLock { $0.file.isInPlace(directory: directory) } }) {
-            repair(over: lastSeen.withLock { $0 })
-            throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; cofferd wrote its own state back")
+        let logInPlace = exclusively { _ in
+            let inPlace = log.withLock { $0.file.isInPlace(directory: directory) }
+            // Appends now go to a file no start reads: nothing is answered
+            // as durable until cofferd's files are in place again.
+            if !inPlace { filesInDoubt.store(true, ordering: .releasing) }
+            return inPlace
         }
-        if storeFileIsAsLastSeen { return .unchanged }
+        let fileAsLastSeen = storeFileIsAsLastSeen
+        if !logInPlace, fileAsLastSeen {
+            let repaired = repair(over: lastSeen.withLock { $0 })
+            throw StoreError(.tampered, "the store log was replaced, removed or cut short outside cofferd; "
+                + (repaired ? "cofferd wrote its own state back" : "a store file dropped in meanwhile is read next"))
+        }
+        // Both changed (a backup put back over the directory): the store
+        // file decides, as for a file dropped in alone.
+        if logInPlace, fileAsLastSeen { return .unchanged }
         // The file refused, as read (or as found, when it cannot be read).
         var refused = FileIdentity(path: path)
         do {
-            return try readAndTake(found: &refused)
+            return try readAndTake(found: &refused, logInPlace: logInPlace)
         } catch let error where error.code != .io && error.code != .sealed && error.code != .notDurable {
             repair(over: refused)
             throw error
@@ -1072,7 +1092,7 @@ public final class SecretStore: Sendable {
     }
 
     /// `found`: the file read (nil when there was none).
-    private func readAndTake(found: inout FileIdentity?) throws(StoreError) -> ReloadOutcome {
+    private func readAndTake(found: inout FileIdentity?, logInPlace: Bool) throws(StoreError) -> ReloadOutcome {
         let bytes: [UInt8]
         let info: stat
         do {
@@ -1106,7 +1126,7 @@ public final class SecretStore: Sendable {
             // The very snapshot the log continues, its file touched (chmod,
             // an editor saving it unchanged): nothing to take.
             let base = log.withLock { $0.file.header }
-            if next.storeID == base.storeID, next.generation == base.baseGeneration, let nextMAC,
+            if logInPlace, next.storeID == base.storeID, next.generation == base.baseGeneration, let nextMAC,
                ConstantTime.equals(nextMAC, base.baseMAC) {
                 remember(info)
                 return .unchanged
@@ -1172,14 +1192,24 @@ public final class SecretStore: Sendable {
     ///
     /// Only over `refused`, the file found (or no file): one dropped in
     /// since is left for the watcher, whose event reads it.
-    private func repair(over refused: FileIdentity?) {
-        try? exclusively { state in
-            beforeSwitch.withLock { $0 }?()
-            let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator, replacing: .init(refused),
-                                           syncDirectory: syncDirectory)
-            takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
-            if let problem = written.problem { throw problem }
+    /// Returns whether cofferd's files were written.
+    @discardableResult
+    private func repair(over refused: FileIdentity?) -> Bool {
+        var wrote = false
+        do {
+            try exclusively { (state: inout Pipeline) throws -> Void in
+                beforeSwitch.withLock { $0 }?()
+                let written = try Self.rewrite(state.tip, in: directory, authenticator: authenticator, replacing: .init(refused),
+                                               syncDirectory: syncDirectory)
+                takeUp(written.log, fileInfo: written.info, fileKeyID: written.keyID, directorySyncFailed: written.problem != nil)
+                wrote = true
+                if let problem = written.problem { throw problem }
+            }
+        } catch {
+            // Not written (a file dropped in meanwhile, an I/O error), or
+            // written with its directory sync failed (`filesInDoubt`).
         }
+        return wrote
     }
 
     /// Replaces an empty store with `secrets` of store `storeID` (restore
@@ -1191,6 +1221,15 @@ public final class SecretStore: Sendable {
             // would bring the deleted secrets back.
             guard base.secrets.isEmpty, base.outbox.isEmpty else {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
+            }
+            // It is written into store-generation, which must parse again.
+            guard storeID.utf8.count == 32, storeID.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw StoreError(.corrupt, "a store id is 32 lowercase hex digits")
+            }
+            // store-generation may lag the files until they are put in place
+            // again; the restore's first line must not move it ahead.
+            guard !filesAreInDoubt else {
+                throw StoreError(.io, "the store's files are being written again after a failed sync; retry the restore shortly")
             }
             let next = StoreSnapshot(storeID: storeID, generation: base.generation + 1, secrets: secrets)
             // Another store's, most often: a start after a crash between the

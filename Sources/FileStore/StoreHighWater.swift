@@ -35,7 +35,8 @@ final class StoreHighWater: Sendable {
 
     init(directory: String) throws {
         let opened = try OwnedFileDescriptor.open(directory + "/" + Self.fileName, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-        let lines = String(decoding: try opened.readAll(limit: 4096), as: UTF8.self).split(separator: "\n")
+        let text = String(decoding: try opened.readAll(limit: 4096), as: UTF8.self)
+        let lines = text.split(separator: "\n")
         func parsed(_ line: Substring, marked marker: String? = nil) -> (String, UInt64)? {
             var parts = line.split(separator: " ")
             if let marker {
@@ -47,6 +48,11 @@ final class StoreHighWater: Sendable {
         }
         last = lines.count <= 2 ? lines.first.flatMap { parsed($0) } : nil
         pending = lines.count == 2 && last != nil ? parsed(lines[1], marked: "pending") : nil
+        // Read as "never served", a garbled file would turn the rollback
+        // check off: refused instead (deleting it turns it off on purpose).
+        guard text.isEmpty || last != nil, lines.count < 2 || pending != nil else {
+            throw StoreError(.corrupt, "\(directory)/\(Self.fileName) cannot be read; to start without the rollback check, remove it (docs/file-format.md)")
+        }
         state = Mutex(State(file: opened, pending: lines.count > 1))
     }
 

@@ -40,6 +40,32 @@ import Testing
         #expect(reopened.snapshot.secrets.count == 3)
     }
 
+    /// A backup put back over the live directory, store file and log both:
+    /// refused as a rollback, and cofferd's own files are written back
+    /// (the log's check first finds the log replaced; the store file then
+    /// decides). Nothing acknowledged after it is lost.
+    @Test func aBackupPutBackOverBothFilesIsRefusedAndWrittenBack() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        try fixture.put("app/a", in: store)
+        try store.compactNow()
+        let backup = try TemporaryDirectory()
+        for name in [SecretStore.fileName, SecretStore.logFileName] {
+            try FileManager.default.copyItem(atPath: dir.file(name), toPath: backup.file(name))
+        }
+        try fixture.put("app/b", in: store)
+        try store.compactNow()
+        try fixture.put("app/c", in: store)
+        for name in [SecretStore.fileName, SecretStore.logFileName] {
+            #expect(rename(backup.file(name), dir.file(name)) == 0)
+        }
+        #expect { try store.reload() } throws: { ($0 as? StoreError)?.code == .tampered }
+        try fixture.put("app/d", in: store)
+        let reopened = try open(dir)
+        #expect(reopened.snapshot == store.snapshot)
+        #expect(reopened.snapshot.secrets.count == 4)
+    }
+
     /// A refused file is written back over; a good one dropped in after it,
     /// before the repair's rename, is not, and is left for the watcher.
     @Test func aRepairWritesOnlyOverTheFileItRefused() throws {
@@ -90,8 +116,38 @@ import Testing
         let afterCrash = try open(crash)
         #expect(afterCrash.snapshot.storeID == other && afterCrash.snapshot.secrets[name] != nil)
         try fixture.put("app/next", in: afterCrash)
-        #expect(try open(crash).snapshot == afterCrash.snapshot, "the pending line is gone once recorded")
+        let recorded = try String(contentsOfFile: crash.file(StoreHighWater.fileName), encoding: .utf8)
+        #expect(!recorded.contains("pending"), "the pending line is gone once recorded")
+        #expect(try open(crash).snapshot == afterCrash.snapshot)
         #expect(try open(dir).snapshot == store.snapshot)
+    }
+
+    /// A pending line a crash left behind a later record (the record's
+    /// write reached the disk, not its cut of the file) names nothing newer
+    /// than that record: an older file of the same store is still refused.
+    @Test func aPendingLineBehindTheRecordIsIgnored() throws {
+        let dir = try TemporaryDirectory()
+        let store = try open(dir)
+        for i in 0..<3 { try fixture.put("app/s\(i)", in: store) }
+        let older = try store.exportedFile()
+        for i in 3..<5 { try fixture.put("app/s\(i)", in: store) }
+        let storeID = store.snapshot.storeID
+        try ("\(storeID) 00000000000000000005\npending \(storeID) 00000000000000000002\n")
+            .write(toFile: dir.file(StoreHighWater.fileName), atomically: false, encoding: .utf8)
+        try fixture.replaceFile(store, with: older)
+        unlink(dir.file(SecretStore.logFileName))
+        #expect { _ = try open(dir) } throws: { ($0 as? StoreError)?.code == .tampered }
+    }
+
+    /// A store-generation that cannot be read refuses the start rather than
+    /// turn the rollback check off.
+    @Test func anUnreadableStoreGenerationRefusesTheStart() throws {
+        let dir = try TemporaryDirectory()
+        try fixture.put("app/a", in: try open(dir))
+        try "x\ny\nz\n".write(toFile: dir.file(StoreHighWater.fileName), atomically: false, encoding: .utf8)
+        #expect { _ = try open(dir) } throws: { ($0 as? StoreError)?.code == .corrupt }
+        unlink(dir.file(StoreHighWater.fileName))
+        #expect(try open(dir).snapshot.secrets.count == 1, "removed, the start goes on without the check")
     }
 
     /// The pending line names one state only: another store's file is still
@@ -102,7 +158,8 @@ import Testing
         try fixture.put("app/a", in: store)
         let file = try bytes(store.path)
         let generation = try String(contentsOfFile: dir.file(StoreHighWater.fileName), encoding: .utf8)
-        try (generation + "pending " + String(repeating: "cd", count: 16) + " 00000000000000000009\n")
+        // A generation the stranger's file reaches: only its store id is wrong.
+        try (generation + "pending " + String(repeating: "cd", count: 16) + " 00000000000000000001\n")
             .write(toFile: dir.file(StoreHighWater.fileName), atomically: false, encoding: .utf8)
         let elsewhere = try TemporaryDirectory()
         let stranger = try open(elsewhere)
