@@ -95,6 +95,11 @@ public final class SecretStore: Sendable {
     let beforeDirectorySync = Mutex<(@Sendable () throws -> Void)?>(nil)
     /// Whether commits wait for the files to be put in place again (tests).
     var filesAreInDoubt: Bool { filesInDoubt.load(ordering: .acquiring) }
+    /// Commits wait on a store file on disk that cofferd has neither taken
+    /// nor refused (a reload could not read it, or could not start its
+    /// log): no compaction writes over it, so only another reload clears
+    /// the doubt. The watcher tries again while this holds.
+    public var waitsOnAStoreFile: Bool { filesAreInDoubt && !storeFileIsAsLastSeen }
     /// Whether a compaction the syncer started is running (tests).
     var isCompacting: Bool { pipeline.withLock { $0.compacting } }
     /// The directory's fsync, through `beforeDirectorySync`.
@@ -1088,6 +1093,13 @@ public final class SecretStore: Sendable {
         } catch let error where error.code != .io && error.code != .sealed && error.code != .notDurable {
             repair(over: refused)
             throw error
+        } catch let error where error.code == .io && !storeFileIsAsLastSeen {
+            // A file not taken (unreadable now, or its new log not put in
+            // place) is not the file the log continues: a restart would set
+            // the log's commits aside. Nothing is answered as durable until
+            // it is taken or refused (the syncer's compaction reads it again).
+            filesInDoubt.store(true, ordering: .releasing)
+            throw error
         }
     }
 
@@ -1215,6 +1227,9 @@ public final class SecretStore: Sendable {
     /// Replaces an empty store with `secrets` of store `storeID` (restore
     /// from a replica): refused when this store holds any secret.
     public func restore(storeID: String, secrets: [SecretName: Secret]) throws {
+        // An empty store commits nothing that would start the compaction
+        // that clears a doubt: started here.
+        if filesAreInDoubt { try? compactNow() }
         try exclusively { state in
             let base = state.tip
             // Unpushed deletions count as content: restoring over them

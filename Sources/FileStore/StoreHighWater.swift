@@ -35,7 +35,10 @@ final class StoreHighWater: Sendable {
 
     init(directory: String) throws {
         let opened = try OwnedFileDescriptor.open(directory + "/" + Self.fileName, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-        let text = String(decoding: try opened.readAll(limit: 4096), as: UTF8.self)
+        let read = try opened.readAll(limit: 4096)
+        // Zeros only: a file system that wrote the size before the data
+        // (ext4 data=writeback) and a crash before its first sync.
+        let text = read.allSatisfy { $0 == 0 } ? "" : String(decoding: read, as: UTF8.self)
         let lines = text.split(separator: "\n")
         func parsed(_ line: Substring, marked marker: String? = nil) -> (String, UInt64)? {
             var parts = line.split(separator: " ")
@@ -83,10 +86,12 @@ final class StoreHighWater: Sendable {
         let lines = Self.line(current.storeID, current.generation) + Self.line(next.storeID, next.generation, marked: "pending ")
         try state.withLock { state in
             let fd = state.file.rawValue
+            // Before the write: should its sync fail, the next record must
+            // still cut the line.
+            state.pending = true
             _ = try syscall("pwrite") { lines.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
             _ = try syscall("ftruncate") { ftruncate(fd, off_t(lines.count)) }
             _ = try syscall("fdatasync") { fdatasync(fd) }
-            state.pending = true
         }
     }
 

@@ -14,12 +14,15 @@ struct StoreWatch: Service {
     let logger: Logger
     /// Quiet time after the last event before reading the file.
     var debounceMilliseconds: Int32 = 50
+    /// How often a store file commits wait on is read again.
+    static let retryInterval: Duration = .seconds(5)
 
     func run() async throws {
         let watcher = try StoreWatcher(directory: services.store.directory)
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let debounce = debounceMilliseconds
+        var lastRead = ContinuousClock.now
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             // Wakes at least every 250 ms to notice shutdown.
             let changed = try await pool.runIfActive {
@@ -27,7 +30,11 @@ struct StoreWatch: Service {
                 while try watcher.waitForChange(timeoutMilliseconds: debounce) {}
                 return true
             }
-            guard changed else { continue }
+            // A file a reload could not take (an I/O error) raises no new
+            // event, yet commits wait on it: read again every few seconds.
+            let retry = services.store.waitsOnAStoreFile && lastRead.duration(to: .now) > Self.retryInterval
+            guard changed || retry else { continue }
+            lastRead = .now
             // Reading and checking a large store takes a while: on the
             // watcher's own thread, not a cooperative one.
             let services = self.services

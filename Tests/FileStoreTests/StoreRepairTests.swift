@@ -139,6 +139,62 @@ import Testing
         #expect { _ = try open(dir) } throws: { ($0 as? StoreError)?.code == .tampered }
     }
 
+    /// A newer file a reload could not take (here its new log could not be
+    /// started) is not the file the log continues: commits wait on it,
+    /// answered as not durable, until a later reload takes it.
+    @Test func commitsWaitOnAFileAReloadCouldNotTake() throws {
+        let (dir, writer, reader) = try fixture.twoHandles()
+        for name in ["c", "c2", "c3"] { try fixture.put(name, in: writer) }
+        // store.log.next cannot be made: a directory holds its name.
+        try FileManager.default.createDirectory(atPath: dir.file(StoreLogFile.nextFileName), withIntermediateDirectories: false)
+        try fixture.publish(writer)
+        #expect { try reader.reload() } throws: { ($0 as? StoreError)?.code == .io }
+        #expect(reader.waitsOnAStoreFile)
+        // Made and served meanwhile, but not acknowledged: the newer file,
+        // once taken, replaces it.
+        #expect { try fixture.put("d", in: reader) } throws: { ($0 as? StoreError)?.code == .notDurable }
+
+        try FileManager.default.removeItem(atPath: dir.file(StoreLogFile.nextFileName))
+        guard case .replaced = try reader.reload() else {
+            Issue.record("the watcher's next try takes the file")
+            return
+        }
+        #expect(!reader.waitsOnAStoreFile)
+        #expect(reader.snapshot == writer.snapshot)
+        try fixture.put("e", in: reader)
+        // The compaction the doubt asked for may still run: a second handle
+        // opened meanwhile would take its store.log.next for a leftover.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while reader.isCompacting, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(!reader.isCompacting, "the compaction ended within 10 s")
+        #expect(try open(dir).snapshot == reader.snapshot)
+    }
+
+    /// An empty store waiting for a restore commits nothing that would clear
+    /// a doubt: the restore clears it itself.
+    @Test func aRestoreClearsADoubtOnAnIdleStore() throws {
+        let dir = try TemporaryDirectory()
+        final class Failing: Sendable { let on = Atomic<Bool>(true) }
+        let failing = Failing()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator(), beforeDirectorySync: {
+            if failing.on.load(ordering: .relaxed) { throw StoreError(.io, "test: the directory does not sync") }
+        })
+        #expect(store.filesAreInDoubt)
+        failing.on.store(false, ordering: .relaxed)
+        let other = String(repeating: "ef", count: 16)
+        try store.restore(storeID: other, secrets: [:])
+        #expect(store.snapshot.storeID == other && !store.filesAreInDoubt)
+    }
+
+    /// A store-generation of zeros (a crash before its first sync, on a file
+    /// system that wrote the size first) is a file never written.
+    @Test func aStoreGenerationOfZerosIsNeverWritten() throws {
+        let dir = try TemporaryDirectory()
+        try fixture.put("app/a", in: try open(dir))
+        try Data(count: 54).write(to: URL(fileURLWithPath: dir.file(StoreHighWater.fileName)))
+        #expect(try open(dir).snapshot.secrets.count == 1)
+    }
+
     /// A store-generation that cannot be read refuses the start rather than
     /// turn the rollback check off.
     @Test func anUnreadableStoreGenerationRefusesTheStart() throws {
