@@ -1097,7 +1097,8 @@ public final class SecretStore: Sendable {
             // A file not taken (unreadable now, or its new log not put in
             // place) is not the file the log continues: a restart would set
             // the log's commits aside. Nothing is answered as durable until
-            // it is taken or refused (the syncer's compaction reads it again).
+            // it is taken or refused (the watcher reads it again meanwhile:
+            // `waitsOnAStoreFile`).
             filesInDoubt.store(true, ordering: .releasing)
             throw error
         }

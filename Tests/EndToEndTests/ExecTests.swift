@@ -84,6 +84,9 @@ import Testing
         #expect(String(starts[0][0]) == first)
         #expect(String(starts[1][0]) == second)
         let restartedAt = try #require(Double(starts[1][1]))
+        // The watch can bring the change (and the restart) before cofferctl
+        // rotate has read its answer and ended: its thread is waited for.
+        _ = try waitUntil("cofferctl rotate to end") { rotated.withLock { $0 } != nil }
         let rotatedAt = try #require(rotated.withLock { $0 })
         // cofferctl's answer to the rotation, not a goal of its own: printed
         // for docs/clients.md, bounded loosely so a slow machine passes.
