@@ -423,11 +423,6 @@ public final class SecretStore: Sendable {
         }
     }
 
-    /// Renames a synced store file and its prepared log into place, then
-    /// syncs the directory. Throws only when the file could not be renamed
-    /// (nothing changed); a failure after that is returned: the new file is
-    /// in place, and the prepared log (as store.json.next or store.log) is
-    /// the one that continues it, at the next open too.
     /// What a new store file may be renamed over.
     enum Replacing {
         /// Whatever is there (a new store; a migration at open).
@@ -445,8 +440,13 @@ public final class SecretStore: Sendable {
         }
     }
 
-    /// With anything but `.anything`, a file dropped in meanwhile is left
-    /// in place, and `DurableFile.ReplacedMeanwhile` thrown.
+    /// Renames a synced store file and its prepared log into place, then
+    /// syncs the directory. Throws only when the file could not be renamed
+    /// (nothing changed); a failure after that is returned: the new file is
+    /// in place, and the prepared log (as store.log.next or store.log) is
+    /// the one that continues it, at the next open too. With anything but
+    /// `.anything`, a file dropped in meanwhile is left in place, and
+    /// `DurableFile.ReplacedMeanwhile` thrown.
     private static func switchFiles(
         _ temp: String, written: stat, log: StoreLogFile, in directory: String, replacing: Replacing,
         syncDirectory: (String) throws -> Void
@@ -688,13 +688,11 @@ public final class SecretStore: Sendable {
         // Recorded only once the renames are known durable: after a power
         // loss that undid them, a generation recorded ahead of the files
         // left would refuse the start as a rollback.
-        if written.problem == nil {
-            do { try highWater.record(next) } catch {
-                throw StoreError(.notDurable, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
-            }
-        }
         if let problem = written.problem {
             throw StoreError(.notDurable, "\(what) is in place but may not survive a power loss", underlying: "\(problem)")
+        }
+        do { try highWater.record(next) } catch {
+            throw StoreError(.notDurable, "\(what) is in place, but its generation could not be recorded", underlying: "\(error)")
         }
     }
 
@@ -880,18 +878,16 @@ public final class SecretStore: Sendable {
         // docs/file-format.md allows). Under load its sync is put off (see
         // below), so that a batch costs one sync, not two.
         var answer: Result<Void, StoreError> = .success(())
-        // The log was renamed into place by a switch whose directory sync
-        // failed: its frames are on disk, but the file may not be found
-        // after a power loss. Served, but not answered as durable; the
-        // compaction asked for below puts the files in place again.
+        // The files are in doubt (`filesInDoubt`): the frames are on disk,
+        // but a start may not find them. Served, but not answered as
+        // durable; the compaction asked for below puts the files in place
+        // again.
+        // Nor is its generation recorded (`install` says why): the
+        // compaction's switch, once it syncs, records it.
         let unsynced = filesInDoubt.load(ordering: .acquiring)
         if unsynced {
             answer = .failure(StoreError(.notDurable, "the change is written, but the store's files on disk may not keep it (a directory sync failed after they were replaced, or the log was replaced outside cofferd); cofferd writes them again"))
-        }
-        // Not recorded while the log's rename may not be durable (`install`
-        // says why); the compaction's switch, once it syncs, lets the next
-        // batch record it.
-        if !unsynced {
+        } else {
             do { try highWater.record(last, sync: false) } catch {
                 // Durable, so served; but a later start could not tell a
                 // rollback to before it: the writer hears of it.
@@ -1034,9 +1030,9 @@ public final class SecretStore: Sendable {
 
     /// A new store file and log are in place: cofferd knows the file as its
     /// own, by the key that authenticates it, and appends to the log. When
-    /// the directory's sync after the renames failed, no commit in the new
-    /// log is answered as durable until a sync of it goes through
-    /// (`persist`).
+    /// the directory's sync after the renames failed, the files are in
+    /// doubt (`filesInDoubt`) until files are put in place again; when it
+    /// went through, they no longer are.
     private func takeUp(_ newLog: LogState, fileInfo: stat, fileKeyID: String?, directorySyncFailed: Bool) {
         log.withLock { $0 = newLog }
         remember(fileInfo)
@@ -1168,12 +1164,11 @@ public final class SecretStore: Sendable {
             let problem = try adopt(next, fileMAC: nextMAC!, keyID: nextKeyID, info: info, fileBytes: bytes.count)
             state.tip = next
             serve(next, origin: .file)
-            if problem == nil {
-                do { try highWater.record(next) } catch {
-                    throw StoreError(.notDurable, "could not record the store's generation", underlying: "\(error)")
-                }
-            }
+            // Not recorded ahead of renames that may not be durable (`install`).
             if let problem { throw problem }
+            do { try highWater.record(next) } catch {
+                throw StoreError(.notDurable, "could not record the store's generation", underlying: "\(error)")
+            }
             return .replaced(old: loaded, new: next)
         }
     }
@@ -1239,7 +1234,7 @@ public final class SecretStore: Sendable {
                 throw StoreError(.tampered, "restore needs an empty store; this one holds \(base.secrets.count) secrets and \(base.outbox.count) unmirrored changes")
             }
             // It is written into store-generation, which must parse again.
-            guard storeID.utf8.count == 32, storeID.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            guard Hex.isDigits(storeID, count: 32) else {
                 throw StoreError(.corrupt, "a store id is 32 lowercase hex digits")
             }
             // store-generation may lag the files until they are put in place

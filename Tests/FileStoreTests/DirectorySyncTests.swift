@@ -21,13 +21,17 @@ import Testing
         let failing = Atomic<Bool>(false)
         let syncs = Atomic<Int>(0)
 
-        func attach(to store: SecretStore) {
-            store.beforeDirectorySync.withLock {
-                $0 = { [self] in
-                    syncs.add(1, ordering: .relaxed)
-                    if failing.load(ordering: .relaxed) { throw DiskError() }
-                }
+        /// Stands before each directory sync: counts it, and fails it
+        /// while `failing`.
+        var sync: @Sendable () throws -> Void {
+            { [self] in
+                syncs.add(1, ordering: .relaxed)
+                if failing.load(ordering: .relaxed) { throw DiskError() }
             }
+        }
+
+        func attach(to store: SecretStore) {
+            store.beforeDirectorySync.withLock { $0 = sync }
         }
     }
 
@@ -155,10 +159,7 @@ import Testing
         let disk = FailingDirectory()
         disk.failing.store(true, ordering: .relaxed)
         let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator(),
-                                         beforeDirectorySync: { [disk] in
-                                             disk.syncs.add(1, ordering: .relaxed)
-                                             if disk.failing.load(ordering: .relaxed) { throw DiskError() }
-                                         })
+                                         beforeDirectorySync: disk.sync)
         #expect(store.filesAreInDoubt)
         expectNotDurable({ try fixture.put("app/b", in: store) }, "not acknowledged")
         try recover(store, disk)

@@ -174,13 +174,12 @@ import Testing
     /// a doubt: the restore clears it itself.
     @Test func aRestoreClearsADoubtOnAnIdleStore() throws {
         let dir = try TemporaryDirectory()
-        final class Failing: Sendable { let on = Atomic<Bool>(true) }
-        let failing = Failing()
-        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator(), beforeDirectorySync: {
-            if failing.on.load(ordering: .relaxed) { throw StoreError(.io, "test: the directory does not sync") }
-        })
+        let disk = DirectorySyncTests.FailingDirectory()
+        disk.failing.store(true, ordering: .relaxed)
+        let store = try SecretStore.open(directory: dir.path, authenticator: try fixture.authenticator(),
+                                         beforeDirectorySync: disk.sync)
         #expect(store.filesAreInDoubt)
-        failing.on.store(false, ordering: .relaxed)
+        disk.failing.store(false, ordering: .relaxed)
         let other = String(repeating: "ef", count: 16)
         try store.restore(storeID: other, secrets: [:])
         #expect(store.snapshot.storeID == other && !store.filesAreInDoubt)

@@ -194,13 +194,8 @@ import Testing
 
     /// Drops `bytes` in as store.json once, when the store is about to rename.
     func dropIn(_ bytes: [UInt8], at store: SecretStore) {
-        let path = store.path
         store.beforeSwitch.withLock {
-            $0 = {
-                _ = FileManager.default.createFile(atPath: path + ".new", contents: Data(bytes))
-                chmod(path + ".new", 0o600)
-                rename(path + ".new", path)
-            }
+            $0 = { [fixture, unowned store] in try? fixture.replaceFile(store, with: bytes) }
         }
     }
 
