@@ -89,27 +89,4 @@ public struct AuditChain: Sendable, Equatable {
     public static func isCovered(_ key: String) -> Bool {
         !key.hasPrefix("_") && key != fieldChain && key != fieldMAC
     }
-
-    /// Compact "3,5-9" form of sorted sequence numbers (the audit_lost event).
-    public static func ranges(_ numbers: [UInt64]) -> String {
-        var parts: [String] = []
-        var i = 0
-        while i < numbers.count {
-            var j = i
-            while j + 1 < numbers.count, numbers[j + 1] == numbers[j] + 1 { j += 1 }
-            parts.append(i == j ? "\(numbers[i])" : "\(numbers[i])-\(numbers[j])")
-            i = j + 1
-        }
-        return parts.joined(separator: ",")
-    }
-
-    public static func numbers(inRanges text: String) -> Set<UInt64> {
-        var out: Set<UInt64> = []
-        for part in text.split(separator: ",") {
-            let ends = part.split(separator: "-").compactMap { UInt64($0) }
-            if ends.count == 1 { out.insert(ends[0]) }
-            if ends.count == 2, ends[0] <= ends[1], ends[1] - ends[0] < 1_000_000 { out.formUnion(ends[0]...ends[1]) }
-        }
-        return out
-    }
 }

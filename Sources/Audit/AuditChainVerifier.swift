@@ -6,7 +6,9 @@ import Model
 /// lane (AuditChainer) are also checked link by link. Reports, per lane:
 /// - gaps: missing sequence numbers, with those cofferd itself reported
 ///   lost (an `audit_lost` event: the journal was unreachable) told apart;
-/// - edits: an event whose MAC or link does not verify;
+/// - edits: an event whose MAC or link does not verify, or that is keyed
+///   by a master key its lane had moved on from (a key a rotation retired
+///   only checks what it stamped before the rotation);
 /// - restarts: the sequence starting again at 1 (the chain state was lost);
 /// - a missing end: fewer events than cofferd has sent (`expectLast`).
 public struct AuditChainVerifier: Sendable {
@@ -61,8 +63,13 @@ public struct AuditChainVerifier: Sendable {
     private(set) var report = Report()
     /// Per lane: the event read before, and the numbers cofferd reported lost.
     private var previous: [Int: (sequence: UInt64, chain: [UInt8])] = [:]
-    private var reportedLost: [Int: Set<UInt64>] = [:]
+    private var reportedLost: [Int: SequenceRanges] = [:]
     private var ranges: [Int: Lane] = [:]
+    /// Per lane: the key of its latest authentic event, and those it moved
+    /// on from. A lane stamps under the current key only, so once it shows
+    /// a newer one an older key never comes back: an event under it was
+    /// made by whoever holds that key, which a rotation meant to shut out.
+    private var laneKeys: [Int: (current: String, retired: Set<String>)] = [:]
 
     public init(mac: @escaping @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?) {
         self.mac = mac
@@ -92,12 +99,13 @@ public struct AuditChainVerifier: Sendable {
         let before = previous[lane]
         previous[lane] = (sequence, chain)
         let here = Mark(lane: lane, sequence: sequence)
-        let authentic = isAuthentic(fields)
+        if sequence == 1 { laneKeys[lane] = nil }
+        let authentic = isAuthentic(fields) && keyIsCurrent(keyID, inLane: lane)
         if !authentic { report.edits.append(here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
             // The report may come in another lane than the losses.
             let lostLane = map["COFFER_LOST_LANE"].flatMap { Int($0) } ?? lane
-            reportedLost[lostLane, default: []].formUnion(AuditChain.numbers(inRanges: lost))
+            reportedLost[lostLane, default: SequenceRanges()].formUnion(SequenceRanges(text: lost))
         }
         let base: [UInt8]
         switch before {
@@ -125,6 +133,21 @@ public struct AuditChainVerifier: Sendable {
         if linked != chain { report.edits.append(here) }
     }
 
+    /// Whether `keyID` is the key of `lane`'s events so far, or a newer
+    /// one it moves on to; false for a key the lane has moved on from.
+    private mutating func keyIsCurrent(_ keyID: String, inLane lane: Int) -> Bool {
+        guard var keys = laneKeys[lane] else {
+            laneKeys[lane] = (keyID, [])
+            return true
+        }
+        if keyID == keys.current { return true }
+        if keys.retired.contains(keyID) { return false }
+        keys.retired.insert(keys.current)
+        keys.current = keyID
+        laneKeys[lane] = keys
+        return true
+    }
+
     /// The report, with gaps matched against what cofferd reported lost and
     /// each lane's end checked against `expectLast` (cofferd's own last
     /// number in each lane, lane 0 first).
@@ -132,8 +155,7 @@ public struct AuditChainVerifier: Sendable {
         var final = report
         final.gaps = final.gaps.map { gap in
             var gap = gap
-            let lost = reportedLost[gap.lane] ?? []
-            gap.reportedLost = (gap.after + 1...gap.after + gap.missing).allSatisfy { lost.contains($0) }
+            gap.reportedLost = reportedLost[gap.lane]?.contains(gap.after + 1...gap.after + gap.missing) ?? false
             return gap
         }
         var lanes = ranges
@@ -142,8 +164,7 @@ public struct AuditChainVerifier: Sendable {
             var found = lanes[lane] ?? Lane(lane: lane, first: 0, last: 0)
             if expected > found.last {
                 found.missingAtEnd = expected - found.last
-                let lost = reportedLost[lane] ?? []
-                found.missingAtEndReportedLost = (found.last + 1...expected).allSatisfy { lost.contains($0) }
+                found.missingAtEndReportedLost = reportedLost[lane]?.contains(found.last + 1...expected) ?? false
             }
             if found.last > 0 || found.missingAtEnd > 0 { lanes[lane] = found }
         }

@@ -39,7 +39,8 @@ public final class AuditChainer: Sendable {
     /// `audit_lost` event in any lane reports them: a lane whose thread goes
     /// quiet would otherwise never tell of its losses. Taken only while a
     /// lane's lock is held, never the other way round.
-    private let unreported = PlainMutex<[Int: [UInt64]]>([:])
+    /// Kept as ranges (SequenceRanges): a long stall costs one each.
+    private let unreported = PlainMutex<[Int: SequenceRanges]>([:])
     /// Whether `unreported` holds anything: the one check every event makes.
     private let anyUnreported = Atomic<Bool>(false)
 
@@ -131,7 +132,7 @@ public final class AuditChainer: Sendable {
             do throws(AuditError) {
                 result = try send(stamped)
             } catch {
-                noteLost(lane, [s.chain.sequence])
+                noteLost(lane, s.chain.sequence)
                 throw error
             }
             if anyUnreported.load(ordering: .acquiring) { reportLost(&s, lane: lane, send: send) }
@@ -139,8 +140,13 @@ public final class AuditChainer: Sendable {
         }
     }
 
-    private func noteLost(_ lane: Int, _ numbers: [UInt64]) {
-        unreported.withLock { $0[lane, default: []].append(contentsOf: numbers) }
+    private func noteLost(_ lane: Int, _ number: UInt64) {
+        unreported.withLock { $0[lane, default: SequenceRanges()].insert(number) }
+        anyUnreported.store(true, ordering: .releasing)
+    }
+
+    private func noteLost(_ lane: Int, _ numbers: SequenceRanges) {
+        unreported.withLock { $0[lane, default: SequenceRanges()].formUnion(numbers) }
         anyUnreported.store(true, ordering: .releasing)
     }
 
@@ -155,7 +161,7 @@ public final class AuditChainer: Sendable {
         }
         for (lostLane, numbers) in owed.sorted(by: { $0.key < $1.key }) {
             var event = AuditEvent(kind: .auditLost, result: .error, reason: "journal unreachable")
-            event.lost = AuditChain.ranges(numbers.sorted())
+            event.lost = numbers.text
             event.lostLane = lostLane
             // Without a MAC the report waits for the next event.
             let key = keys.current
@@ -170,7 +176,7 @@ public final class AuditChainer: Sendable {
                 _ = try send(stamped)
             } catch {
                 noteLost(lostLane, numbers)
-                noteLost(lane, [s.chain.sequence])
+                noteLost(lane, s.chain.sequence)
             }
         }
     }

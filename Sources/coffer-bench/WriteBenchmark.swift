@@ -38,6 +38,13 @@ struct WriteBenchmark {
     /// 10,000, no latency table, no kill -9 rounds, no JSON), to compare
     /// builds quickly.
     static let writersOnly = ProcessInfo.processInfo.environment["COFFER_BENCH_WRITERS_ONLY"] == "1"
+    /// With COFFER_BENCH_WRITERS_ONLY, COFFER_BENCH_WRITERS=N measures only
+    /// N writers in each round (to profile eight, or to try sixteen);
+    /// otherwise one and eight in turn.
+    static func writerCounts(_ round: Int) -> [Int] {
+        if writersOnly, let only = Int(ProcessInfo.processInfo.environment["COFFER_BENCH_WRITERS"] ?? ""), only > 0 { return [only] }
+        return round % 2 == 0 ? [1, 8] : [8, 1]
+    }
 
     struct Figures: Codable {
         var putMedianMilliseconds: [String: Double]
@@ -152,16 +159,16 @@ struct WriteBenchmark {
     /// of eight, taken in turn.
     static func writerRounds(size: Int, daemon: BenchDaemon) throws -> (one: Double, eight: Double) {
         let pid = daemon.process.processIdentifier, journald = ProcessCPU.journald()
-        var rates: [Int: [Double]] = [1: [], 8: []]
+        var rates: [Int: [Double]] = [:]
         for round in 0..<writersRounds {
-            for writers in round % 2 == 0 ? [1, 8] : [8, 1] {
+            for writers in Self.writerCounts(round) {
                 let cpu = ProcessCPU.seconds(of: pid) ?? 0, journalCPU = journald.flatMap(ProcessCPU.seconds(of:)) ?? 0
                 let clientCPU = ProcessCPU.seconds(of: getpid()) ?? 0
                 let (rate, puts) = try putsPerSecond(writers: writers, socket: daemon.adminSocket)
                 let perPut = ((ProcessCPU.seconds(of: pid) ?? 0) - cpu) / Double(puts) * 1e6
                 let journalPerPut = ((journald.flatMap(ProcessCPU.seconds(of:)) ?? 0) - journalCPU) / Double(puts) * 1e6
                 let clientPerPut = ((ProcessCPU.seconds(of: getpid()) ?? 0) - clientCPU) / Double(puts) * 1e6
-                rates[writers]!.append(rate)
+                rates[writers, default: []].append(rate)
                 print(String(format: "puts/s, %d secrets, %d writer(s): %.0f (cofferd CPU %.0f µs/put, journald %.0f µs/put, the writers %.0f µs/put)",
                              size, writers, rate, perPut, journalPerPut, clientPerPut))
             }
@@ -170,9 +177,10 @@ struct WriteBenchmark {
             let sorted = values.sorted(), middle = sorted.count / 2
             return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
         }
-        let one = median(rates[1]!), eight = median(rates[8]!)
-        print(String(format: "puts/s, medians of %d rounds: 1 writer %.0f, 8 writers %.0f", writersRounds, one, eight))
-        return (one, eight)
+        for (writers, measured) in rates.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "puts/s, %d writer(s), median of %d rounds: %.0f", writers, measured.count, median(measured)))
+        }
+        return (rates[1].map(median) ?? .nan, rates[8].map(median) ?? .nan)
     }
 
     /// Puts per second, `writers` connections putting one after another for

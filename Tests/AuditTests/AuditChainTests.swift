@@ -278,4 +278,116 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         #expect(!withoutOld.finish(expectLast: [3]).isIntact, "without the old key, its events do not check")
         #expect(chainer.resume(fromJournal: journal[1]) == false, "an authentic event behind the chain is not followed")
     }
+
+    /// Whoever holds a retired key (the reason it was rotated) makes an
+    /// event that links and MACs correctly under it, after the rotation:
+    /// the lane had moved on, so it is an edit, and so is one put in place
+    /// of a real event.
+    @Test func aRetiredKeysEventAfterTheRotationIsAnEdit() throws {
+        let keys = AuditChainKeys(keyID: "old", mac: Self.mac(1))
+        let chainer = try AuditChainer(chainID: "s", keys: keys, statePath: nil)
+        var journal: [[(String, String)]] = []
+        var chain = AuditChain(lane: 0)
+        func send(_ kind: AuditEventKind) throws {
+            try chainer.stamp(AuditEvent(kind: kind, result: .ok).fields) { (f) throws(AuditError) in journal.append(f) }
+        }
+        /// What the holder of the old key can make: the next event of the
+        /// lane, linked to the last one in the journal (its chain value is
+        /// a journal field), MAC'd under the old key.
+        func forged(after last: [(String, String)]) throws -> [(String, String)] {
+            let map = Dictionary(last, uniquingKeysWith: { a, _ in a })
+            chain = AuditChain(lane: 0, sequence: UInt64(map["COFFER_SEQ"]!)!, chain: Hex.decode(map["COFFER_CHAIN"]!)!)
+            let event = AuditEvent(kind: .get, result: .ok, secret: "db/password", peer: PeerIdentity(uid: 0, gid: 0, pid: 1))
+            return try chain.extend(event.fields, chainID: "s", keyID: "old", timeMicroseconds: 5, mac: Self.mac(1))
+        }
+        try send(.put)
+        keys.stampWith(keyID: "new", mac: Self.mac(2))
+        try send(.get)
+        try send(.list)
+        func verify(_ events: [[(String, String)]]) -> AuditChainVerifier.Report {
+            var verifier = AuditChainVerifier { keyID, data in try? keys.mac(forKeyID: keyID)?(data) }
+            for event in events { verifier.add(event) }
+            return verifier.finish()
+        }
+        #expect(verify(journal).isIntact)
+        let appended = verify(journal + [try forged(after: journal[2])])
+        #expect(appended.edits(inLane: 0) == [4], "an old key's event after the lane's new-key events")
+        let replaced = verify([journal[0], journal[1], try forged(after: journal[1])])
+        #expect(replaced.edits(inLane: 0) == [3], "an old key's event in place of the lane's third")
+        // Before the rotation, the old key's events are the lane's own.
+        #expect(verify([journal[0], try forged(after: journal[0])]).isIntact)
+    }
+}
+
+@Suite struct SequenceRangesTests {
+    @Test func numbersInOrderMakeOneRange() {
+        var lost = SequenceRanges()
+        for n in UInt64(5)...1_000_004 { lost.insert(n) }
+        #expect(lost.ranges == [5...1_000_004])
+        #expect(lost.text == "5-1000004")
+        #expect(lost.contains(5...1_000_004))
+        #expect(!lost.contains(4...6))
+    }
+
+    @Test func rangesMergeWhereTheyTouchWhateverTheOrder() {
+        var lost = SequenceRanges()
+        for range: ClosedRange<UInt64> in [20...22, 3...3, 9...12, 5...5, 4...4, 13...19, 30...30, 1...1] { lost.insert(range) }
+        #expect(lost.ranges == [1...1, 3...5, 9...22, 30...30])
+        #expect(lost.text == "1,3-5,9-22,30")
+        lost.insert(0...40)
+        #expect(lost.ranges == [0...40])
+        var edge = SequenceRanges()
+        edge.insert(UInt64.max)
+        edge.insert(UInt64.max - 1)
+        edge.insert(UInt64.max - 3...UInt64.max)
+        #expect(edge.ranges == [UInt64.max - 3...UInt64.max])
+        #expect(!edge.contains(UInt64.max - 4...UInt64.max))
+    }
+
+    @Test func theTextFormReadsBackAndSkipsWhatIsNotANumber() {
+        let read = SequenceRanges(text: "3,5-9,x,12-10,-4,7-,18446744073709551615,20-25")
+        #expect(read.ranges == [3...3, 5...9, 20...25, UInt64.max...UInt64.max])
+        #expect(SequenceRanges(text: read.text) == read)
+        #expect(SequenceRanges(text: "").isEmpty)
+    }
+
+    /// A stall that loses events in a row: the chainer keeps them as one
+    /// range and reports them in one field.
+    @Test func aStallsLossesAreReportedAsOneRange() throws {
+        let chainer = try AuditChainer(chainID: "s", keyID: "k1", statePath: nil, mac: testMAC)
+        var journal: [[(String, String)]] = []
+        var down = false
+        func send(_ kind: AuditEventKind) {
+            try? chainer.stamp(AuditEvent(kind: kind, result: .ok).fields) { (f) throws(AuditError) in
+                if down { throw AuditError("down") }
+                journal.append(f)
+            }
+        }
+        send(.put)
+        down = true
+        for _ in 0..<20_000 { send(.list) }
+        down = false
+        send(.get)
+        #expect(journal.compactMap { Dictionary($0, uniquingKeysWith: { a, _ in a })["COFFER_LOST"] } == ["2-20001"])
+        let verified = AuditChainVerifier.verify(journal) { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+        #expect(verified.gaps == [.init(lane: 0, after: 1, missing: 20_000, reportedLost: true)])
+    }
+
+    /// The report of a stall longer than a million events (an hour at a few
+    /// hundred events a second) is matched to its gap whole.
+    @Test func aReportedRangeOfMoreThanAMillionMatchesItsGap() {
+        var chain = AuditChain(lane: 0)
+        func stamped(_ event: AuditEvent) -> [(String, String)] {
+            chain.extend(event.fields, chainID: "s", keyID: "k1", timeMicroseconds: 1, mac: testMAC)
+        }
+        let first = stamped(AuditEvent(kind: .put, result: .ok))
+        chain = AuditChain(lane: 0, sequence: 1_200_001, chain: testMAC([1]))
+        let after = stamped(AuditEvent(kind: .get, result: .ok))
+        var lost = AuditEvent(kind: .auditLost, result: .error, reason: "journal unreachable")
+        lost.lost = "2-1200001"
+        lost.lostLane = 0
+        let report = AuditChainVerifier.verify([first, after, stamped(lost)]) { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+        #expect(report.gaps == [.init(lane: 0, after: 1, missing: 1_200_000, reportedLost: true)])
+        #expect(report.edits.isEmpty)
+    }
 }
