@@ -157,7 +157,10 @@ public final class CofferServices: Sendable {
     /// Reads the store file again after it changed on disk (StoreWatch), and
     /// serves it if it checks whole; otherwise the last good snapshot stays
     /// and the refusal is audited (`tamper` for a file changed outside
-    /// cofferd or rolled back, `reload_failed` for one it cannot read).
+    /// cofferd or rolled back, `reload_failed` for one it cannot read). A
+    /// file taken and served whose new log the disk did not confirm
+    /// (`notDurable`) is a reload, audited with its error: nothing was
+    /// refused, and commits wait for the files to be written again.
     @discardableResult
     public func reloadStore() -> Result<SecretStore.ReloadOutcome, StoreError> {
         let result = Result { () throws(StoreError) in try store.reload() }
@@ -173,6 +176,9 @@ public final class CofferServices: Sendable {
             lastStoreReload.withLock { $0 = (now, "ok") }
             // Watchers were told by the store's commit (init).
             try? audit.record(AuditEvent(kind: .reload, result: .ok, reason: "store generation \(old.generation) -> \(new.generation)"))
+        case .failure(let error) where error.code == .notDurable:
+            lastStoreReload.withLock { $0 = (now, "ok: served, not yet durable") }
+            try? audit.record(AuditEvent(kind: .reload, result: .error, reason: error.message))
         case .failure(let error):
             lastStoreReload.withLock { $0 = (now, "refused: \(error.code == .tampered ? "tampered" : "unreadable")") }
             let kind: AuditEventKind = error.code == .tampered ? .tamper : .reloadFailed

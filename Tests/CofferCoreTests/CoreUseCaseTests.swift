@@ -1,7 +1,7 @@
 import Audit
 import CofferCore
 import CofferTestSupport
-import FileStore
+@testable import FileStore
 import Foundation
 import Keyring
 import LockedMemory
@@ -54,6 +54,43 @@ final class CollectingAuditSink: AuditSink {
         let bytes = try services.sealer.open(record.sealed, for: secret.identity(storeID: snapshot.storeID, version: version),
                                              keyring: services.keyring)
         return String(decoding: bytes.withUnsafeBytes { Array($0) }, as: UTF8.self)
+    }
+
+    /// A newer store file dropped in is taken while the directory does not
+    /// sync: it is served, so the reload is audited as a reload with its
+    /// error, and the status says it was taken, not refused.
+    @Test func aReloadServedButNotDurableIsAReloadNotARefusal() async throws {
+        struct DiskError: Error {}
+        let audit = CollectingAuditSink()
+        let directory = try TemporaryDirectory("core-reload")
+        let services = try CoreFixture.services(in: directory, policy: .owner(uid: 1000), audit: audit, blockingPool: DetachedWork())
+        let name = try SecretName("app/a")
+        _ = try await services.write(
+            VersionWrite(name: name, value: try TestKeys.locked("one"), encoding: .text, generated: false, options: .init(),
+                         access: nil, existing: .optional, event: .put, pending: false),
+            known: nil, by: Self.writer)
+        try services.store.compactNow()
+        // Another process's copy of the store, one change ahead.
+        let other = try SecretStore.open(
+            directory: directory.path, authenticator: try StoreAuthenticator(keyring: Keyring(current: TestKeys.master()), sealer: RecordSealer()))
+        try other.commit { _, secrets in secrets[name] = nil }
+        let dropped = services.store.path + ".drop"
+        #expect(FileManager.default.createFile(atPath: dropped, contents: Data(try other.exportedFile()), attributes: [.posixPermissions: 0o600]))
+        #expect(rename(dropped, services.store.path) == 0)
+
+        services.store.beforeDirectorySync.withLock { $0 = { throw DiskError() } }
+        let result = services.reloadStore()
+        guard case .failure(let error) = result else {
+            Issue.record("expected the reload to tell of the directory sync")
+            return
+        }
+        #expect(error.code == .notDurable)
+        #expect(services.store.snapshot[name] == nil, "the new file is served")
+        let last = try #require(audit.events.withLock { $0.last })
+        #expect(last.kind == .reload && last.result == .error)
+        #expect(services.lastReload?.result == "ok: served, not yet durable")
+        services.store.beforeDirectorySync.withLock { $0 = nil }
+        withExtendedLifetime(other) {}
     }
 
     @Test func writingAVersionCommitsItAndTellsTheWatchers() async throws {
