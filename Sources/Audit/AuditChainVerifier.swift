@@ -7,8 +7,9 @@ import Model
 /// - gaps: missing sequence numbers, with those cofferd itself reported
 ///   lost (an `audit_lost` event: the journal was unreachable) told apart;
 /// - edits: an event whose MAC or link does not verify, or that is keyed
-///   by a master key its lane had moved on from (a key a rotation retired
-///   only checks what it stamped before the rotation);
+///   by a master key its lane had moved on from, or numbered past what its
+///   lane had stamped under a key when a rotation retired it (a retired
+///   key only checks what it stamped before the rotation);
 /// - restarts: the sequence starting again at 1 (the chain state was lost);
 /// - a missing end: fewer events than cofferd has sent (`expectLast`).
 public struct AuditChainVerifier: Sendable {
@@ -60,6 +61,9 @@ public struct AuditChainVerifier: Sendable {
     /// The MAC under the key that keyed an event (by COFFER_CHAIN_KEY_ID);
     /// nil when that key is not in the keyring.
     let mac: @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?
+    /// For a key a rotation retired: each lane's last number under it
+    /// (AuditChainKeys.retiredAt); nil when not known.
+    let retiredAt: @Sendable (_ keyID: String) -> [Int: UInt64]?
     private(set) var report = Report()
     /// Per lane: the event read before, and the numbers cofferd reported lost.
     private var previous: [Int: (sequence: UInt64, chain: [UInt8])] = [:]
@@ -71,8 +75,12 @@ public struct AuditChainVerifier: Sendable {
     /// made by whoever holds that key, which a rotation meant to shut out.
     private var laneKeys: [Int: (current: String, retired: Set<String>)] = [:]
 
-    public init(mac: @escaping @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?) {
+    public init(
+        mac: @escaping @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?,
+        retiredAt: @escaping @Sendable (_ keyID: String) -> [Int: UInt64]? = { _ in nil }
+    ) {
         self.mac = mac
+        self.retiredAt = retiredAt
     }
 
     /// Whether one event's own MAC verifies (for listings).
@@ -101,6 +109,7 @@ public struct AuditChainVerifier: Sendable {
         let here = Mark(lane: lane, sequence: sequence)
         if sequence == 1 { laneKeys[lane] = nil }
         let authentic = isAuthentic(fields) && keyIsCurrent(keyID, inLane: lane)
+            && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
         if !authentic { report.edits.append(here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
             // The report may come in another lane than the losses.
@@ -114,9 +123,11 @@ public struct AuditChainVerifier: Sendable {
             // it opens the lane. Its own MAC was checked above.
             guard sequence == 1 else { return }
             base = AuditChain.zero
-        case let (last, lastChain)? where sequence == last + 1:
+        // Numbers come from the journal, unchecked yet: no arithmetic on
+        // them may overflow (a forged UInt64.max would trap).
+        case let (last, lastChain)? where last < .max && sequence == last + 1:
             base = lastChain
-        case let (last, _)? where sequence > last + 1:
+        case let (last, _)? where sequence > last && sequence - last > 1:
             report.gaps.append(Gap(lane: lane, after: last, missing: sequence - last - 1, reportedLost: false))
             return
         default:

@@ -69,6 +69,23 @@ public final class AuditChainer: Sendable {
         lanes = (0..<max(laneCount, saved.count)).map { lane in
             PlainMutex(State(chain: (lane < saved.count ? saved[lane] : nil) ?? AuditChain(lane: lane)))
         }
+        keys.holdLanes { [lanes] body in Self.holdingEveryLane(lanes, from: 0, [:], body) }
+    }
+
+    /// Runs `body` holding every lane's lock, given each lane's last
+    /// number: a key switch made inside it falls between two numbers of
+    /// every lane. Locks are taken in lane order; no thread holds one lane's
+    /// lock while it waits for another's, so this cannot deadlock with a
+    /// stamp (which waits at most for a send in progress).
+    private static func holdingEveryLane(
+        _ lanes: [PlainMutex<State>], from index: Int = 0, _ sequences: [Int: UInt64] = [:], _ body: ([Int: UInt64]) -> Void
+    ) {
+        guard index < lanes.count else { return body(sequences) }
+        lanes[index].withLock { s in
+            var sequences = sequences
+            sequences[index] = s.chain.sequence
+            holdingEveryLane(lanes, from: index + 1, sequences, body)
+        }
     }
 
     /// A chain stamped with `mac`, the key of master key `keyID`.

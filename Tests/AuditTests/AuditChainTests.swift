@@ -279,43 +279,69 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         #expect(chainer.resume(fromJournal: journal[1]) == false, "an authentic event behind the chain is not followed")
     }
 
-    /// Whoever holds a retired key (the reason it was rotated) makes an
-    /// event that links and MACs correctly under it, after the rotation:
-    /// the lane had moved on, so it is an edit, and so is one put in place
-    /// of a real event.
-    @Test func aRetiredKeysEventAfterTheRotationIsAnEdit() throws {
+    /// Whoever holds a retired key (the reason it was rotated) makes events
+    /// that link and MAC correctly under it, after the rotation: each lane
+    /// accepts the old key only up to the number it had reached when the
+    /// keys switched, so every such event is an edit: appended to a lane,
+    /// put in place of the new key's events, in a lane that had stamped
+    /// nothing, in a lane of its own.
+    @Test func aRetiredKeysEventsAfterTheRotationAreEdits() throws {
         let keys = AuditChainKeys(keyID: "old", mac: Self.mac(1))
-        let chainer = try AuditChainer(chainID: "s", keys: keys, statePath: nil)
+        let chainer = try AuditChainer(chainID: "s", keys: keys, statePath: nil, lanes: 2)
         var journal: [[(String, String)]] = []
-        var chain = AuditChain(lane: 0)
         func send(_ kind: AuditEventKind) throws {
             try chainer.stamp(AuditEvent(kind: kind, result: .ok).fields) { (f) throws(AuditError) in journal.append(f) }
         }
-        /// What the holder of the old key can make: the next event of the
-        /// lane, linked to the last one in the journal (its chain value is
-        /// a journal field), MAC'd under the old key.
-        func forged(after last: [(String, String)]) throws -> [(String, String)] {
-            let map = Dictionary(last, uniquingKeysWith: { a, _ in a })
-            chain = AuditChain(lane: 0, sequence: UInt64(map["COFFER_SEQ"]!)!, chain: Hex.decode(map["COFFER_CHAIN"]!)!)
+        /// What the holder of the old key can make: the next event of a
+        /// lane, linked to its last event in the journal (whose chain value
+        /// is a journal field), or the first of a lane, MAC'd under the old key.
+        func forged(after last: [(String, String)]?, lane: Int = 0) throws -> [(String, String)] {
+            var chain = AuditChain(lane: lane)
+            if let last {
+                let map = Dictionary(last, uniquingKeysWith: { a, _ in a })
+                chain = AuditChain(lane: lane, sequence: UInt64(map["COFFER_SEQ"]!)!, chain: Hex.decode(map["COFFER_CHAIN"]!)!)
+            }
             let event = AuditEvent(kind: .get, result: .ok, secret: "db/password", peer: PeerIdentity(uid: 0, gid: 0, pid: 1))
             return try chain.extend(event.fields, chainID: "s", keyID: "old", timeMicroseconds: 5, mac: Self.mac(1))
         }
         try send(.put)
         keys.stampWith(keyID: "new", mac: Self.mac(2))
+        #expect(keys.retiredAt(keyID: "old") == [0: 1, 1: 0], "each lane's last number under the old key")
+        #expect(keys.retiredAt(keyID: "new") == nil)
         try send(.get)
         try send(.list)
-        func verify(_ events: [[(String, String)]]) -> AuditChainVerifier.Report {
-            var verifier = AuditChainVerifier { keyID, data in try? keys.mac(forKeyID: keyID)?(data) }
+        func verify(_ events: [[(String, String)]], cutoffs: Bool = true) -> AuditChainVerifier.Report {
+            var verifier = AuditChainVerifier(mac: { keyID, data in try? keys.mac(forKeyID: keyID)?(data) },
+                                              retiredAt: { cutoffs ? keys.retiredAt(keyID: $0) : nil })
             for event in events { verifier.add(event) }
             return verifier.finish()
         }
         #expect(verify(journal).isIntact)
-        let appended = verify(journal + [try forged(after: journal[2])])
-        #expect(appended.edits(inLane: 0) == [4], "an old key's event after the lane's new-key events")
-        let replaced = verify([journal[0], journal[1], try forged(after: journal[1])])
-        #expect(replaced.edits(inLane: 0) == [3], "an old key's event in place of the lane's third")
-        // Before the rotation, the old key's events are the lane's own.
-        #expect(verify([journal[0], try forged(after: journal[0])]).isIntact)
+        #expect(verify(journal + [try forged(after: journal[2])]).edits(inLane: 0) == [4], "appended")
+        #expect(verify([journal[0], journal[1], try forged(after: journal[1])]).edits(inLane: 0) == [3], "in place of the third")
+        let continued = try forged(after: journal[0])
+        #expect(verify([journal[0], continued, try forged(after: continued)]).edits(inLane: 0) == [2, 3],
+                "the new key's events taken out and the old key's put in their place")
+        #expect(verify(journal + [try forged(after: nil, lane: 1)]).edits(inLane: 1) == [1], "in a lane that had stamped nothing")
+        #expect(verify(journal + [try forged(after: nil, lane: 7)]).edits(inLane: 7) == [1], "in a lane of its own")
+        // Without the numbers (a key the keyring holds after a restart),
+        // a lane that moved on to a newer key still refuses the old one.
+        #expect(verify(journal + [try forged(after: journal[2])], cutoffs: false).edits(inLane: 0) == [4])
+    }
+
+    /// Sequence numbers come from the journal before anything checks them:
+    /// a forged UInt64.max, then any event, must be reported, not trap.
+    @Test func aForgedLargestSequenceNumberIsAnEditNotACrash() {
+        func forged(_ sequence: String) -> [(String, String)] {
+            [("COFFER_CHAIN_ID", "s"), ("COFFER_LANE", "5"), ("COFFER_SEQ", sequence),
+             ("COFFER_CHAIN", String(repeating: "00", count: 32)), ("COFFER_CHAIN_KEY_ID", "k1"),
+             ("COFFER_MAC", String(repeating: "00", count: 32)), ("COFFER_EVENT", "get")]
+        }
+        let report = AuditChainVerifier.verify([forged(String(UInt64.max)), forged("7"), forged(String(UInt64.max))]) { keyID, data in
+            keyID == "k1" ? testMAC(data) : nil
+        }
+        #expect(report.edits(inLane: 5) == [UInt64.max, 7, UInt64.max])
+        #expect(report.checked == 3)
     }
 }
 

@@ -62,7 +62,8 @@ struct AuditHandler: OperationHandler {
         do {
             return try await pool.run {
                 let macs = MACCache(chainKeys: chainKeys, keyring: keyring, sealer: sealer)
-                var reading = Reading(verifier: AuditChainVerifier(mac: macs.mac), shown: [])
+                let verifier = AuditChainVerifier(mac: macs.mac, retiredAt: { chainKeys?.retiredAt(keyID: $0) })
+                var reading = Reading(verifier: verifier, shown: [])
                 try JournalReader.forEach(chainID: chainID, uid: uid, since: filter.sinceMicroseconds) { entry in
                     reading.verifier.add(entry.fields)
                     guard filter.admits(entry) else { return }
