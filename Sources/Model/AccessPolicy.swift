@@ -104,6 +104,14 @@ public struct AccessPolicy: Sendable, Equatable {
         if operation == .ping { return .allow }
         if listener == .admin, !admitsToAdminSocket(peer) { return .deny(.notAnOperator) }
         if operation.isAdministrative, listener != .admin { return .deny(.administrativeOperationOnServiceSocket) }
+        // A secret kept off a socket is kept off it for root too: a key
+        // meant for LoadCredential= alone is not for a root process that
+        // reaches coffer.sock (a container sharing the host's uids, a
+        // confined root service). Only the admin socket's superusers and
+        // operators are not limited by it.
+        if name != nil, operation.reads, let secret, listener != .admin, !secret.scope.allows(listener) {
+            return .deny(.outsideSecretScope)
+        }
         if superusers.contains(peer.uid) { return .allow }
         if listener == .admin, operators.contains(where: { $0.matches(peer) }) { return .allow }
         if name != nil, operation.reads, let secret {

@@ -85,6 +85,11 @@ import Testing
         #expect(String(decoding: try load(daemon, unit: Self.web, id: "db-password"), as: UTF8.self) == password)
         let answers = try OtherUserClient().call(daemon.serviceSocket, [#"{"id":1,"op":"get","name":"app/db/password"}"#])
         #expect(errorCode(answers[0]) == "DENIED")
+        // Whoever asks: root on coffer.sock too (a container sharing the
+        // host's uids asks as 0).
+        let asRoot = try OtherUserClient(uid: 0, gid: 0).call(daemon.serviceSocket, [#"{"id":1,"op":"get","name":"app/db/password"}"#])
+        #expect(errorCode(asRoot[0]) == "DENIED")
+        #expect(daemon.output.contains("COFFER_REASON=outside_secret_scope"))
     }
 
     @Test func aRootProcessOutsideTheUnitGetsNothing() throws {

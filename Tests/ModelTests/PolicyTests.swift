@@ -124,6 +124,24 @@ struct FixtureAccounts: AccountDirectory {
         #expect(served?.1 == .allow)
     }
 
+    /// "Never handed out on coffer.sock, whoever asks": root there too (a
+    /// container sharing the host's uids asks as 0). On the admin socket
+    /// root still manages it, and systemd reaches it through the
+    /// credentials socket.
+    @Test func aSecretsScopeKeepsItFromRootOnOtherSocketsToo() throws {
+        let policy = try policy
+        let root = PeerIdentity(uid: 0, gid: 0, pid: 1)
+        let credentialsOnly = SecretAccess(principals: [], scope: .sockets([.credentials]))
+        for operation: Operation in [.get, .verify, .describe] {
+            #expect(policy.decide(root, operation, name: dbPassword, on: .service, secret: credentialsOnly) == .deny(.outsideSecretScope))
+            #expect(policy.decide(root, operation, name: dbPassword, on: .admin, secret: credentialsOnly) == .allow)
+            #expect(policy.decide(root, operation, name: dbPassword, on: .credentials, secret: credentialsOnly) == .allow)
+        }
+        let serviceOnly = SecretAccess(principals: [], scope: .sockets([.service]))
+        #expect(policy.decide(root, .get, name: dbPassword, on: .service, secret: serviceOnly) == .allow)
+        #expect(policy.decide(root, .get, name: dbPassword, on: .credentials, secret: serviceOnly) == .deny(.outsideSecretScope))
+    }
+
     @Test func credentialsMapIdsAndFallBackToTheIdAsName() throws {
         let policy = try policy
         #expect(policy.credential(unit: "web.service", id: "db-password", secret: { _ in nil })?.1 == .allow)
