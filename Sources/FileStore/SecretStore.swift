@@ -223,6 +223,16 @@ public final class SecretStore: Sendable {
         let (base, version, fileKeyID, fileMAC) = try StoreFileFormat.decodeWithVersion(
             bytes, authenticator: authenticator, acceptUnauthenticated: migrateVersion1)
         if version != StoreFileFormat.currentVersion {
+            // store-generation came after the MAC: a directory that has one
+            // served authenticated files, and a file without a MAC in it
+            // was put there since. Migrating it would serve whatever its
+            // writer chose (records copied from any backup still open).
+            if let last = highWater.last {
+                throw StoreError(.tampered, """
+                    the store file has no MAC (format version 1), but this directory served authenticated store \
+                    \(last.storeID.prefix(8))… generation \(last.generation): it was put there since, and is not migrated
+                    """)
+            }
             try authenticator.checkEveryRecord(of: base)
             try checkNotRolledBack(base, against: highWater)
             return try openRewritten(base, in: directory, authenticator: authenticator, highWater: highWater,

@@ -216,7 +216,15 @@ struct StoreFileReader {
             case 5: stages = try r.stages()
             case 6: grace = try r.integer("grace_seconds")
             case 7: expiry = try r.integer("expires_at")
-            case 8: operations = try r.strings("operations")
+            case 8:
+                let names = try r.strings("operations")
+                // Checked before the MAC is: the MAC joins them with
+                // commas, so a name holding one would let two lists share
+                // a MAC.
+                guard names.allSatisfy(Secret.isValidOperation) else {
+                    throw StoreError(.corrupt, "\(r.source) holds an operation name that is not 1 to 64 of a-z 0-9 . _ : -")
+                }
+                operations = names
             default:
                 var numbers: [UInt64] = []
                 try r.array("kept") { (r) throws(StoreError) in numbers.append(try r.positive("kept")) }

@@ -93,6 +93,14 @@ public struct Secret: Sendable, Equatable {
     /// them); empty: not restricted.
     public var operations: [String]
 
+    /// What an operation a token allows may be named: 1 to 64 of
+    /// a-z 0-9 . _ : -. No comma, so the store MAC's comma-joined list of
+    /// them (docs/file-format.md) stands for one list only.
+    public static func isValidOperation(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || [46, 95, 58, 45].contains($0) }
+    }
+
     public init(
         name: SecretName, kind: SecretKind, protection: Protection, versions: [SecretVersion],
         stages: SecretStages? = nil, access: SecretAccess = .unrestricted,

@@ -464,6 +464,40 @@ import Testing
         #expect(rewritten.contains("\"mac\" : "))
     }
 
+    /// The MAC joins a token's operations with commas: a name holding one
+    /// would make ["verify", "get"] and ["verify,get"] share a MAC, and
+    /// the edited file would load as authentic. Such a name is refused
+    /// before the MAC is weighed.
+    @Test func anOperationNameHoldingACommaIsRefused() throws {
+        let joined = StoreFileFixture.written9c6c83d.replacingOccurrences(
+            of: "\"operations\" : [\n        \"verify\",\n        \"get\"\n      ]", with: "\"operations\" : [\n        \"verify,get\"\n      ]")
+        #expect(joined != StoreFileFixture.written9c6c83d, "the fixture's list was found")
+        let (dir, path) = try directory(withStoreFile: joined)
+        let error = #expect(throws: StoreError.self) { try SecretStore.open(directory: dir.path, authenticator: try authenticator()) }
+        #expect(error?.code == .corrupt)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == joined, "nothing written")
+        #expect(Secret.isValidOperation("verify") && !Secret.isValidOperation("verify,get") && !Secret.isValidOperation(""))
+    }
+
+    /// A directory that served authenticated files has store-generation; a
+    /// file without a MAC found there was put there since (records copied
+    /// from any backup of the store still open), and is not migrated, even
+    /// when asked to.
+    @Test func aVersionOneFileInADirectoryThatServedAuthenticatedFilesIsNotMigrated() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SecretStore.open(directory: dir.path, authenticator: try authenticator())
+        try put("app/a", in: store)
+        try store.compactNow()
+        let storeID = store.snapshot.storeID
+        let forged = #"{"format":"coffer-store","format_version":1,"store_id":"\#(storeID)","generation":900,"secrets":[]}"#
+        try replaceFile(store, with: Array(forged.utf8))
+        let error = #expect(throws: StoreError.self) {
+            try SecretStore.open(directory: dir.path, authenticator: try authenticator(), migrateVersion1: true)
+        }
+        #expect(error?.code == .tampered)
+        #expect(try String(contentsOfFile: store.path, encoding: .utf8) == forged, "nothing written")
+    }
+
     @Test func aRestartCannotRollBackOrSwapTheStore() throws {
         let (dir, writer, _) = try twoHandles()
         defer { withExtendedLifetime(dir) {} }

@@ -89,7 +89,7 @@ struct TokenCreateHandler: LoopBoundOperationHandler {
             throw CofferError(.badRequest, "'prefix' must be 1 to 32 of A-Z a-z 0-9 -")
         }
         let operations = try request.strings("operations", max: Self.maxOperations) ?? []
-        for op in operations where !Self.isValidOperation(op) {
+        for op in operations where !Secret.isValidOperation(op) {
             throw CofferError(.badRequest, "'operations' holds one that is not 1 to 64 of a-z 0-9 . _ : -")
         }
         let forced = NewVersion.Forced(
@@ -99,8 +99,4 @@ struct TokenCreateHandler: LoopBoundOperationHandler {
             .commit(request, access: nil, context: context, writes: writes)
     }
 
-    static func isValidOperation(_ text: String) -> Bool {
-        (1...64).contains(text.utf8.count)
-            && text.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || [46, 95, 58, 45].contains($0) }
-    }
 }
