@@ -39,19 +39,47 @@ public struct AuditChainVerifier: Sendable {
     }
 
     public struct Report: Sendable, Equatable {
+        /// Gaps, edits and restarts are listed up to this many each, and
+        /// counted all: a journal forged with millions of bad entries must
+        /// not make a verify hold, or answer with, a mark for each.
+        public static let listLimit = 1_000
+
         public var checked = 0
         /// Lanes in order of their number.
         public var lanes: [Lane] = []
-        public var gaps: [Gap] = []
-        public var edits: [Mark] = []
-        public var restarts: [Mark] = []
+        /// The first `listLimit` of each; the counts below are of all.
+        public private(set) var gaps: [Gap] = []
+        public private(set) var edits: [Mark] = []
+        public private(set) var restarts: [Mark] = []
+        public private(set) var gapCount = 0
+        public private(set) var editCount = 0
+        public private(set) var restartCount = 0
         public var malformed = 0
 
         /// Events cofferd sent after the last one found, all lanes together.
         public var missingAtEnd: UInt64 { lanes.reduce(0) { $0 + $1.missingAtEnd } }
 
         public var isIntact: Bool {
-            gaps.isEmpty && edits.isEmpty && restarts.isEmpty && malformed == 0 && missingAtEnd == 0
+            gapCount == 0 && editCount == 0 && restartCount == 0 && malformed == 0 && missingAtEnd == 0
+        }
+
+        mutating func note(gap: Gap) {
+            gapCount += 1
+            if gaps.count < Self.listLimit { gaps.append(gap) }
+        }
+
+        mutating func note(edit: Mark) {
+            editCount += 1
+            if edits.count < Self.listLimit { edits.append(edit) }
+        }
+
+        mutating func note(restart: Mark) {
+            restartCount += 1
+            if restarts.count < Self.listLimit { restarts.append(restart) }
+        }
+
+        mutating func markReportedLost(_ isLost: (Gap) -> Bool) {
+            for i in gaps.indices { gaps[i].reportedLost = isLost(gaps[i]) }
         }
 
         /// Edited events' numbers in `lane` (tests).
@@ -110,7 +138,7 @@ public struct AuditChainVerifier: Sendable {
         if sequence == 1 { laneKeys[lane] = nil }
         let authentic = isAuthentic(fields) && keyIsCurrent(keyID, inLane: lane)
             && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
-        if !authentic { report.edits.append(here) }
+        if !authentic { report.note(edit: here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
             // The report may come in another lane than the losses.
             let lostLane = map["COFFER_LOST_LANE"].flatMap { Int($0) } ?? lane
@@ -128,20 +156,20 @@ public struct AuditChainVerifier: Sendable {
         case let (last, lastChain)? where last < .max && sequence == last + 1:
             base = lastChain
         case let (last, _)? where sequence > last && sequence - last > 1:
-            report.gaps.append(Gap(lane: lane, after: last, missing: sequence - last - 1, reportedLost: false))
+            report.note(gap: Gap(lane: lane, after: last, missing: sequence - last - 1, reportedLost: false))
             return
         default:
             guard sequence == 1 else {
                 // A number seen again or going backwards: reordered or replayed.
-                if authentic { report.edits.append(here) }
+                if authentic { report.note(edit: here) }
                 return
             }
-            report.restarts.append(here)
+            report.note(restart: here)
             base = AuditChain.zero
         }
         guard authentic else { return }
         let linked = mac(keyID, AuditChain.chainInput(previous: base, AuditChain.canonical(fields)))
-        if linked != chain { report.edits.append(here) }
+        if linked != chain { report.note(edit: here) }
     }
 
     /// Whether `keyID` is the key of `lane`'s events so far, or a newer
@@ -164,10 +192,8 @@ public struct AuditChainVerifier: Sendable {
     /// number in each lane, lane 0 first).
     public func finish(expectLast: [UInt64]? = nil) -> Report {
         var final = report
-        final.gaps = final.gaps.map { gap in
-            var gap = gap
-            gap.reportedLost = reportedLost[gap.lane]?.contains(gap.after + 1...gap.after + gap.missing) ?? false
-            return gap
+        final.markReportedLost { gap in
+            reportedLost[gap.lane]?.contains(gap.after + 1...gap.after + gap.missing) ?? false
         }
         var lanes = ranges
         for (lane, expected) in (expectLast ?? []).enumerated() where expected > 0 {

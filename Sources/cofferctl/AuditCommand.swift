@@ -76,6 +76,10 @@ struct Audit: ParsableCommand {
         for mark in report["restarts"]?.array ?? [] {
             print("chain restarted: lane \(text(mark["lane"])) at seq \(text(mark["seq"])) (state lost)")
         }
+        for (list, count) in [("gaps", "gap_count"), ("edits", "edit_count"), ("restarts", "restart_count")] {
+            let listed = report[list]?.array.count ?? 0
+            if let all = report[count]?.integer, all > listed { print("\(list): \(all - Int64(listed)) more not listed") }
+        }
         if let malformed = report["malformed"]?.integer, malformed > 0 { print("events without chain fields: \(malformed)") }
     }
 

@@ -343,6 +343,23 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         #expect(report.edits(inLane: 5) == [UInt64.max, 7, UInt64.max])
         #expect(report.checked == 3)
     }
+
+    /// A journal forged with many bad entries: each is counted, but only
+    /// the first thousand are listed, so neither the verifier nor the
+    /// answer grows with them.
+    @Test func forgedEntriesAreCountedAllButListedUpToALimit() {
+        let forged: [[(String, String)]] = (1...1_500).map { i in
+            [("COFFER_CHAIN_ID", "s"), ("COFFER_LANE", "3"), ("COFFER_SEQ", String(i)),
+             ("COFFER_CHAIN", String(repeating: "00", count: 32)), ("COFFER_CHAIN_KEY_ID", "k1"),
+             ("COFFER_MAC", String(repeating: "00", count: 32)), ("COFFER_EVENT", "get")]
+        }
+        let report = AuditChainVerifier.verify(forged) { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+        #expect(report.editCount == 1_500)
+        #expect(report.edits.count == AuditChainVerifier.Report.listLimit)
+        #expect(report.edits.first == .init(lane: 3, sequence: 1))
+        #expect(!report.isIntact)
+        #expect(report.checked == 1_500)
+    }
 }
 
 @Suite struct SequenceRangesTests {

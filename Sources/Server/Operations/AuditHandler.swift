@@ -116,6 +116,10 @@ struct AuditHandler: OperationHandler {
             })),
             ("edits", .array(report.edits.map(Self.mark))),
             ("restarts", .array(report.restarts.map(Self.mark))),
+            // The lists stop at AuditChainVerifier.Report.listLimit each.
+            ("gap_count", .integer(Int64(report.gapCount))),
+            ("edit_count", .integer(Int64(report.editCount))),
+            ("restart_count", .integer(Int64(report.restartCount))),
             ("malformed", .integer(Int64(report.malformed))),
             ("missing_at_end", .unsigned(report.missingAtEnd)),
         ])
