@@ -44,12 +44,14 @@ public final class AuditChainKeys: Sendable {
     /// New events are stamped with `mac` (a rotation's new master key); the
     /// keys before it still check what they stamped. The switch is made
     /// with every lane stopped, so each lane's last number under the old
-    /// key is exact.
+    /// key is exact. A key made current again (a rotation back to it) is
+    /// no longer bounded: it stamps again.
     public func stampWith(keyID: String, mac: @escaping MAC) {
         let switchKeys = { (sequences: [Int: UInt64]?) in
             self.state.withLock { state in
                 guard state.currentID != keyID else { return }
                 if let sequences { state.retiredAt[state.currentID] = sequences }
+                state.retiredAt[keyID] = nil
                 state.macs[keyID] = mac
                 state.currentID = keyID
             }

@@ -7,9 +7,9 @@ import Model
 /// - gaps: missing sequence numbers, with those cofferd itself reported
 ///   lost (an `audit_lost` event: the journal was unreachable) told apart;
 /// - edits: an event whose MAC or link does not verify, or that is keyed
-///   by a master key its lane had moved on from, or numbered past what its
-///   lane had stamped under a key when a rotation retired it (a retired
-///   key only checks what it stamped before the rotation);
+///   by a master key a rotation retired and numbered past what its lane
+///   had stamped under that key when it did (a retired key only checks
+///   what it stamped before the rotation);
 /// - restarts: the sequence starting again at 1 (the chain state was lost);
 /// - a missing end: fewer events than cofferd has sent (`expectLast`).
 public struct AuditChainVerifier: Sendable {
@@ -97,11 +97,6 @@ public struct AuditChainVerifier: Sendable {
     private var previous: [Int: (sequence: UInt64, chain: [UInt8])] = [:]
     private var reportedLost: [Int: SequenceRanges] = [:]
     private var ranges: [Int: Lane] = [:]
-    /// Per lane: the key of its latest authentic event, and those it moved
-    /// on from. A lane stamps under the current key only, so once it shows
-    /// a newer one an older key never comes back: an event under it was
-    /// made by whoever holds that key, which a rotation meant to shut out.
-    private var laneKeys: [Int: (current: String, retired: Set<String>)] = [:]
 
     public init(
         mac: @escaping @Sendable (_ keyID: String, _ data: [UInt8]) -> [UInt8]?,
@@ -135,9 +130,9 @@ public struct AuditChainVerifier: Sendable {
         let before = previous[lane]
         previous[lane] = (sequence, chain)
         let here = Mark(lane: lane, sequence: sequence)
-        if sequence == 1 { laneKeys[lane] = nil }
-        let authentic = isAuthentic(fields) && keyIsCurrent(keyID, inLane: lane)
-            && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
+        // A retired key checks only what it stamped before the rotation:
+        // in each lane, up to the number the lane had reached then.
+        let authentic = isAuthentic(fields) && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
         if !authentic { report.note(edit: here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
             // The report may come in another lane than the losses.
@@ -170,21 +165,6 @@ public struct AuditChainVerifier: Sendable {
         guard authentic else { return }
         let linked = mac(keyID, AuditChain.chainInput(previous: base, AuditChain.canonical(fields)))
         if linked != chain { report.note(edit: here) }
-    }
-
-    /// Whether `keyID` is the key of `lane`'s events so far, or a newer
-    /// one it moves on to; false for a key the lane has moved on from.
-    private mutating func keyIsCurrent(_ keyID: String, inLane lane: Int) -> Bool {
-        guard var keys = laneKeys[lane] else {
-            laneKeys[lane] = (keyID, [])
-            return true
-        }
-        if keyID == keys.current { return true }
-        if keys.retired.contains(keyID) { return false }
-        keys.retired.insert(keys.current)
-        keys.current = keyID
-        laneKeys[lane] = keys
-        return true
     }
 
     /// The report, with gaps matched against what cofferd reported lost and

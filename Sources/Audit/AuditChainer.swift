@@ -74,9 +74,11 @@ public final class AuditChainer: Sendable {
 
     /// Runs `body` holding every lane's lock, given each lane's last
     /// number: a key switch made inside it falls between two numbers of
-    /// every lane. Locks are taken in lane order; no thread holds one lane's
-    /// lock while it waits for another's, so this cannot deadlock with a
-    /// stamp (which waits at most for a send in progress).
+    /// every lane. Only this takes more than one lane's lock, and always in
+    /// lane order, so it cannot deadlock; a stamp holds one lane's lock
+    /// and then at most the keys' mutex. While it waits for a lane whose
+    /// send is under way (bounded by the journal's send timeout), the lanes
+    /// before it wait too.
     private static func holdingEveryLane(
         _ lanes: [PlainMutex<State>], from index: Int = 0, _ sequences: [Int: UInt64] = [:], _ body: ([Int: UInt64]) -> Void
     ) {
