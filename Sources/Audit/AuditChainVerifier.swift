@@ -43,6 +43,11 @@ public struct AuditChainVerifier: Sendable {
         /// counted all: a journal forged with millions of bad entries must
         /// not make a verify hold, or answer with, a mark for each.
         public static let listLimit = 1_000
+        /// Lanes followed at most: cofferd has one per event loop plus
+        /// lane 0. An event in a lane past that many is counted as
+        /// malformed, so forged lane numbers cannot make a verify keep
+        /// state, or answer, for each.
+        public static let laneLimit = 4_096
 
         public var checked = 0
         /// Lanes in order of their number.
@@ -122,6 +127,10 @@ public struct AuditChainVerifier: Sendable {
               let chain = map[AuditChain.fieldChain].flatMap(Hex.decode),
               let keyID = map[AuditChain.fieldKeyID]
         else {
+            report.malformed += 1
+            return
+        }
+        guard previous[lane] != nil || previous.count < Report.laneLimit else {
             report.malformed += 1
             return
         }

@@ -414,6 +414,18 @@ func testMAC(_ data: [UInt8]) -> [UInt8] {
         #expect(report.edits.first == .init(lane: 3, sequence: 1))
         #expect(!report.isIntact)
         #expect(report.checked == 1_500)
+
+        // Each in a lane of its own: lanes past the limit are not followed.
+        let lanes = AuditChainVerifier.Report.laneLimit + 500
+        let spread: [[(String, String)]] = (0..<lanes).map { lane in
+            [("COFFER_CHAIN_ID", "s"), ("COFFER_LANE", String(lane)), ("COFFER_SEQ", "1"),
+             ("COFFER_CHAIN", String(repeating: "00", count: 32)), ("COFFER_CHAIN_KEY_ID", "k1"),
+             ("COFFER_MAC", String(repeating: "00", count: 32)), ("COFFER_EVENT", "get")]
+        }
+        let wide = AuditChainVerifier.verify(spread) { keyID, data in keyID == "k1" ? testMAC(data) : nil }
+        #expect(wide.lanes.count == AuditChainVerifier.Report.laneLimit)
+        #expect(wide.malformed == 500 && wide.checked == AuditChainVerifier.Report.laneLimit)
+        #expect(!wide.isIntact)
     }
 }
 
