@@ -15,7 +15,7 @@ public final class AuditChainKeys: Sendable {
     public typealias MAC = @Sendable ([UInt8]) throws -> [UInt8]
     /// Runs its argument with no lane stamping, given each lane's last
     /// sequence number (AuditChainer.holdingEveryLane).
-    public typealias LaneHold = @Sendable (_ body: ([Int: UInt64]) -> Void) -> Void
+    typealias LaneHold = @Sendable (_ body: ([Int: UInt64]) -> Void) -> Void
 
     private struct State {
         var currentID: String

@@ -113,9 +113,13 @@ public struct AuditChainVerifier: Sendable {
 
     /// Whether one event's own MAC verifies (for listings).
     public func isAuthentic(_ fields: [(String, String)]) -> Bool {
-        let map = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+        isAuthentic(Dictionary(fields, uniquingKeysWith: { first, _ in first }), canonical: AuditChain.canonical(fields))
+    }
+
+    /// The same, from what `add` has already made of the event.
+    private func isAuthentic(_ map: [String: String], canonical: [UInt8]) -> Bool {
         guard let keyID = map[AuditChain.fieldKeyID], let claimed = map[AuditChain.fieldMAC].flatMap(Hex.decode),
-              let expected = mac(keyID, AuditChain.eventInput(AuditChain.canonical(fields)))
+              let expected = mac(keyID, AuditChain.eventInput(canonical))
         else { return false }
         return expected == claimed
     }
@@ -141,7 +145,8 @@ public struct AuditChainVerifier: Sendable {
         let here = Mark(lane: lane, sequence: sequence)
         // A retired key checks only what it stamped before the rotation:
         // in each lane, up to the number the lane had reached then.
-        let authentic = isAuthentic(fields) && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
+        let canonical = AuditChain.canonical(fields)
+        let authentic = isAuthentic(map, canonical: canonical) && retiredAt(keyID).map { sequence <= $0[lane] ?? 0 } ?? true
         if !authentic { report.note(edit: here) }
         if authentic, map["COFFER_EVENT"] == "audit_lost", let lost = map["COFFER_LOST"] {
             // The report may come in another lane than the losses.
@@ -172,7 +177,7 @@ public struct AuditChainVerifier: Sendable {
             base = AuditChain.zero
         }
         guard authentic else { return }
-        let linked = mac(keyID, AuditChain.chainInput(previous: base, AuditChain.canonical(fields)))
+        let linked = mac(keyID, AuditChain.chainInput(previous: base, canonical))
         if linked != chain { report.note(edit: here) }
     }
 

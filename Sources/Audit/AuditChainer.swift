@@ -80,7 +80,7 @@ public final class AuditChainer: Sendable {
     /// send is under way (bounded by the journal's send timeout), the lanes
     /// before it wait too.
     private static func holdingEveryLane(
-        _ lanes: [PlainMutex<State>], from index: Int = 0, _ sequences: [Int: UInt64] = [:], _ body: ([Int: UInt64]) -> Void
+        _ lanes: [PlainMutex<State>], from index: Int, _ sequences: [Int: UInt64], _ body: ([Int: UInt64]) -> Void
     ) {
         guard index < lanes.count else { return body(sequences) }
         lanes[index].withLock { s in

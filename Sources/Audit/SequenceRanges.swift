@@ -28,11 +28,7 @@ public struct SequenceRanges: Sendable, Equatable {
         }
         // Out of order: from the first range not wholly before the new
         // one, merge every range it overlaps or touches.
-        var first = 0, end = ranges.count
-        while first < end {
-            let middle = (first + end) / 2
-            if Self.isBefore(ranges[middle], range) { first = middle + 1 } else { end = middle }
-        }
+        let first = prefixCount(where: { Self.isBefore($0, range) })
         var merged = range, last = first
         while last < ranges.count, !Self.isBefore(merged, ranges[last]) {
             merged = min(merged.lowerBound, ranges[last].lowerBound)...max(merged.upperBound, ranges[last].upperBound)
@@ -47,6 +43,17 @@ public struct SequenceRanges: Sendable, Equatable {
         earlier.upperBound < later.lowerBound && later.lowerBound - earlier.upperBound > 1
     }
 
+    /// How many ranges, from the first, `isBefore` holds for (it must hold
+    /// for a prefix of the sorted ranges and no other): a binary search.
+    private func prefixCount(where isBefore: (ClosedRange<UInt64>) -> Bool) -> Int {
+        var low = 0, high = ranges.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isBefore(ranges[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
     public mutating func formUnion(_ other: SequenceRanges) {
         for range in other.ranges { insert(range) }
     }
@@ -54,11 +61,7 @@ public struct SequenceRanges: Sendable, Equatable {
     /// Whether every number of `range` is here.
     public func contains(_ range: ClosedRange<UInt64>) -> Bool {
         // Ranges never touch, so one of them holds all of `range` or none does.
-        var low = 0, high = ranges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ranges[middle].upperBound < range.lowerBound { low = middle + 1 } else { high = middle }
-        }
+        let low = prefixCount(where: { $0.upperBound < range.lowerBound })
         return low < ranges.count && ranges[low].lowerBound <= range.lowerBound && range.upperBound <= ranges[low].upperBound
     }
 

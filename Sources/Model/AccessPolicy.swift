@@ -104,21 +104,16 @@ public struct AccessPolicy: Sendable, Equatable {
         if operation == .ping { return .allow }
         if listener == .admin, !admitsToAdminSocket(peer) { return .deny(.notAnOperator) }
         if operation.isAdministrative, listener != .admin { return .deny(.administrativeOperationOnServiceSocket) }
+        // The admin socket's superusers and operators manage every secret.
+        if listener == .admin, superusers.contains(peer.uid) || operators.contains(where: { $0.matches(peer) }) { return .allow }
         // A secret kept off a socket is kept off it for root too: a key
         // meant for LoadCredential= alone is not for a root process that
         // reaches coffer.sock (a container sharing the host's uids, a
-        // confined root service). Only the admin socket's superusers and
-        // operators are not limited by it.
-        if name != nil, operation.reads, let secret, listener != .admin, !secret.scope.allows(listener) {
-            return .deny(.outsideSecretScope)
-        }
+        // confined root service).
+        if name != nil, operation.reads, let secret, !secret.scope.allows(listener) { return .deny(.outsideSecretScope) }
         if superusers.contains(peer.uid) { return .allow }
-        if listener == .admin, operators.contains(where: { $0.matches(peer) }) { return .allow }
-        if name != nil, operation.reads, let secret {
-            guard secret.scope.allows(listener) else { return .deny(.outsideSecretScope) }
-            if !secret.principals.isEmpty {
-                return secret.principals.contains { $0.matches(peer) } ? .allow : .deny(.notASecretPrincipal)
-            }
+        if name != nil, operation.reads, let secret, !secret.principals.isEmpty {
+            return secret.principals.contains { $0.matches(peer) } ? .allow : .deny(.notASecretPrincipal)
         }
         return rules.contains { $0.grants(peer, operation, name: name) } ? .allow : .deny(.noGrant)
     }
